@@ -1,0 +1,51 @@
+"""The interface every search space implements, and the error raised for bad architecture text."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Hashable, Iterator, Protocol
+
+import numpy as np
+
+from .errors import SpeedyNASError
+
+
+class ArchParseError(SpeedyNASError):
+    """Architecture text that does not parse; the message names the bad token and valid choices."""
+
+
+class Arch(Hashable, Protocol):
+    """An immutable, hashable architecture value; ``str(arch)`` is its canonical text."""
+
+    space_name: str
+
+    def __str__(self) -> str: ...
+
+
+class SearchSpace(ABC):
+    """A set of architectures: parse/format text, sample, mutate."""
+
+    name: str
+    ops: tuple[str, ...]
+
+    @abstractmethod
+    def parse(self, text: str) -> Arch:
+        """The arch written as ``text``; raises :class:`ArchParseError` on bad text."""
+
+    @abstractmethod
+    def sample(self, rng: np.random.Generator) -> Arch:
+        """One architecture drawn uniformly (as the space defines uniform)."""
+
+    @abstractmethod
+    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
+        """A valid architecture that differs from ``arch`` in exactly one choice."""
+
+    def sample_many(self, count: int, rng: np.random.Generator) -> list[Arch]:
+        """``count`` independent uniform draws (duplicates possible, as in the reference)."""
+        return [self.sample(rng) for _ in range(count)]
+
+    def enumerate(self) -> Iterator[Arch]:
+        """Every architecture of the space, in the space's documented order."""
+        raise NotImplementedError(f"the {self.name} space is too large to enumerate")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"

@@ -1,0 +1,167 @@
+"""The NAS-Bench-201 cell space: 6 edges, 5 ops, 15,625 cells.
+
+Edge order (as in the canonical string ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``):
+1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2. Node 0 is the cell input, node 3 its output.
+
+:meth:`NB201Space.enumerate` yields every cell in mixed-radix order of op indices with edge 1<-0
+as the most significant digit (``index_of`` gives that position). This is *our* order; the
+benchmark's own arch index is a different storage order and must come from its table.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from . import register_space
+from .base import ArchParseError, SearchSpace
+
+OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+NUM_NODES = 4
+
+
+@dataclass(frozen=True)
+class NB201Arch:
+    """One NB201 cell: the op on each of the 6 edges, in :data:`EDGES` order."""
+
+    ops: tuple[str, ...]
+    space_name = "nb201"
+
+    def op(self, node: int, source: int) -> str:
+        """The op on edge ``node <- source``."""
+        return self.ops[EDGES.index((node, source))]
+
+    def __str__(self) -> str:
+        parts, k = [], 0
+        for node in range(1, NUM_NODES):
+            parts.append("|" + "|".join(f"{self.ops[k + j]}~{j}" for j in range(node)) + "|")
+            k += node
+        return "+".join(parts)
+
+
+@register_space("nb201")
+class NB201Space(SearchSpace):
+    """NAS-Bench-201: parse, format, sample, mutate, enumerate, degeneracy and isomorphism."""
+
+    name = "nb201"
+    ops = OPS
+    edges = EDGES
+
+    def __len__(self) -> int:
+        return len(OPS) ** len(EDGES)
+
+    def parse(self, text: str) -> NB201Arch:
+        """Parse the canonical string; errors name the bad token and the valid choices."""
+        if not isinstance(text, str) or not text.strip():
+            raise ArchParseError(f"empty NB201 arch string; expected the form {_FORM}")
+        text = text.strip()
+        groups = text.split("+")
+        if len(groups) != NUM_NODES - 1:
+            raise ArchParseError(
+                f"NB201 arch {text!r} has {len(groups)} node groups separated by '+'; "
+                f"expected 3, of the form {_FORM}")
+        ops: list[str] = []
+        for node, group in enumerate(groups, start=1):
+            ops.extend(_parse_group(group, node, text))
+        return NB201Arch(tuple(ops))
+
+    def from_ops(self, ops: list[str] | tuple[str, ...]) -> NB201Arch:
+        """An arch from its 6 edge ops (validated)."""
+        ops = tuple(ops)
+        if len(ops) != len(EDGES):
+            raise ArchParseError(f"NB201 arch needs {len(EDGES)} edge ops, got {len(ops)}")
+        for op in ops:
+            _check_op(op, str(ops))
+        return NB201Arch(ops)
+
+    def sample(self, rng: np.random.Generator) -> NB201Arch:
+        """Each edge's op uniform over the 5 ops (so every cell has probability 1/15,625)."""
+        return NB201Arch(tuple(OPS[i] for i in rng.integers(0, len(OPS), size=len(EDGES))))
+
+    def mutate(self, arch: NB201Arch, rng: np.random.Generator) -> NB201Arch:
+        """Change the op of one uniformly chosen edge to one of the 4 other ops."""
+        ops = list(arch.ops)
+        edge = int(rng.integers(len(EDGES)))
+        others = [op for op in OPS if op != ops[edge]]
+        ops[edge] = others[int(rng.integers(len(others)))]
+        return NB201Arch(tuple(ops))
+
+    def enumerate(self) -> Iterator[NB201Arch]:
+        """All 15,625 cells, in mixed-radix order (edge 1<-0 most significant)."""
+        for ops in itertools.product(OPS, repeat=len(EDGES)):
+            yield NB201Arch(ops)
+
+    def index_of(self, arch: NB201Arch) -> int:
+        """Position of ``arch`` in :meth:`enumerate` (not the benchmark's index)."""
+        index = 0
+        for op in arch.ops:
+            index = index * len(OPS) + OPS.index(op)
+        return index
+
+    def is_degenerate(self, arch: NB201Arch) -> bool:
+        """True when no path of non-``none`` ops joins the cell input to its output."""
+        reach = [True] + [False] * (NUM_NODES - 1)
+        for (node, source), op in zip(EDGES, arch.ops):
+            if op != "none" and reach[source]:
+                reach[node] = True
+        return not reach[NUM_NODES - 1]
+
+    def canonical_form(self, arch: NB201Arch) -> str:
+        """A string shared by exactly the cells of one NB201 isomorphism class.
+
+        Follows the benchmark's convention (its 6,466 classes): node 0 is ``0``; every other node
+        is the ``+``-join of its incoming terms sorted as strings, where a term is ``#`` (zero)
+        for a ``none`` edge or a source that is exactly ``#``, the source's own string for
+        ``skip_connect``, and ``(source)@op`` otherwise. Sums are not flattened, so this is finer
+        than functional equivalence (e.g. a skip into a node that also sums zeros).
+        """
+        nodes: list[str] = ["0"]
+        for node in range(1, NUM_NODES):
+            terms = []
+            for (target, source), op in zip(EDGES, arch.ops):
+                if target != node:
+                    continue
+                if op == "none" or nodes[source] == "#":
+                    terms.append("#")
+                elif op == "skip_connect":
+                    terms.append(nodes[source])
+                else:
+                    terms.append(f"({nodes[source]})@{op}")
+            nodes.append("+".join(sorted(terms)))
+        return nodes[-1]
+
+
+_FORM = "|op~0|+|op~0|op~1|+|op~0|op~1|op~2|"
+
+
+def _check_op(op: str, text: str) -> None:
+    if op not in OPS:
+        raise ArchParseError(
+            f"unknown NB201 op {op!r} in {text!r}; valid ops: {', '.join(OPS)}")
+
+
+def _parse_group(group: str, node: int, text: str) -> list[str]:
+    """The ops of node ``node``'s group ``|op~0|...|op~(node-1)|``."""
+    if not (group.startswith("|") and group.endswith("|")) or len(group) < 2:
+        raise ArchParseError(
+            f"bad NB201 node group {group!r} in {text!r}; expected the form {_FORM}")
+    tokens = group[1:-1].split("|")
+    if len(tokens) != node:
+        raise ArchParseError(
+            f"NB201 node {node} group {group!r} has {len(tokens)} edges; expected {node} "
+            f"(inputs 0..{node - 1})")
+    ops = []
+    for expected_source, token in enumerate(tokens):
+        op, sep, source = token.partition("~")
+        if not sep:
+            raise ArchParseError(f"bad NB201 edge token {token!r} in {text!r}; expected op~input")
+        _check_op(op, text)
+        if source != str(expected_source):
+            raise ArchParseError(
+                f"bad input index {source!r} in NB201 edge {token!r}; node {node}'s edge "
+                f"{expected_source + 1} must read input {expected_source}")
+        ops.append(op)
+    return ops

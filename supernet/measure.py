@@ -1,0 +1,52 @@
+"""Model size: parameter counts and FLOPs of networks and of an arch's networks."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from search_spaces import Arch
+
+from .registry import NETWORKS
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of parameters (BN affine and biases included; buffers excluded)."""
+    return sum(p.numel() for p in module.parameters())
+
+
+@torch.no_grad()
+def count_flops(module: nn.Module, resolution: int = 32, **forward_kwargs: Any) -> int:
+    """FLOPs of one forward pass of a 1x3xRxR image, as counted by ``torch.utils.flop_counter``
+    (convolutions and matmuls, 2 FLOPs per multiply-accumulate; BN, ReLU and pooling are free).
+
+    Works on meta-device modules, so no weights need to exist.
+    """
+    param = next(module.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    x = torch.zeros(1, 3, resolution, resolution, device=device)
+    was_training = module.training
+    module.eval()
+    try:
+        with FlopCounterMode(display=False) as counter:
+            module(x, **forward_kwargs)
+    finally:
+        module.train(was_training)
+    return int(counter.get_total_flops())
+
+
+def _meta_network(arch: Arch, num_classes: int, size: dict[str, Any]) -> nn.Module:
+    with torch.device("meta"):
+        return NETWORKS.create(arch.space_name, arch, num_classes=num_classes, **size)
+
+
+def arch_parameters(arch: Arch, num_classes: int = 10, **size: Any) -> int:
+    """Parameters of ``arch``'s stand-alone network (built on the meta device, no memory)."""
+    return count_parameters(_meta_network(arch, num_classes, size))
+
+
+def arch_flops(arch: Arch, num_classes: int = 10, resolution: int = 32, **size: Any) -> int:
+    """FLOPs of ``arch``'s stand-alone network at ``resolution`` (see :func:`count_flops`)."""
+    return count_flops(_meta_network(arch, num_classes, size), resolution)

@@ -1,0 +1,16 @@
+"""Registries of weight-sharing supernets and stand-alone network builders, keyed by space name."""
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import nn
+
+from search_spaces import Registry
+
+from .base import Supernet
+
+SUPERNETS: Registry[Supernet] = Registry("supernet")
+NETWORKS: Registry[nn.Module] = Registry("stand-alone network")
+
+register_supernet: Callable = SUPERNETS.register
+register_network: Callable = NETWORKS.register
