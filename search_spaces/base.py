@@ -39,6 +39,11 @@ class SearchSpace(ABC):
     def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
         """A valid architecture that differs from ``arch`` in exactly one choice."""
 
+    def fair_paths(self, rng: np.random.Generator) -> list[Arch]:
+        """FairNAS strict fairness: m paths that together use every op on every edge exactly
+        once (each edge gets its own random permutation of the ops; path k takes entry k)."""
+        raise NotImplementedError(f"the {self.name} space has no FairNAS paths")
+
     def sample_many(self, count: int, rng: np.random.Generator) -> list[Arch]:
         """``count`` independent uniform draws (duplicates possible, as in the reference)."""
         return [self.sample(rng) for _ in range(count)]

@@ -81,6 +81,11 @@ class NB201Space(SearchSpace):
         """Each edge's op uniform over the 5 ops (so every cell has probability 1/15,625)."""
         return NB201Arch(tuple(OPS[i] for i in rng.integers(0, len(OPS), size=len(EDGES))))
 
+    def fair_paths(self, rng: np.random.Generator) -> list[NB201Arch]:
+        """5 paths; on every edge each of the 5 ops appears in exactly one of them."""
+        perms = [rng.permutation(len(OPS)) for _ in EDGES]
+        return [NB201Arch(tuple(OPS[perm[k]] for perm in perms)) for k in range(len(OPS))]
+
     def mutate(self, arch: NB201Arch, rng: np.random.Generator) -> NB201Arch:
         """Change the op of one uniformly chosen edge to one of the 4 other ops."""
         ops = list(arch.ops)

@@ -27,7 +27,7 @@ def build_network(arch: Arch, num_classes: int = 10, **size: Any) -> nn.Module:
 
 
 # Importing the modules registers the built-in networks.
-from . import nb201  # noqa: E402,F401
+from . import darts, nb201  # noqa: E402,F401
 
 __all__ = [
     "NETWORKS", "SUPERNETS", "Supernet", "build_network", "create_supernet", "list_supernets",

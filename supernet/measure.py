@@ -9,6 +9,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from search_spaces import Arch
 
+from .base import Supernet
 from .registry import NETWORKS
 
 
@@ -50,3 +51,8 @@ def arch_parameters(arch: Arch, num_classes: int = 10, **size: Any) -> int:
 def arch_flops(arch: Arch, num_classes: int = 10, resolution: int = 32, **size: Any) -> int:
     """FLOPs of ``arch``'s stand-alone network at ``resolution`` (see :func:`count_flops`)."""
     return count_flops(_meta_network(arch, num_classes, size), resolution)
+
+
+def path_parameters(net: Supernet, arch: Any) -> int:
+    """Parameters of the sub-network ``arch`` selects in ``net`` (nothing is copied)."""
+    return count_parameters(net.assemble_subnet(arch, lambda module: module))

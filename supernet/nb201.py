@@ -2,7 +2,7 @@
 
 Macro skeleton: stem Conv3x3(3->C)+BN; N cells at C; residual reduction to 2C; N cells at 2C;
 reduction to 4C; N cells at 4C; head BN-ReLU-global pool-Linear. ``cells`` holds all 3N+2
-blocks in that order, so cell ``k`` of a network and of the supernet share a state-dict prefix.
+blocks in that order, so block ``k`` of a network and of the supernet share a state-dict prefix.
 """
 from __future__ import annotations
 
@@ -52,12 +52,17 @@ def cell_forward(x: torch.Tensor, ops: Sequence[str],
 
 
 class NB201Cell(nn.Module):
-    """A single-path NB201 cell holding only its arch's ops."""
+    """A single-path NB201 cell holding one op module per edge."""
 
-    def __init__(self, arch: NB201Arch, channels: int, bn: BNPolicy) -> None:
+    def __init__(self, arch: NB201Arch, edges: Sequence[nn.Module]) -> None:
         super().__init__()
         self.ops = arch.ops
-        self.edges = nn.ModuleList(make_op(op, channels, bn) for op in arch.ops)
+        self.edges = nn.ModuleList(edges)
+
+    @classmethod
+    def build(cls, arch: NB201Arch, channels: int, bn: BNPolicy) -> "NB201Cell":
+        """A freshly initialised cell for ``arch``."""
+        return cls(arch, [make_op(op, channels, bn) for op in arch.ops])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return cell_forward(x, self.ops, lambda edge, h: self.edges[edge](h))
@@ -71,9 +76,13 @@ class NB201SuperCell(nn.Module):
         self.edges = nn.ModuleList(
             nn.ModuleList(make_op(op, channels, "search") for op in OPS) for _ in EDGES)
 
+    def chosen(self, arch: NB201Arch) -> list[nn.Module]:
+        """The op module ``arch`` selects on each edge."""
+        return [self.edges[edge][OPS.index(op)] for edge, op in enumerate(arch.ops)]
+
     def forward(self, x: torch.Tensor, arch: NB201Arch) -> torch.Tensor:
-        choice = [OPS.index(op) for op in arch.ops]
-        return cell_forward(x, arch.ops, lambda edge, h: self.edges[edge][choice[edge]](h))
+        modules = self.chosen(arch)
+        return cell_forward(x, arch.ops, lambda edge, h: modules[edge](h))
 
 
 class ResidualReduction(nn.Module):
@@ -91,40 +100,48 @@ class ResidualReduction(nn.Module):
         return self.conv_b(self.conv_a(x)) + self.downsample(x)
 
 
-class NB201Skeleton(nn.Module):
-    """Stem, 3 stages of N cells with residual reductions between, and the head."""
+def build_blocks(make_cell: Callable[[int, int], nn.Module], C: int, N: int) -> list[nn.Module]:
+    """3 stages of N cells (``make_cell(cell_index, channels)``) with reductions between."""
+    blocks, index, channels = [], 0, C
+    for stage in range(3):
+        if stage > 0:
+            blocks.append(ResidualReduction(channels, channels * 2))
+            channels *= 2
+        for _ in range(N):
+            blocks.append(make_cell(index, channels))
+            index += 1
+    return blocks
 
-    def __init__(self, make_cell: Callable[[int, int], nn.Module], num_classes: int, C: int,
-                 N: int) -> None:
+
+class NB201Skeleton(nn.Module):
+    """Stem, the blocks (cells and reductions, in order), and the head."""
+
+    def __init__(self, stem: nn.Module, blocks: Sequence[nn.Module], lastact: nn.Module,
+                 classifier: nn.Linear, C: int, N: int) -> None:
         super().__init__()
-        self.C, self.N, self.num_classes = C, N, num_classes
-        self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False),
-                                  make_bn(C, "standalone"))
-        blocks, index, channels = [], 0, C
-        for stage in range(3):
-            if stage > 0:
-                blocks.append(ResidualReduction(channels, channels * 2))
-                channels *= 2
-            for _ in range(N):
-                blocks.append(make_cell(index, channels))
-                index += 1
+        self.C, self.N, self.num_classes = C, N, classifier.out_features
+        self.stem = stem
         self.cells = nn.ModuleList(blocks)
-        self.lastact = nn.Sequential(make_bn(channels, "standalone"), nn.ReLU(inplace=True))
+        self.lastact = lastact
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(channels, num_classes)
+        self.classifier = classifier
 
     @property
     def num_search_cells(self) -> int:
         """Number of searchable cells (3N)."""
         return 3 * self.N
 
-    def cell_positions(self) -> list[int]:
-        """Indices in ``cells`` of the searchable cells, in order."""
-        return [k for k, block in enumerate(self.cells) if not isinstance(block, ResidualReduction)]
-
     def head(self, x: torch.Tensor) -> torch.Tensor:
         """BN-ReLU, global average pool, linear classifier."""
         return self.classifier(torch.flatten(self.global_pooling(self.lastact(x)), 1))
+
+
+def fresh_parts(make_cell: Callable[[int, int], nn.Module], num_classes: int, C: int, N: int,
+                ) -> tuple[nn.Module, list[nn.Module], nn.Module, nn.Linear]:
+    """Newly initialised stem, blocks, head activation and classifier."""
+    stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), make_bn(C, "standalone"))
+    lastact = nn.Sequential(make_bn(4 * C, "standalone"), nn.ReLU(inplace=True))
+    return stem, build_blocks(make_cell, C, N), lastact, nn.Linear(4 * C, num_classes)
 
 
 def per_cell(arch: CellArchs, num_cells: int) -> list[NB201Arch]:
@@ -139,18 +156,19 @@ def per_cell(arch: CellArchs, num_cells: int) -> list[NB201Arch]:
 
 
 class NB201Network(NB201Skeleton):
-    """The stand-alone NB201 network of one cell (or one cell per position).
+    """A single-path NB201 network: every block runs on its own (see :meth:`build`)."""
 
-    ``bn="standalone"`` (default) is the benchmark network; ``bn="search"`` is the sub-network
-    extracted from a supernet (search cells without affine BN or running statistics).
-    """
+    @classmethod
+    def build(cls, arch: CellArchs, num_classes: int = 10, C: int = 16, N: int = 5,
+              bn: BNPolicy = "standalone") -> "NB201Network":
+        """A freshly initialised network of one cell (or one cell per position).
 
-    def __init__(self, arch: CellArchs, num_classes: int = 10, C: int = 16, N: int = 5,
-                 bn: BNPolicy = "standalone") -> None:
+        ``bn="standalone"`` is the benchmark network; ``bn="search"`` matches a supernet's
+        sub-network (search cells without affine BN or running statistics).
+        """
         archs = per_cell(arch, 3 * N)
-        super().__init__(lambda index, channels: NB201Cell(archs[index], channels, bn),
-                         num_classes, C, N)
-        self.archs = archs
+        make_cell = lambda index, channels: NB201Cell.build(archs[index], channels, bn)  # noqa: E731
+        return cls(*fresh_parts(make_cell, num_classes, C, N), C=C, N=N)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
@@ -163,7 +181,7 @@ class NB201Network(NB201Skeleton):
 def build_nb201_network(arch: CellArchs, num_classes: int = 10, C: int = 16, N: int = 5,
                         ) -> NB201Network:
     """The benchmark's stand-alone network (C=16, N=5 by default)."""
-    return NB201Network(arch, num_classes=num_classes, C=C, N=N)
+    return NB201Network.build(arch, num_classes=num_classes, C=C, N=N)
 
 
 @register_supernet("nb201")
@@ -171,7 +189,8 @@ class NB201Supernet(NB201Skeleton, Supernet):
     """Weight-sharing NB201 supernet; ``forward(x, arch)`` accepts one arch or one per cell."""
 
     def __init__(self, num_classes: int = 10, C: int = 16, N: int = 5) -> None:
-        super().__init__(lambda index, channels: NB201SuperCell(channels), num_classes, C, N)
+        make_cell = lambda index, channels: NB201SuperCell(channels)  # noqa: E731
+        super().__init__(*fresh_parts(make_cell, num_classes, C, N), C=C, N=N)
         self.space = search_spaces.create("nb201")
 
     def size(self) -> dict[str, Any]:
@@ -184,15 +203,15 @@ class NB201Supernet(NB201Skeleton, Supernet):
             x = block(x) if isinstance(block, ResidualReduction) else block(x, next(archs))
         return self.head(x)
 
-    def subnet_skeleton(self, arch: CellArchs) -> NB201Network:
-        with torch.device("meta"):
-            return NB201Network(arch, num_classes=self.num_classes, C=self.C, N=self.N,
-                                bn="search")
-
-    def supernet_key(self, subnet_key: str, arch: CellArchs) -> str:
-        parts = subnet_key.split(".")
-        if parts[0] == "cells" and len(parts) > 3 and parts[2] == "edges":
-            cell, edge = int(parts[1]), int(parts[3])
-            cell_arch = per_cell(arch, self.num_search_cells)[self.cell_positions().index(cell)]
-            parts.insert(4, str(OPS.index(cell_arch.ops[edge])))
-        return ".".join(parts)
+    def assemble_subnet(self, arch: CellArchs,
+                        take: Callable[[nn.Module], nn.Module]) -> NB201Network:
+        archs = iter(per_cell(arch, self.num_search_cells))
+        blocks = []
+        for block in self.cells:
+            if isinstance(block, ResidualReduction):
+                blocks.append(take(block))
+            else:
+                cell_arch = next(archs)
+                blocks.append(NB201Cell(cell_arch, [take(m) for m in block.chosen(cell_arch)]))
+        return NB201Network(take(self.stem), blocks, take(self.lastact), take(self.classifier),
+                            C=self.C, N=self.N)

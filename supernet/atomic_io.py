@@ -1,0 +1,262 @@
+"""Crash-safe file writes and careful reads for run directories.
+
+Whole-file writes go to a temporary file in the target's directory, are flushed and fsynced,
+then renamed over the target with :func:`os.replace`: a reader (or a resumed run) sees either
+the old file or the new one, never half of one. Append-only logs (``results.jsonl``) write one
+fsynced line per record; a line cut short by a killed writer is dropped on reading and repaired
+on the next append.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import uuid
+import warnings
+import zipfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+
+from search_spaces.errors import SpeedyNASError
+
+__all__ = [
+    "append_jsonl", "atomic_torch_save", "atomic_write_bytes", "atomic_write_json",
+    "atomic_write_text", "atomic_writer", "load_checkpoint", "read_jsonl",
+]
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (best effort: not every OS allows it)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | Path) -> Iterator[IO[bytes]]:
+    """A binary file that replaces ``path`` only if the ``with`` block finishes without error.
+
+    Parent directories are created. On an exception the temporary file is removed and the old
+    ``path`` (if any) is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically."""
+    with atomic_writer(path) as handle:
+        handle.write(data)
+
+
+def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> None:
+    """Replace ``path`` with ``text`` atomically."""
+    atomic_write_bytes(path, text.encode(encoding))
+
+
+def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 2) -> None:
+    """Replace ``path`` with ``obj`` as JSON atomically (serialised before the file is touched)."""
+    atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """``torch.save(obj, path)`` atomically: a failed save leaves the old file intact."""
+    with atomic_writer(path) as handle:
+        torch.save(obj, handle)
+
+
+# --------------------------------------------------------------------------- JSON lines
+
+def _is_json(line: bytes) -> bool:
+    try:
+        json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return True
+
+
+def _repair_tail(path: Path) -> None:
+    """End ``path`` with a newline: keep a complete unterminated last line, drop a cut one."""
+    with open(path, "r+b") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        start = size
+        chunk = 4096
+        while start > 0:
+            step = min(chunk, start)
+            handle.seek(start - step)
+            newline = handle.read(step).rfind(b"\n")
+            if newline >= 0:
+                start = start - step + newline + 1
+                break
+            start -= step
+        handle.seek(start)
+        tail = handle.read()
+        if tail.strip() and _is_json(tail):
+            handle.seek(size)
+            handle.write(b"\n")
+        else:
+            handle.truncate(start)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def append_jsonl(path: str | Path, record: Any) -> None:
+    """Append ``record`` as one JSON line to ``path`` (created if needed), flushed and fsynced."""
+    line = json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n"
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        _repair_tail(path)
+    with open(path, "ab") as handle:
+        handle.write(line)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_jsonl(path: str | Path, missing_ok: bool = False) -> list[Any]:
+    """The records of a JSON-lines file, skipping blank lines.
+
+    A final line that does not parse (a writer killed mid-line) is dropped; a bad line anywhere
+    else raises :class:`SpeedyNASError` naming ``file:line``. A missing file raises too, unless
+    ``missing_ok`` (then the result is empty).
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        if missing_ok:
+            return []
+        raise SpeedyNASError(f"file not found: {path}") from None
+    except IsADirectoryError:
+        raise SpeedyNASError(f"expected a JSON-lines file, got a directory: {path}") from None
+    lines = data.split(b"\n")
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+    records = []
+    for index, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line.decode("utf-8")))
+        except (UnicodeDecodeError, ValueError) as err:
+            if index == last:
+                break  # cut short by a killed writer: that record was never committed
+            reason = getattr(err, "msg", None) or getattr(err, "reason", None) or str(err)
+            raise SpeedyNASError(f"{path}:{index + 1}: corrupt JSON line ({reason})") from None
+    return records
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+def _short(err: BaseException) -> str:
+    """The first sentence of an exception's message, with its type."""
+    text = " ".join(str(err).split())
+    text = text.split(". ")[0].rstrip(".")
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _load_error(path: Path, err: Exception) -> SpeedyNASError:
+    text = str(err)
+    with open(path, "rb") as handle:
+        is_zip = handle.read(4) == b"PK\x03\x04"  # torch.save's format is a zip archive
+    if isinstance(err, pickle.UnpicklingError) and "weights only" in text.lower():
+        reason = ("its contents are refused by safe loading (weights_only=True): "
+                  "corrupted, or not a speedynas checkpoint")
+    elif is_zip or isinstance(err, (EOFError, zipfile.BadZipFile)) or "zip archive" in text:
+        reason = f"the file is truncated or corrupted ({_short(err)})"
+    else:
+        reason = f"the file is corrupted or not a checkpoint ({_short(err)})"
+    return SpeedyNASError(f"cannot load checkpoint {path}: {reason}")
+
+
+def _normal(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_normal(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _normal(v) for k, v in value.items()}
+    return value
+
+
+def _meta_mismatches(expected: Mapping[str, Any], meta: Mapping[str, Any],
+                     prefix: str) -> list[str]:
+    problems = []
+    for key, want in expected.items():
+        dotted = f"{prefix}.{key}"
+        if key not in meta:
+            problems.append(f"{dotted} is missing (this run expects {want!r})")
+            continue
+        have = meta[key]
+        if isinstance(want, Mapping) and isinstance(have, Mapping):
+            problems.extend(_meta_mismatches(want, have, dotted))
+        elif _normal(have) != _normal(want) or isinstance(have, bool) != isinstance(want, bool):
+            problems.append(f"{dotted} is {have!r} in the checkpoint but this run expects {want!r}")
+    return problems
+
+
+def load_checkpoint(path: str | Path,
+                    expected: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A checkpoint dict loaded safely on CPU (``weights_only=True``); never runs pickled code.
+
+    With ``expected``, every (nested) key in it must equal the checkpoint's ``meta`` entry.
+    Any problem (missing, empty, truncated, corrupted, not a dict, metadata mismatch) raises
+    :class:`SpeedyNASError` with a one-line message naming ``path``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SpeedyNASError(f"checkpoint not found: {path}")
+    if not path.is_file():
+        raise SpeedyNASError(f"checkpoint path is not a file: {path}")
+    if path.stat().st_size == 0:
+        raise SpeedyNASError(f"cannot load checkpoint {path}: the file is empty")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except (MemoryError, RecursionError):
+            raise
+        except Exception as err:  # torch reports bad files with many exception types
+            raise _load_error(path, err) from None
+    for warning in caught:  # only a successful load's warnings are worth showing
+        warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                               warning.lineno)
+    if not isinstance(obj, dict):
+        raise SpeedyNASError(f"not a checkpoint: {path} holds a {type(obj).__name__}, "
+                             "expected a dict")
+    if expected is not None:
+        meta = obj.get("meta")
+        if not isinstance(meta, Mapping):
+            raise SpeedyNASError(f"checkpoint {path} has no 'meta' entry to check against "
+                                 f"{_normal(dict(expected))!r}")
+        problems = _meta_mismatches(expected, meta, "meta")
+        if problems:
+            raise SpeedyNASError(f"checkpoint {path} does not match this run: "
+                                 + "; ".join(problems))
+    return obj

@@ -1,0 +1,152 @@
+"""Entry-point helpers shared by ``train.py`` and ``search.py``.
+
+    def main(argv: list[str]) -> int: ...
+
+    if __name__ == "__main__":
+        run_cli(main)
+
+User mistakes (:class:`SpeedyNASError`) end the program with one line ``error: ...`` on stderr
+and exit status 2; Ctrl-C ends it with status 130; anything else is a bug and keeps its
+traceback.
+"""
+from __future__ import annotations
+
+import os
+import random
+import re
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+import torch
+
+from search_spaces.errors import SpeedyNASError
+
+__all__ = [
+    "EXIT_INTERRUPTED", "EXIT_USAGE", "call_main", "capture_rng_state", "resolve_device",
+    "restore_rng_state", "run_cli", "seed_everything", "set_deterministic",
+]
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+Main = Callable[[list[str]], "int | None"]
+
+
+def call_main(main: Main, argv: Sequence[str] | None = None) -> int:
+    """Run ``main(argv)`` and return its exit status (see :func:`run_cli`); never exits."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        status = main(args)
+    except SpeedyNASError as err:
+        sys.stdout.flush()
+        message = " ".join(str(err).split()) or type(err).__name__
+        print(f"error: {message}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stdout.flush()
+        print("interrupted (Ctrl-C); completed checkpoints and results are kept",
+              file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    return 0 if status is None else int(status)
+
+
+def run_cli(main: Main, argv: Sequence[str] | None = None) -> NoReturn:
+    """Run ``main(argv or sys.argv[1:])`` and exit: its status, 2 on bad input, 130 on Ctrl-C."""
+    sys.exit(call_main(main, argv))
+
+
+# --------------------------------------------------------------------------- devices
+
+_CUDA_N = re.compile(r"^cuda:(\d+)$")
+
+
+def _available() -> list[str]:
+    names = ["cpu"]
+    if torch.cuda.is_available():
+        names += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return names
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` (CUDA if available, else CPU), ``cpu``, ``cuda`` or ``cuda:N`` as a device."""
+    if not isinstance(name, str):
+        raise SpeedyNASError(f"device must be a string, got {name!r}")
+    key = name.strip().lower()
+    if key == "auto":
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    if key == "cpu":
+        return torch.device("cpu")
+    available = ", ".join(_available())
+    match = _CUDA_N.match(key)
+    if key == "cuda" or match:
+        if not torch.cuda.is_available():
+            raise SpeedyNASError(f"device {name!r}: CUDA is not available here; "
+                                 f"available: {available} (or 'auto')")
+        index = int(match.group(1)) if match else 0
+        if index >= torch.cuda.device_count():
+            raise SpeedyNASError(f"device {name!r}: no such CUDA device; available: {available}")
+        return torch.device("cuda", index)
+    raise SpeedyNASError(f"unknown device {name!r}; valid: auto, cpu, cuda, cuda:N "
+                         f"(available here: {available})")
+
+
+# --------------------------------------------------------------------------- randomness
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, NumPy (if installed) and torch (CPU and every CUDA device)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise SpeedyNASError(f"seed must be an integer in [0, 2**32 - 1], got {seed!r}")
+    random.seed(seed)
+    try:
+        import numpy as np
+    except ImportError:  # numpy is optional here
+        pass
+    else:
+        np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def set_deterministic(enabled: bool = True) -> None:
+    """Ask torch for deterministic kernels (warn-only where none exists) and fixed cuDNN algos.
+
+    ``False`` lifts the requirement again and leaves ``cudnn.benchmark`` as it is.
+    """
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(enabled, warn_only=True)
+    torch.backends.cudnn.deterministic = enabled
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Every generator's state in types that ``torch.load(weights_only=True)`` accepts."""
+    state: dict[str, Any] = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    try:
+        import numpy as np
+    except ImportError:
+        pass
+    else:
+        kind, keys, pos, has_gauss, gauss = np.random.get_state()
+        state["numpy"] = {"kind": str(kind), "keys": torch.from_numpy(keys.astype(np.int64)),
+                          "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Undo :func:`capture_rng_state` (as saved in, and loaded from, a checkpoint)."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    torch.set_rng_state(state["torch"])
+    if "numpy" in state:
+        import numpy as np
+
+        numpy_state = state["numpy"]
+        np.random.set_state((numpy_state["kind"],
+                             numpy_state["keys"].numpy().astype(np.uint32),
+                             numpy_state["pos"], numpy_state["has_gauss"],
+                             numpy_state["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,83 @@
+"""The layout of a training run directory and the rules for starting or resuming one.
+
+``RUN_DIR/config.yaml`` (resolved config), ``split.json`` (data split), ``checkpoints/last.pt``
+(+ ``epoch_N.pt``), ``history.json`` (per-epoch figures), ``tb/`` (TensorBoard).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from search_spaces.errors import SpeedyNASError
+
+from .atomic_io import load_checkpoint
+from .base import Supernet
+from .config import config_diff, load_config, save_config
+from .registry import SUPERNETS
+from .train_config import TrainConfig
+
+CHECKPOINT_FORMAT = 1
+
+
+def config_path(run_dir: Path) -> Path:
+    """Where the resolved config of a run lives."""
+    return run_dir / "config.yaml"
+
+
+def last_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint a resumed run continues from."""
+    return run_dir / "checkpoints" / "last.pt"
+
+
+def checkpoint_meta(net: Supernet) -> dict[str, Any]:
+    """What a checkpoint must agree with to be loaded into ``net``."""
+    return {"format": CHECKPOINT_FORMAT, "space": net.space.name, "size": net.size()}
+
+
+def resolve_train_config(run_dir: Path, config_file: str | None, overrides: Sequence[str],
+                         resume: bool) -> TrainConfig:
+    """The config of a new run (saved) or of the run being resumed (checked against overrides)."""
+    saved = config_path(run_dir)
+    if not resume:
+        if saved.exists():
+            raise SpeedyNASError(f"{run_dir} already holds a run ({saved}); pass --resume to "
+                                 "continue it, or choose another --run-dir")
+        cfg = load_config(TrainConfig, config_file, overrides)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, saved)
+        return cfg
+    if not saved.exists():
+        raise SpeedyNASError(f"cannot resume: {run_dir} holds no run ({saved} is missing)")
+    cfg = load_config(TrainConfig, saved)
+    if config_file is not None or overrides:
+        wanted = load_config(TrainConfig, config_file or saved, overrides)
+        changed = config_diff(cfg, wanted)
+        if changed:
+            raise SpeedyNASError(f"{run_dir} holds a run with a different config "
+                                 f"(differs in: {', '.join(changed)}); resume without changes "
+                                 "or start a new --run-dir")
+    return cfg
+
+
+def load_supernet(run_dir: Path, device: torch.device | str = "cpu",
+                  require_finished: bool = True) -> tuple[Supernet, TrainConfig, dict[str, Any]]:
+    """The trained supernet of a run, its config and its checkpoint."""
+    if not config_path(run_dir).exists():
+        raise SpeedyNASError(f"{run_dir} is not a training run dir ({config_path(run_dir)} is "
+                             "missing); train a supernet there first with train.py")
+    cfg = load_config(TrainConfig, config_path(run_dir))
+    path = last_checkpoint(run_dir)
+    if not path.exists():
+        raise SpeedyNASError(f"{run_dir} has no supernet checkpoint ({path}); train it first")
+    expected = {"format": CHECKPOINT_FORMAT, "space": cfg.model.space, "size": cfg.model.size()}
+    state = load_checkpoint(path, expected=expected)  # refuses another space or size
+    net = SUPERNETS.create(cfg.model.space, num_classes=state["meta"]["size"]["num_classes"],
+                           **cfg.model.size())
+    if require_finished and not state.get("finished", False):
+        raise SpeedyNASError(f"the supernet in {run_dir} has not finished training (step "
+                             f"{state.get('step')}); resume it with "
+                             f"python train.py --run-dir {run_dir} --resume")
+    net.load_state_dict(state["model"])
+    return net.to(device), cfg, state

@@ -1,0 +1,235 @@
+"""Supernet training: the sampler's paths each step, SGD with a per-step cosine learning rate,
+TensorBoard, a progress bar, atomic checkpoints and bit-exact resume."""
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from search_spaces.errors import SpeedyNASError
+
+from .atomic_io import atomic_torch_save, atomic_write_json, load_checkpoint
+from .base import Supernet
+from .cli import capture_rng_state, resolve_device, restore_rng_state, seed_everything
+from .config import config_to_dict
+from .registry import SUPERNETS
+from .run_data import RunData, load_run_data
+from .run_dir import checkpoint_meta, last_checkpoint
+from .samplers import Path as ArchPath, create_sampler
+from .train_config import TrainConfig
+
+
+def accumulate_paths(net: Supernet, x: torch.Tensor, y: torch.Tensor,
+                     paths: Sequence[ArchPath]) -> tuple[float, float]:
+    """Backward each path's loss scaled by 1/m on the same batch (gradients accumulate, so they
+    equal the gradient of the mean loss); returns the mean loss and accuracy over the paths."""
+    losses, correct = [], 0
+    for path in paths:
+        logits = net(x, path)
+        loss = F.cross_entropy(logits, y)
+        (loss / len(paths)).backward()
+        losses.append(loss.detach())
+        correct += int((logits.argmax(1) == y).sum())
+    return float(torch.stack(losses).mean()), correct / (len(paths) * len(y))
+
+
+@torch.no_grad()
+def path_accuracy(net: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *arch: Any,
+                  batch_size: int = 500) -> float:
+    """Accuracy of ``net(x, *arch)`` (eval mode) on already normalised images."""
+    was_training = net.training
+    net.eval()
+    correct = 0
+    for start in range(0, len(labels), batch_size):
+        logits = net(images[start:start + batch_size], *arch)
+        correct += int((logits.argmax(1) == labels[start:start + batch_size]).sum())
+    net.train(was_training)
+    return correct / len(labels)
+
+
+class StopRequested(Exception):
+    """SIGINT or SIGTERM arrived; a checkpoint was written."""
+
+
+@contextmanager
+def stop_signals() -> Iterator[list[str]]:
+    """Collect SIGINT/SIGTERM into a list instead of dying mid-step."""
+    received: list[str] = []
+    handler = lambda signum, frame: received.append(signal.Signals(signum).name)  # noqa: E731
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+class SupernetTrainer:
+    """Trains one run; ``run()`` starts or (after a kill) continues it from ``last.pt``."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: Path) -> None:
+        self.cfg, self.run_dir = cfg, run_dir
+        seed_everything(cfg.seed)
+        self.device = resolve_device(cfg.device)
+        self.data: RunData = load_run_data(cfg.data, run_dir, cfg.model.channels_last)
+        net = SUPERNETS.create(cfg.model.space, num_classes=self.data.num_classes,
+                               **cfg.model.size()).to(self.device)
+        self.net = net.to(memory_format=torch.channels_last) if cfg.model.channels_last else net
+        optim = cfg.optim
+        self.batches = self.data.batches("train", optim.batch_size, order="shuffle",
+                                         seed=cfg.seed, device=self.device,
+                                         train_transform=True)
+        self.steps_per_epoch = len(self.batches)
+        self.total_steps = optim.epochs * self.steps_per_epoch
+        self.optimizer = torch.optim.SGD(self.net.parameters(), lr=optim.lr,
+                                         momentum=optim.momentum, nesterov=optim.nesterov,
+                                         weight_decay=optim.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.optimizer, T_max=self.total_steps, eta_min=optim.lr_min)
+        self.sampler = create_sampler(cfg.sampler.name, self.net, **cfg.sampler.options())
+        self.path_rng = np.random.default_rng([cfg.seed, 1])
+        self.probe_archs = self.net.space.sample_many(cfg.log.probe_archs,
+                                                      np.random.default_rng([cfg.seed, 2]))
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue bit-identically (weights_only-loadable types)."""
+        return {
+            "meta": checkpoint_meta(self.net), "config": config_to_dict(self.cfg),
+            "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "batches": self.batches.state_dict(),
+            "path_rng": json.dumps(self.path_rng.bit_generator.state),
+            "rng": capture_rng_state(), "step": self.step, "history": self.history,
+            "finished": self.step >= self.total_steps,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint made by :meth:`state_dict`."""
+        self.net.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.batches.load_state_dict(state["batches"])
+        self.path_rng.bit_generator.state = json.loads(state["path_rng"])
+        restore_rng_state(state["rng"])
+        self.step, self.history = int(state["step"]), list(state["history"])
+
+    def save(self, epoch_end: bool) -> None:
+        """Atomically write ``last.pt`` (and ``epoch_N.pt`` when due) and ``history.json``."""
+        state = self.state_dict()
+        path = last_checkpoint(self.run_dir)
+        atomic_torch_save(state, path)
+        keep = self.cfg.log.keep_every
+        epoch = self.step // self.steps_per_epoch
+        if epoch_end and keep and epoch % keep == 0:
+            atomic_torch_save(state, path.with_name(f"epoch_{epoch}.pt"))
+        atomic_write_json(self.run_dir / "history.json", self.history)
+
+    def resume(self) -> bool:
+        """Load ``last.pt`` if there is one; True when it was loaded."""
+        path = last_checkpoint(self.run_dir)
+        if not path.exists():
+            return False
+        self.load_state_dict(load_checkpoint(path, expected=checkpoint_meta(self.net)))
+        return True
+
+    # ------------------------------------------------------------------ training
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+        """One optimizer step over the sampler's paths; returns mean loss and accuracy."""
+        self.optimizer.zero_grad(set_to_none=not self.cfg.optim.legacy_zero_grad)
+        loss, acc = accumulate_paths(self.net, x, y, self.sampler.paths(self.path_rng))
+        if not math.isfinite(loss):
+            raise SpeedyNASError(
+                f"training loss became {loss} at step {self.step} (epoch "
+                f"{self.step // self.steps_per_epoch + 1}); stopped, and the last good checkpoint "
+                f"{last_checkpoint(self.run_dir)} is kept; try a lower optim.lr or set "
+                "optim.grad_clip")
+        if self.cfg.optim.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.optim.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        return loss, acc
+
+    def probe(self) -> list[float]:
+        """Validation accuracy of the fixed probe archs on the first ``probe_images``."""
+        if not self.probe_archs:
+            return []
+        idx = self.data.val_idx[: self.cfg.log.probe_images]
+        x = self.data.augment.eval(self.data.images[idx].to(self.device))
+        y = self.data.labels[idx].to(self.device)
+        return [path_accuracy(self.net, x, y, arch) for arch in self.probe_archs]
+
+    def run(self) -> list[dict[str, float]]:
+        """Train until ``optim.epochs``; returns the per-epoch history."""
+        resumed = self.resume()
+        self.net.train()
+        writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step if resumed else None)
+        if not resumed:
+            writer.add_text("probe_archs", "\n\n".join(f"{i}: {a}" for i, a in
+                                                       enumerate(self.probe_archs)))
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.cfg.log.progress,
+                   unit="step", dynamic_ncols=True)
+        try:
+            with stop_signals() as stop:
+                while self.step < self.total_steps:
+                    self.train_epoch(writer, bar, stop)
+        finally:
+            bar.close()
+            writer.close()
+        return self.history
+
+    def train_epoch(self, writer: SummaryWriter, bar: tqdm, stop: list[str]) -> None:
+        """The rest of the current epoch, then its probes, history entry and checkpoint."""
+        epoch = self.step // self.steps_per_epoch
+        bar.set_description(f"epoch {epoch + 1}/{self.cfg.optim.epochs}")
+        start, window = time.perf_counter(), time.perf_counter()
+        sums = np.zeros(3)  # loss, accuracy, steps (this epoch since start/resume)
+        interval = np.zeros(3)
+        for x, y in self.batches:
+            loss, acc = self.train_step(x, y)
+            self.step += 1
+            sums += (loss, acc, 1)
+            interval += (loss, acc, 1)
+            bar.update()
+            if self.step % self.cfg.log.log_every == 0:
+                elapsed = time.perf_counter() - window
+                bar.set_postfix(loss=f"{interval[0] / interval[2]:.3f}",
+                                acc=f"{interval[1] / interval[2]:.3f}")
+                writer.add_scalar("train/loss", interval[0] / interval[2], self.step)
+                writer.add_scalar("train/acc", interval[1] / interval[2], self.step)
+                writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], self.step)
+                writer.add_scalar("train/images_per_s", interval[2] * len(y) / elapsed, self.step)
+                interval[:], window = 0, time.perf_counter()
+            if stop:
+                self.save(epoch_end=False)
+                raise StopRequested(f"{stop[0]}: checkpoint saved at step {self.step}; continue "
+                                    f"with python train.py --run-dir {self.run_dir} --resume")
+        probes = self.probe()
+        entry = {"epoch": epoch + 1, "step": self.step,
+                 "train_loss": sums[0] / max(sums[2], 1), "train_acc": sums[1] / max(sums[2], 1),
+                 "lr": self.scheduler.get_last_lr()[0], "seconds": time.perf_counter() - start}
+        if probes:
+            entry["probe_acc_mean"] = float(np.mean(probes))
+            for i, acc in enumerate(probes):
+                writer.add_scalar(f"probe/arch_{i}", acc, self.step)
+        for key, value in entry.items():
+            if key not in ("epoch", "step"):
+                writer.add_scalar(f"epoch/{key}", value, self.step)
+        self.history.append(entry)
+        self.save(epoch_end=True)
+        writer.flush()
+        bar.write(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                           for k, v in entry.items()))
