@@ -43,10 +43,10 @@ def call_main(main: Main, argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(err).split()) or type(err).__name__
         print(f"error: {message}", file=sys.stderr, flush=True)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         sys.stdout.flush()
-        print("interrupted (Ctrl-C); completed checkpoints and results are kept",
-              file=sys.stderr, flush=True)
+        message = str(err) or "Ctrl-C; completed checkpoints and results are kept"
+        print(f"interrupted: {message}", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     return 0 if status is None else int(status)
 

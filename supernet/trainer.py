@@ -57,8 +57,8 @@ def path_accuracy(net: torch.nn.Module, images: torch.Tensor, labels: torch.Tens
     return correct / len(labels)
 
 
-class StopRequested(Exception):
-    """SIGINT or SIGTERM arrived; a checkpoint was written."""
+class StopRequested(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived and a checkpoint was written (the CLI exits with 130)."""
 
 
 @contextmanager
@@ -219,7 +219,8 @@ class SupernetTrainer:
                                     f"with python train.py --run-dir {self.run_dir} --resume")
         probes = self.probe()
         entry = {"epoch": epoch + 1, "step": self.step,
-                 "train_loss": sums[0] / max(sums[2], 1), "train_acc": sums[1] / max(sums[2], 1),
+                 "train_loss": float(sums[0] / max(sums[2], 1)),
+                 "train_acc": float(sums[1] / max(sums[2], 1)),
                  "lr": self.scheduler.get_last_lr()[0], "seconds": time.perf_counter() - start}
         if probes:
             entry["probe_acc_mean"] = float(np.mean(probes))

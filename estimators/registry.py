@@ -1,0 +1,185 @@
+"""The estimator interface and its registry.
+
+An estimator turns one fine-tune :class:`~estimators.trajectory.Trajectory` (plus the
+candidate's size) into a score at budget B; larger is better. Adding one is a small class::
+
+    @register_estimator("neg_last_val")
+    class NegLastVal(Estimator):
+        needs = frozenset({"val_losses"})
+
+        def compute(self, trajectory, candidate, budget):
+            return -trajectory.val_losses[budget - 1]
+
+or a function (its keyword-only parameters become options)::
+
+    @register_estimator("neg_last_val", needs={"val_losses"})
+    def neg_last_val(trajectory, candidate, budget, *, scale=1.0):
+        return -scale * trajectory.val_losses[budget - 1]
+
+Callers use :meth:`Estimator.score` (one candidate) or :meth:`Estimator.score_set` (a candidate
+set; joint estimators such as rank combinations override it). ``score`` checks the budget and
+that the trajectory holds everything in ``needs`` before calling ``compute``, so ``compute`` may
+index freely. ``needs`` also tells the fine-tune loop what to record (see :func:`needed_records`).
+"""
+from __future__ import annotations
+
+import inspect
+import numbers
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+from search_spaces import Registry
+from search_spaces.errors import SpeedyNASError
+
+from .trajectory import RECORDS, Candidate, Trajectory
+
+T = TypeVar("T")
+
+__all__ = [
+    "ESTIMATORS", "Estimator", "FunctionEstimator", "create_checked", "create_estimator",
+    "list_estimators", "needed_records", "register_estimator",
+]
+
+
+class Estimator:
+    """Scores a candidate from its fine-tune trajectory; larger is better."""
+
+    name: str = ""
+    needs: frozenset[str] = frozenset()
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The estimator's options with their effective values (for report headers)."""
+        return {}
+
+    def describe(self) -> str:
+        """``name(option=value, ...)``."""
+        opts = ", ".join(f"{k}={v}" for k, v in self.options.items())
+        return f"{self.name}({opts})" if opts else self.name
+
+    def min_budget(self) -> int:
+        """The smallest budget this estimator can score (1 when it reads any loss)."""
+        return 1 if self.needs & {"train_losses", "val_losses"} else 0
+
+    def check_budget(self, budget: int) -> None:
+        """Raise :class:`SpeedyNASError` unless ``budget`` is usable (call it before a search)."""
+        if (isinstance(budget, bool) or not isinstance(budget, numbers.Integral)
+                or budget < self.min_budget()):
+            raise SpeedyNASError(f"estimator {self.name!r}: budget {budget!r} must be an integer "
+                                 f">= {self.min_budget()}")
+
+    def score(self, trajectory: Trajectory, candidate: Candidate, budget: int) -> float:
+        """The score at ``budget`` updates; errors name the estimator, budget and missing record."""
+        self.check_budget(budget)
+        problems = trajectory.missing(self.needs, budget)
+        if problems:
+            raise SpeedyNASError(f"estimator {self.name!r} cannot score B={budget} for "
+                                 f"{candidate.arch}: " + "; ".join(problems))
+        return float(self.compute(trajectory, candidate, budget))
+
+    def score_set(self, trajectories: Sequence[Trajectory], candidates: Sequence[Candidate],
+                  budget: int) -> list[float]:
+        """Scores of a whole candidate set (default: each scored alone)."""
+        if len(trajectories) != len(candidates):
+            raise ValueError(f"{len(trajectories)} trajectories for {len(candidates)} candidates")
+        return [self.score(t, c, budget) for t, c in zip(trajectories, candidates)]
+
+    def compute(self, trajectory: Trajectory, candidate: Candidate, budget: int) -> float:
+        """The score itself; the records in ``needs`` are known to cover ``budget``."""
+        raise NotImplementedError(f"estimator {self.name!r} scores only whole sets (score_set)")
+
+    def __repr__(self) -> str:
+        return f"<estimator {self.describe()}>"
+
+
+class FunctionEstimator(Estimator):
+    """An estimator made from a plain function; its keyword-only parameters are the options."""
+
+    function: Callable[..., float]
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+
+    @property
+    def options(self) -> dict[str, Any]:
+        defaults = {p.name: p.default for p in inspect.signature(self.function).parameters.values()
+                    if p.kind is p.KEYWORD_ONLY and p.default is not p.empty}
+        return {**defaults, **self._options}
+
+    def compute(self, trajectory: Trajectory, candidate: Candidate, budget: int) -> float:
+        return self.function(trajectory, candidate, budget, **self._options)
+
+
+ESTIMATORS: Registry[Estimator] = Registry("estimator")
+
+
+def _check_needs(name: str, needs: Iterable[str]) -> frozenset[str]:
+    needs = frozenset(needs)
+    unknown = needs - RECORDS
+    if unknown:
+        raise ValueError(f"estimator {name!r} needs unknown records {sorted(unknown)}; "
+                         f"known: {sorted(RECORDS)}")
+    return needs
+
+
+def register_estimator(name: str, needs: Iterable[str] | None = None) -> Callable[[T], T]:
+    """Decorator registering an :class:`Estimator` subclass or a scoring function as ``name``.
+
+    A function is called as ``fn(trajectory, candidate, budget, **options)`` and must be given
+    ``needs``; for a class, ``needs`` (if given) overrides the class attribute.
+    """
+
+    def decorate(target: T) -> T:
+        if isinstance(target, type) and issubclass(target, Estimator):
+            target.name = name
+            target.needs = _check_needs(name, target.needs if needs is None else needs)
+            ESTIMATORS.register(name)(target)
+            return target
+        if not callable(target) or needs is None:
+            raise TypeError(f"register_estimator({name!r}) decorates an Estimator subclass, or a "
+                            "function when given needs=...")
+        keyword_only = [p for p in inspect.signature(target).parameters.values()
+                        if p.kind is p.KEYWORD_ONLY]
+        cls = type(f"{name}_estimator", (FunctionEstimator,), {
+            "name": name, "needs": _check_needs(name, needs), "function": staticmethod(target),
+            "__doc__": target.__doc__, "__signature__": inspect.Signature(keyword_only)})
+        ESTIMATORS.register(name)(cls)
+        return target
+
+    return decorate
+
+
+def create_checked(registry: Registry[T], name: str, options: dict[str, Any]) -> T:
+    """``registry.create(name, **options)``, first naming any unknown or missing option."""
+    factory = registry.get(name)
+    params = inspect.signature(factory).parameters.values()
+    if not any(p.kind is p.VAR_KEYWORD for p in params):
+        accepted = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        listing = f"options: {', '.join(accepted)}" if accepted else "it takes no options"
+        for option in options:
+            if option not in accepted:
+                raise SpeedyNASError(f"{registry.kind} {name!r} has no option {option!r}; "
+                                     f"{listing}")
+        for p in params:
+            if p.default is p.empty and p.kind is not p.VAR_POSITIONAL and p.name not in options:
+                raise SpeedyNASError(f"{registry.kind} {name!r} needs option {p.name!r}")
+    return factory(**options)
+
+
+def create_estimator(name: str, **options: Any) -> Estimator:
+    """The estimator registered as ``name`` with ``options``; bad names/options are named."""
+    return create_checked(ESTIMATORS, name, options)
+
+
+def list_estimators() -> list[str]:
+    """Registered estimator names, sorted."""
+    return ESTIMATORS.names()
+
+
+def needed_records(estimators: Iterable[Estimator]) -> frozenset[str]:
+    """Everything the fine-tune must record for ``estimators`` (empty: no fine-tune at all;
+    only ``val_acc_inherited``: one evaluation of the inherited weights, no updates)."""
+    out: frozenset[str] = frozenset()
+    for estimator in estimators:
+        out |= estimator.needs
+    return out

@@ -1,0 +1,218 @@
+"""train.py end to end on real CIFAR-10 images: outputs, determinism, kill/resume, bad input."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from search_spaces.errors import SpeedyNASError
+from supernet.atomic_io import load_checkpoint
+from supernet.config import load_config
+from supernet.train_config import TrainConfig
+from supernet.trainer import SupernetTrainer, accumulate_paths
+
+from tests.conftest import CIFAR10_DIR, REPO
+
+TOY = REPO / "configs" / "toy.yaml"
+DATA = f"data.root={CIFAR10_DIR}"
+
+
+def train(run_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run train.py in a subprocess (as a user would)."""
+    cmd = [sys.executable, str(REPO / "train.py"), "--run-dir", str(run_dir), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(run_dir / "checkpoints" / "last.pt")["model"]
+
+
+def assert_bit_identical(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory) -> Path:
+    """The toy config trained for 3 epochs without interruption."""
+    run_dir = tmp_path_factory.mktemp("toy") / "run"
+    train(run_dir, "--config", str(TOY), DATA, "optim.epochs=3")
+    return run_dir
+
+
+def test_toy_run_writes_every_output(toy_run):
+    cfg = load_config(TrainConfig, toy_run / "config.yaml")
+    assert cfg.optim.epochs == 3 and cfg.model.C == 4 and cfg.data.root == str(CIFAR10_DIR)
+    state = load_checkpoint(toy_run / "checkpoints" / "last.pt")
+    assert state["finished"] and state["step"] == 3 * (512 // 64)
+    assert state["meta"]["space"] == "nb201" and state["meta"]["size"]["C"] == 4
+    history = __import__("json").loads((toy_run / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    split = __import__("json").loads((toy_run / "split.json").read_text())
+    assert len(split["train"]) == 512 and len(split["val"]) == 256
+    assert not set(split["train"]) & set(split["val"])
+    events = list((toy_run / "tb").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
+
+
+def test_same_config_gives_bit_identical_weights(toy_run, tmp_path):
+    train(tmp_path / "again", "--config", str(TOY), DATA, "optim.epochs=3")
+    assert_bit_identical(weights(toy_run), weights(tmp_path / "again"))
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while not path.exists():
+        assert proc.poll() is None, "training finished before it could be interrupted"
+        assert time.time() < deadline
+        time.sleep(0.05)
+
+
+def test_sigkill_then_resume_is_bit_identical(toy_run, tmp_path):
+    run_dir = tmp_path / "killed"
+    cmd = [sys.executable, str(REPO / "train.py"), "--run-dir", str(run_dir), "--config", str(TOY),
+           DATA, "optim.epochs=3", "data.train_size=2048"]  # longer epochs: time to kill
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for(run_dir / "history.json", proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    assert not state["finished"] and state["step"] < 3 * 32
+    train(run_dir, "--resume")
+    uninterrupted = tmp_path / "whole"
+    train(uninterrupted, "--config", str(TOY), DATA, "optim.epochs=3", "data.train_size=2048")
+    assert_bit_identical(weights(run_dir), weights(uninterrupted))
+
+
+def test_sigint_saves_mid_epoch_and_resume_is_bit_identical(tmp_path):
+    run_dir = tmp_path / "stopped"
+    args = ["--config", str(TOY), DATA, "optim.epochs=2", "data.train_size=4096"]
+    cmd = [sys.executable, str(REPO / "train.py"), "--run-dir", str(run_dir), *args]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(run_dir / "tb", proc)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "checkpoint saved at step" in err and "Traceback" not in err
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    assert not state["finished"] and state["step"] % 64 != 0  # mid-epoch
+    train(run_dir, "--resume")
+    train(tmp_path / "whole", *args)
+    assert_bit_identical(weights(run_dir), weights(tmp_path / "whole"))
+
+
+def _one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_corrupted_checkpoint_is_refused_and_kept(toy_run, tmp_path):
+    run_dir = tmp_path / "corrupt"
+    train(run_dir, "--config", str(TOY), DATA, "optim.epochs=1")
+    ckpt = run_dir / "checkpoints" / "last.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    damaged = ckpt.read_bytes()
+    _one_line_error(train(run_dir, "--resume", check=False), str(ckpt))
+    assert ckpt.read_bytes() == damaged
+
+
+def test_checkpoint_of_another_size_is_refused(toy_run, tmp_path):
+    run_dir = tmp_path / "other"
+    train(run_dir, "--config", str(TOY), DATA, "optim.epochs=1", "model.C=6")
+    (run_dir / "checkpoints" / "last.pt").write_bytes(
+        (toy_run / "checkpoints" / "last.pt").read_bytes())
+    _one_line_error(train(run_dir, "--resume", check=False), "meta.size.C", "6", "4")
+
+
+def test_run_dir_with_a_different_config_is_refused(toy_run):
+    before = (toy_run / "config.yaml").read_text()
+    _one_line_error(train(toy_run, "--resume", "optim.lr=0.1", check=False), "optim.lr")
+    _one_line_error(train(toy_run, "--config", str(TOY), DATA, check=False), "--resume")
+    assert (toy_run / "config.yaml").read_text() == before
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("optim.lrr=0.1", "unknown key 'optim.lrr'"),
+    ("optim.lr=-1", "optim.lr"),
+    ("model.space=nb101", "invalid choice 'nb101'; choose from 'nb201', 'darts'"),
+    ("sampler.stratify=params", "needs sampler.name=multipaths"),
+    ("data.train_size=30000", "data.train_size=30000 exceeds"),
+    ("data.root=/nonexistent/cifar", "/nonexistent/cifar"),
+])
+def test_bad_config_is_refused_before_any_work(tmp_path, override, fragment):
+    run_dir = tmp_path / "bad"
+    proc = train(run_dir, "--config", str(TOY), DATA, override, "data.download=false", check=False)
+    _one_line_error(proc, fragment)
+    assert not (run_dir / "checkpoints").exists()
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    cfg = load_config(TrainConfig, TOY, [DATA, "optim.epochs=3"])
+    trainer = SupernetTrainer(cfg, tmp_path)
+    calls = []
+
+    def poisoned(*args):
+        calls.append(1)
+        loss, acc = accumulate_paths(*args)
+        return (float("nan") if len(calls) == 12 else loss), acc
+
+    monkeypatch.setattr("supernet.trainer.accumulate_paths", poisoned)
+    with pytest.raises(SpeedyNASError, match="training loss became nan at step 11 .*last good checkpoint"):
+        trainer.run()
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert state["step"] == 8 and not state["finished"]
+    assert all(torch.isfinite(v.float()).all() for v in state["model"].values())
+
+
+def test_accumulated_gradients_equal_the_mean_of_per_path_gradients():
+    import supernet
+
+    torch.manual_seed(0)
+    net = supernet.create_supernet("nb201", C=4, N=1)
+    x, y = torch.randn(8, 3, 16, 16), torch.randint(0, 10, (8,))
+    paths = net.space.sample_many(4, np.random.default_rng(0))
+    accumulate_paths(net, x, y, paths)
+    accumulated = {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
+    mean = {}
+    for path in paths:
+        net.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(net(x, path), y).backward()
+        for n, p in net.named_parameters():
+            if p.grad is not None:
+                mean[n] = mean.get(n, 0) + p.grad / len(paths)
+    assert accumulated.keys() == mean.keys()
+    for n in mean:
+        torch.testing.assert_close(accumulated[n], mean[n], rtol=1e-5, atol=1e-7)
+
+
+def test_legacy_zero_grad_keeps_moving_unsampled_ops(tmp_path):
+    moved = {}
+    for legacy in (False, True):
+        cfg = load_config(TrainConfig, TOY, [DATA, "optim.epochs=1", f"optim.legacy_zero_grad={legacy}",
+                                             "log.probe_archs=0"])
+        trainer = SupernetTrainer(cfg, tmp_path / str(legacy))
+        batches = iter(trainer.batches)
+        conv = trainer.net.cells[0].edges[0][3][1].weight  # nor_conv_3x3 on edge 1<-0
+        trainer.sampler.paths = lambda rng: [trainer.net.space.parse(
+            "|nor_conv_3x3~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|")]
+        trainer.train_step(*next(batches))
+        before = conv.detach().clone()
+        trainer.sampler.paths = lambda rng: [trainer.net.space.parse(
+            "|nor_conv_1x1~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|")]
+        trainer.train_step(*next(batches))
+        moved[legacy] = not torch.equal(before, conv.detach())
+    assert moved == {False: False, True: True}

@@ -1,0 +1,43 @@
+"""Train a weight-sharing supernet.
+
+    python train.py --config configs/nb201_cpu_randnas.yaml --run-dir runs/nb201 [section.key=value ...]
+    python train.py --run-dir runs/nb201 --resume
+    python train.py --list-keys
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from supernet.cli import run_cli
+from supernet.config import format_schema_help
+from supernet.run_dir import resolve_train_config
+from supernet.train_config import TrainConfig
+from supernet.trainer import SupernetTrainer
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description="Train a weight-sharing supernet.")
+    parser.add_argument("--config", help="YAML config file (see configs/)")
+    parser.add_argument("--run-dir", type=Path, help="run directory (created)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    parser.add_argument("--list-keys", action="store_true", help="print every config key")
+    parser.add_argument("overrides", nargs="*", metavar="section.key=value")
+    args = parser.parse_args(argv)
+    if args.list_keys:
+        print(format_schema_help(TrainConfig))
+        return 0
+    if args.run_dir is None:
+        parser.error("--run-dir is required")
+    cfg = resolve_train_config(args.run_dir, args.config, args.overrides, args.resume)
+    history = SupernetTrainer(cfg, args.run_dir).run()
+    if history:
+        last = history[-1]
+        print(f"finished {cfg.optim.epochs} epochs in {args.run_dir}: train loss "
+              f"{last['train_loss']:.4f}, train acc {last['train_acc']:.4f}"
+              + (f", probe acc {last['probe_acc_mean']:.4f}" if "probe_acc_mean" in last else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
