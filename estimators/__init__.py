@@ -16,8 +16,8 @@ from .report import (format_table, log_figures, plot_correlation_vs_budget, plot
                      summarize, write_summary)
 from .trajectory import FINE_TUNE_RECORDS, RECORDS, Candidate, Trajectory
 
-# Importing the module registers the built-in estimators.
-from . import builtin  # noqa: E402,F401  isort: skip
+# Importing the modules registers the built-in estimators and the retrain ground truth.
+from . import builtin, retrain  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "Candidate", "ESTIMATORS", "Estimator", "FINE_TUNE_RECORDS", "GROUND_TRUTHS", "GroundTruth",

@@ -46,6 +46,7 @@ class Estimator:
 
     name: str = ""
     needs: frozenset[str] = frozenset()
+    joint: bool = False  # True: scores need the whole candidate set (only score_set works)
 
     @property
     def options(self) -> dict[str, Any]:

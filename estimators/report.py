@@ -135,6 +135,22 @@ def format_markdown(summary: Mapping[str, Any]) -> str:
             if len(missing) > MAX_MISSING_SHOWN else ""
         lines.append(f"- missing from ground truth: {shown}{more}")
     lines += ["", "## Ranking quality", "", format_table(summary), ""]
+    if "retrain" in summary:
+        lines += ["## Top-k retrained from scratch", "", format_retrain(summary["retrain"]), ""]
+    return "\n".join(lines)
+
+
+def format_retrain(retrain: Mapping[str, Any]) -> str:
+    """Per estimator: mean measured test accuracy of its retrained top-k, beside the table's."""
+    k, budget = retrain["top_k"], retrain["budget"]
+    lines = [f"| estimator | top-{k} retrained test acc (B={budget}) | top-{k} table acc |",
+             "|---|---|---|"]
+    for name, row in retrain["estimators"].items():
+        lines.append(f"| {name} | {_fmt(row['retrained_mean'], 2)} | {_fmt(row['table_mean'], 2)} |")
+    settings = retrain["settings"]["retrain"]
+    lines += ["", f"{len(retrain['archs'])} distinct archs retrained: {settings['epochs']} epochs, "
+                  f"C={settings['C']}, resolution {settings['resolution']}, train images "
+                  f"{settings['train_size'] or 'all'}, test images {settings['test_size'] or 'all'}."]
     return "\n".join(lines)
 
 

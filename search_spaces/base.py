@@ -44,6 +44,14 @@ class SearchSpace(ABC):
         once (each edge gets its own random permutation of the ops; path k takes entry k)."""
         raise NotImplementedError(f"the {self.name} space has no FairNAS paths")
 
+    def is_degenerate(self, arch: Arch) -> bool:
+        """True when the cell's output does not depend on its input (never, unless overridden)."""
+        return False
+
+    def canonical_form(self, arch: Arch) -> str:
+        """Text shared by exactly the archs the space treats as the same network."""
+        return str(arch)
+
     def sample_many(self, count: int, rng: np.random.Generator) -> list[Arch]:
         """``count`` independent uniform draws (duplicates possible, as in the reference)."""
         return [self.sample(rng) for _ in range(count)]

@@ -380,6 +380,10 @@ class DartsSpace(SearchSpace):
         options = self.neighbours(arch)
         return options[int(rng.integers(len(options)))]
 
+    def canonical_form(self, arch: DartsArch | str) -> str:
+        """The genotype text with each node's two pairs sorted (the order does not matter)."""
+        return str(self._arch(arch).canonical())
+
     def named_genotypes(self) -> list[str]:
         """Names accepted by :meth:`named`, sorted."""
         return sorted(NAMED_GENOTYPES)

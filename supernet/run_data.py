@@ -53,6 +53,12 @@ class RunData:
                              drop_last=drop_last, seed=seed, device=device, transform=transform)
 
 
+def normalisation(dataset: str, train_images: torch.Tensor,
+                  ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std: the usual CIFAR constants, else measured on ``train_images``."""
+    return NORMALISATION.get(dataset) or channel_stats(train_images)
+
+
 def split_sizes(cfg: DataConfig, num_images: int) -> tuple[int, int]:
     """(train, val) image counts: the halves of ``val_fraction``, cut to the configured sizes."""
     val_half = round(num_images * cfg.val_fraction)
@@ -75,7 +81,7 @@ def load_run_data(cfg: DataConfig, run_dir: Path | None, channels_last: bool) ->
                                        seed=cfg.split_seed)
     if run_dir is not None:
         check_split(run_dir / "split.json", train_idx, val_idx)
-    mean, std = NORMALISATION.get(cfg.dataset) or channel_stats(data.images[train_idx])
+    mean, std = normalisation(cfg.dataset, data.images[train_idx])
     augment = BatchAugment(mean, std, padding=4 if cfg.augment else 0, flip=cfg.augment,
                            channels_last=channels_last)
     return RunData(data.images, data.labels, data.classes, train_idx, val_idx, augment)

@@ -1,0 +1,69 @@
+"""The candidate architectures of a search: a seeded uniform draw or a file of arch strings."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from search_spaces import Arch, ArchParseError, SearchSpace
+from search_spaces.errors import SpeedyNASError
+
+from .search_config import CandidatesConfig
+
+
+def read_candidates(space: SearchSpace, path: str | Path) -> list[Arch]:
+    """One arch per line (blank lines and ``#`` comments skipped); errors name the line."""
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as err:
+        raise SpeedyNASError(f"cannot read candidates file {path}: {err.strerror}") from None
+    archs = []
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        try:
+            archs.append(space.parse(text))
+        except ArchParseError as err:
+            raise SpeedyNASError(f"{path}:{number}: {err}") from None
+    if not archs:
+        raise SpeedyNASError(f"candidates file {path} holds no architectures")
+    return archs
+
+
+def draw_candidates(space: SearchSpace, cfg: CandidatesConfig) -> list[Arch]:
+    """The configured candidates: read from ``cfg.file`` or drawn uniformly with ``cfg.seed``,
+    then filtered (degenerate cells, duplicates) as configured."""
+    if cfg.file is not None:
+        return _filtered(space, read_candidates(space, cfg.file), cfg)
+    rng = np.random.default_rng(cfg.seed)
+    keep: list[Arch] = []
+    seen: set[str] = set()
+    for _ in range(1000 * cfg.num):
+        arch = space.sample(rng)
+        if _accept(space, arch, cfg, seen):
+            keep.append(arch)
+            if len(keep) == cfg.num:
+                return keep
+    raise SpeedyNASError(f"could not draw candidates.num={cfg.num} candidates with "
+                         f"unique={cfg.unique} and skip_degenerate={cfg.skip_degenerate}; "
+                         f"ask for fewer")
+
+
+def _filtered(space: SearchSpace, archs: list[Arch], cfg: CandidatesConfig) -> list[Arch]:
+    seen: set[str] = set()
+    return [arch for arch in archs if _accept(space, arch, cfg, seen)]
+
+
+def _accept(space: SearchSpace, arch: Arch, cfg: CandidatesConfig, seen: set[str]) -> bool:
+    """Whether ``arch`` passes the filters (``seen`` collects the duplicate keys)."""
+    if cfg.skip_degenerate and space.is_degenerate(arch):
+        return False
+    if cfg.unique == "none":
+        return True
+    key = str(arch) if cfg.unique == "exact" else space.canonical_form(arch)
+    if key in seen:
+        return False
+    seen.add(key)
+    return True

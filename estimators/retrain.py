@@ -1,0 +1,143 @@
+"""Retraining the estimators' top-k from scratch as stand-alone networks (cached, resumable).
+
+Each arch is trained once (the union of the top-k lists), its measured test accuracy cached in
+``retrain/<key>.json`` together with the retrain settings; a rerun with the same settings skips
+it. The ``retrain`` ground-truth source reads that cache.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+import search_spaces
+from search_spaces import SearchSpace
+from supernet import build_network
+from supernet.atomic_io import atomic_write_json
+from supernet.augment import BatchAugment
+from supernet.batches import BatchIterator
+from supernet.config import config_to_dict
+from supernet.datasets import ImageTensors, load_dataset
+from supernet.run_data import normalisation
+from supernet.splits import subset_indices
+from supernet.train_config import TrainConfig
+from supernet.trainer import path_accuracy
+
+from .ground_truth import GroundTruth, lookup_key, register_ground_truth
+from .metrics import top_k
+from .search_config import RetrainConfig, SearchConfig
+
+
+def cache_file(cache_dir: Path, space: SearchSpace, arch: str) -> Path:
+    """The cache file of one arch (keyed by its canonical text)."""
+    key = lookup_key(space, arch)
+    return cache_dir / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"
+
+
+def network_size(cfg: RetrainConfig, space: str) -> dict[str, int]:
+    """Stand-alone network size arguments for ``space``."""
+    return {"C": cfg.C, "N": cfg.N} if space == "nb201" else {"C": cfg.C, "layers": cfg.layers}
+
+
+def train_standalone(arch: Any, cfg: RetrainConfig, train: ImageTensors, test: ImageTensors,
+                     augment: BatchAugment, device: torch.device) -> float:
+    """Train ``arch``'s stand-alone network from scratch; its test accuracy."""
+    torch.manual_seed(cfg.seed)
+    net = build_network(arch, num_classes=len(train.classes),
+                        **network_size(cfg, arch.space_name)).to(device)
+    net = net.to(memory_format=torch.channels_last)
+    train_idx = subset_indices(torch.arange(len(train)), cfg.train_size, seed=cfg.seed)
+    batches = BatchIterator(train.images, train.labels, cfg.batch_size, indices=train_idx,
+                            order="shuffle", drop_last=True, seed=cfg.seed, device=device,
+                            transform=augment.train)
+    optimizer = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=cfg.epochs * len(batches), eta_min=cfg.lr_min)
+    net.train()
+    for x, y in batches.take(cfg.epochs * len(batches)):
+        loss = F.cross_entropy(net(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+    test_idx = subset_indices(torch.arange(len(test)), cfg.test_size, seed=cfg.seed)
+    images = augment.eval(test.images[test_idx].to(device))
+    return 100.0 * path_accuracy(net, images, test.labels[test_idx].to(device))
+
+
+def retrain_top_k(results: Sequence[Mapping[str, Any]], cfg: SearchConfig, train_cfg: TrainConfig,
+                  truths: Mapping[str, float | None], cache_dir: Path,
+                  device: torch.device) -> dict[str, Any]:
+    """Retrain the union of every estimator's top-k (at the largest B); per-estimator means of the
+    measured test accuracy, beside the ground-truth table's when there is one."""
+    rcfg, budget = cfg.retrain, max(cfg.finetune.budgets)
+    names = rcfg.estimators or list(cfg.estimators.names)
+    archs = [r["arch"] for r in results]
+    tops = {name: [archs[i] for i in top_k([r["scores"][name][str(budget)] for r in results],
+                                           rcfg.top_k)] for name in names}
+    union = list(dict.fromkeys(a for top in tops.values() for a in top))
+    settings = {"retrain": config_to_dict(rcfg), "dataset": train_cfg.data.dataset}
+    space = search_spaces.create(train_cfg.model.space)
+    measured = {}
+    pending = [a for a in union if _cached(cache_file(cache_dir, space, a), settings) is None]
+    if pending:
+        data = train_cfg.data
+        train = load_dataset(data.dataset, data.root, "train", rcfg.resolution,
+                             download=data.download)
+        test = load_dataset(data.dataset, data.root, "test", rcfg.resolution,
+                            download=data.download)
+        augment = BatchAugment(*normalisation(data.dataset, train.images), channels_last=True)
+        for arch in tqdm(pending, desc="retrain", unit="arch", disable=not cfg.progress):
+            start = time.perf_counter()
+            accuracy = train_standalone(space.parse(arch), rcfg, train, test, augment, device)
+            atomic_write_json(cache_file(cache_dir, space, arch),
+                              {"arch": arch, "test_acc": accuracy,
+                               "seconds": time.perf_counter() - start, **settings})
+    for arch in union:
+        measured[arch] = _cached(cache_file(cache_dir, space, arch), settings)
+    per_estimator = {}
+    for name, top in tops.items():
+        table = [truths.get(a) for a in top]
+        per_estimator[name] = {
+            "retrained_mean": sum(measured[a] for a in top) / len(top),
+            "table_mean": (sum(table) / len(table)) if all(t is not None for t in table) else None,
+        }
+    return {"budget": budget, "top_k": rcfg.top_k, "settings": settings,
+            "archs": {a: {"test_acc": measured[a], "table": truths.get(a)} for a in union},
+            "estimators": per_estimator}
+
+
+def _cached(path: Path, settings: Mapping[str, Any]) -> float | None:
+    """The cached accuracy at ``path`` if it was measured with ``settings``."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if any(record.get(k) != v for k, v in settings.items()):
+        return None
+    return float(record["test_acc"])
+
+
+@register_ground_truth("retrain")
+class RetrainTruth(GroundTruth):
+    """Measured test accuracies of archs retrained into ``cache_dir`` (missing: not retrained)."""
+
+    def __init__(self, cache_dir: str | Path, space: SearchSpace) -> None:
+        self.cache_dir, self.space = Path(cache_dir), space
+
+    def lookup(self, arch: Any) -> float | None:
+        try:
+            record = json.loads(cache_file(self.cache_dir, self.space, str(arch)).read_text())
+        except (OSError, ValueError):
+            return None
+        return float(record["test_acc"])
+
+    def describe(self) -> str:
+        return f"retrained from scratch ({self.cache_dir})"

@@ -1,0 +1,180 @@
+"""A search: candidates -> inherited weights -> fine-tune -> every estimator -> rankings -> report.
+
+Everything goes to ``RUN_DIR/search/`` (or ``RUN_DIR/search/NAME``): ``config.yaml``,
+``candidates.txt``, ``results.jsonl`` (one line per finished candidate, appended as soon as it
+finishes, so a killed search resumes where it stopped), ``summary.json``/``summary.md``, PNG
+plots, ``tb/`` and ``retrain/``.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from search_spaces import Arch
+from search_spaces.errors import SpeedyNASError
+from supernet.atomic_io import append_jsonl, atomic_write_text, read_jsonl
+from supernet.cli import resolve_device
+from supernet.config import config_diff, load_config, save_config
+from supernet.measure import arch_flops, arch_parameters
+from supernet.run_data import load_run_data
+from supernet.run_dir import load_supernet
+
+from .candidates import draw_candidates
+from .finetune import FinetuneBatches, finetune, prepare_batches
+from .ground_truth import GroundTruth, create_ground_truth
+from .registry import Estimator, create_estimator, needed_records
+from .report import (format_table, log_figures, plot_correlation_vs_budget, plot_scores,
+                     summarize, write_summary)
+from .retrain import retrain_top_k
+from .search_config import SearchConfig
+from .trajectory import Candidate, Trajectory
+
+
+def search_dir(run_dir: Path, cfg: SearchConfig) -> Path:
+    """Where a search of ``run_dir`` writes."""
+    return run_dir / "search" / cfg.name if cfg.name else run_dir / "search"
+
+
+def build_estimators(cfg: SearchConfig) -> list[Estimator]:
+    """The configured estimators, checked against every budget before any work."""
+    options = {"tse_e": {"window_fraction": cfg.estimators.tse_e_window_fraction},
+               "tse_ema": {"gamma": cfg.estimators.tse_ema_gamma}}
+    estimators = [create_estimator(name, **options.get(name, {})) for name in cfg.estimators.names]
+    for estimator in estimators:
+        for budget in cfg.finetune.budgets:
+            estimator.check_budget(budget)
+    return estimators
+
+
+def prepare_out_dir(out_dir: Path, cfg: SearchConfig, candidates: list[Arch]) -> None:
+    """Save config and candidates, or check that a search being resumed used the same ones."""
+    text = "".join(f"{arch}\n" for arch in candidates)
+    saved_cfg, saved_candidates = out_dir / "config.yaml", out_dir / "candidates.txt"
+    if saved_cfg.exists():
+        changed = config_diff(load_config(SearchConfig, saved_cfg), cfg)
+        if changed:
+            raise SpeedyNASError(f"{out_dir} holds a search with a different config (differs in: "
+                                 f"{', '.join(changed)}); use another name=... to keep both")
+        if saved_candidates.exists() and saved_candidates.read_text() != text:
+            raise SpeedyNASError(f"the candidates no longer match {saved_candidates} (candidates "
+                                 "file changed?); use another name=...")
+    save_config(cfg, saved_cfg)
+    atomic_write_text(saved_candidates, text)
+
+
+class Search:
+    """One search of a trained supernet; :meth:`run` is resumable."""
+
+    def __init__(self, run_dir: Path, cfg: SearchConfig) -> None:
+        self.run_dir, self.cfg = run_dir, cfg
+        self.out_dir = search_dir(run_dir, cfg)
+        self.device = resolve_device(cfg.device)
+        self.estimators = build_estimators(cfg)
+        self.records = needed_records(self.estimators)
+        self.net, self.train_cfg, _ = load_supernet(run_dir, self.device)
+        if self.train_cfg.model.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.candidates = draw_candidates(self.net.space, cfg.candidates)
+        self.truth: GroundTruth | None = None
+        if cfg.ground_truth.table is not None:
+            self.truth = create_ground_truth("table", path=cfg.ground_truth.table,
+                                             column=cfg.ground_truth.column, space=self.net.space)
+
+    def run(self) -> dict[str, Any]:
+        """Score every candidate not yet in ``results.jsonl``, then report (and retrain)."""
+        prepare_out_dir(self.out_dir, self.cfg, self.candidates)
+        results_path = self.out_dir / "results.jsonl"
+        done = {r["index"] for r in read_jsonl(results_path, missing_ok=True)}
+        todo = [i for i in range(len(self.candidates)) if i not in done]
+        if todo:
+            data = load_run_data(self.train_cfg.data, self.run_dir,
+                                 self.train_cfg.model.channels_last)
+            batches = prepare_batches(data, self.cfg.finetune, self.records, self.device)
+            for i in tqdm(todo, desc="candidates", unit="arch", disable=not self.cfg.progress,
+                          initial=len(done), total=len(self.candidates), dynamic_ncols=True):
+                append_jsonl(results_path, self.evaluate(i, batches))
+        results = sorted(read_jsonl(results_path), key=lambda r: r["index"])
+        return self.report(results)
+
+    def evaluate(self, index: int, batches: FinetuneBatches) -> dict[str, Any]:
+        """Fine-tune candidate ``index`` and score it with every per-candidate estimator."""
+        start = time.perf_counter()
+        arch = self.candidates[index]
+        trajectory, times = finetune(self.net, arch, batches, self.cfg.finetune, self.records)
+        candidate = Candidate(str(arch), params=arch_parameters(arch), flops=arch_flops(arch))
+        scores = {e.name: {str(b): e.score(trajectory, candidate, b) for b in self.cfg.finetune.budgets}
+                  for e in self.estimators if not e.joint}
+        return {"index": index, "arch": str(arch), "params": candidate.params,
+                "flops": candidate.flops, "seconds": time.perf_counter() - start,
+                "train_seconds": times.train, "validation_seconds": times.validation,
+                "scores": scores, "trajectory": trajectory.to_dict()}
+
+    def joint_scores(self, results: list[dict[str, Any]]) -> None:
+        """Add the scores of estimators that rank the whole set (e.g. rank combinations)."""
+        joint = [e for e in self.estimators if e.joint]
+        if not joint:
+            return
+        trajectories = [Trajectory.from_dict(r["trajectory"]) for r in results]
+        candidates = [Candidate(r["arch"], r["params"], r["flops"]) for r in results]
+        for estimator in joint:
+            for budget in self.cfg.finetune.budgets:
+                values = estimator.score_set(trajectories, candidates, budget)
+                for record, value in zip(results, values):
+                    record["scores"].setdefault(estimator.name, {})[str(budget)] = value
+
+    def settings(self) -> dict[str, Any]:
+        """The header of the summary: what was trained, searched and compared."""
+        t, f = self.train_cfg, self.cfg.finetune
+        return {
+            "run_dir": str(self.run_dir), "space": t.model.space, "supernet": t.model.size(),
+            "sampler": t.sampler.name, "per_cell": t.sampler.per_cell,
+            "supernet_epochs": t.optim.epochs, "resolution": t.data.resolution,
+            "candidates": (self.cfg.candidates.file or
+                           f"{self.cfg.candidates.num} uniform, seed {self.cfg.candidates.seed}"),
+            "budgets": list(f.budgets), "finetune": f"lr {f.lr} constant, batch {f.batch_size}, "
+                                                   f"momentum {f.momentum}, wd {f.weight_decay}",
+            "val_images": f.val_images,
+            "estimators": [e.describe() for e in self.estimators],
+            "ground_truth": self.truth.describe() if self.truth else "none",
+        }
+
+    def report(self, results: list[dict[str, Any]]) -> dict[str, Any]:
+        """Summary table, plots, TensorBoard, retraining; returns the summary."""
+        self.joint_scores(results)
+        names = [e.name for e in self.estimators]
+        budgets = list(self.cfg.finetune.budgets)
+        truths = {r["arch"]: (self.truth.lookup(r["arch"]) if self.truth else None)
+                  for r in results}
+        summary = summarize(results, truths, names, budgets, self.settings())
+        summary["seconds_per_candidate"] = sum(r["seconds"] for r in results) / len(results)
+        if self.cfg.retrain.enabled:
+            summary["retrain"] = retrain_top_k(results, self.cfg, self.train_cfg, truths,
+                                               self.out_dir / "retrain", self.device)
+        write_summary(summary, self.out_dir)
+        if self.truth is not None:
+            self.plot(results, truths, summary)
+        print(format_table(summary))
+        return summary
+
+    def plot(self, results: list[dict[str, Any]], truths: dict[str, float | None],
+             summary: dict[str, Any]) -> None:
+        """PNG plots, also logged (with the correlations) to TensorBoard."""
+        names, budgets = summary["estimators"], summary["budgets"]
+        figures = {
+            "scores_vs_truth": plot_scores(results, truths, names, max(budgets),
+                                           self.out_dir / "scores_vs_truth.png"),
+            "correlation_vs_budget": plot_correlation_vs_budget(
+                summary, self.out_dir / "correlation_vs_budget.png"),
+        }
+        with SummaryWriter(str(self.out_dir / "tb")) as writer:
+            log_figures(writer, figures)
+            for name in names:
+                for budget in budgets:
+                    spearman = summary["metrics"][name][str(budget)]["spearman"]
+                    if spearman is not None:
+                        writer.add_scalar(f"spearman/{name}", spearman, budget)
