@@ -1,0 +1,137 @@
+"""search.py end to end on real CIFAR-10 images and the NB201 table; resume; bad input."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from estimators.search import Search
+from estimators.search_config import SearchConfig
+from supernet import tensor_snapshot
+from supernet.atomic_io import read_jsonl
+from supernet.config import load_config
+from tests.conftest import CIFAR10_DIR, NB201_TABLE, REPO
+
+SEARCH_TOY = REPO / "configs" / "search_toy.yaml"
+TIMING = ("seconds", "train_seconds", "validation_seconds")
+
+
+def run(script: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, str(REPO / script), *args], capture_output=True,
+                          text=True, cwd=REPO, timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A toy supernet trained on real CIFAR-10 images."""
+    run_dir = tmp_path_factory.mktemp("search") / "run"
+    run("train.py", "--config", str(REPO / "configs" / "toy.yaml"), "--run-dir", str(run_dir),
+        f"data.root={CIFAR10_DIR}", "optim.epochs=2")
+    return run_dir
+
+
+def without_timing(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in records]
+
+
+def test_search_end_to_end_with_table_and_retraining(trained):
+    proc = run("search.py", "--run-dir", str(trained), "--config", str(SEARCH_TOY),
+               "--ground-truth", str(NB201_TABLE))
+    out = trained / "search"
+    results = read_jsonl(out / "results.jsonl")
+    assert [r["index"] for r in results] == list(range(12))
+    table = json.loads(NB201_TABLE.read_text())["archs"]
+    for record in results:
+        assert record["params"] == table[record["arch"]]["params_cifar10"]
+        assert set(record["scores"]) == set(load_config(SearchConfig, SEARCH_TOY).estimators.names)
+        assert len(record["trajectory"]["train_losses"]) == 4
+        tse = record["scores"]["tse"]
+        assert tse["2"] == pytest.approx(-sum(record["trajectory"]["train_losses"][:2]))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_candidates"] == 12 and summary["n_missing"] == 0
+    assert summary["metrics"]["params"]["4"]["spearman"] > 0.3  # params is a real baseline
+    for name, metrics in summary["metrics"].items():
+        assert -1 <= metrics["4"]["spearman"] <= 1
+    retrain = summary["retrain"]
+    assert 2 <= len(retrain["archs"]) <= 2 * 9
+    assert all(0 <= a["test_acc"] <= 100 and a["table"] == table[arch]["cifar10_test"]
+               for arch, a in retrain["archs"].items())
+    md = (out / "summary.md").read_text()
+    assert "| tse " in md and "Top-k retrained" in md and "best possible top-10" in md
+    assert (out / "scores_vs_truth.png").stat().st_size > 1000
+    assert (out / "correlation_vs_budget.png").stat().st_size > 1000
+    assert "| tse " in proc.stdout
+    # A rerun finds everything done: same results, retraining cached.
+    start = time.perf_counter()
+    run("search.py", "--run-dir", str(trained), "--config", str(SEARCH_TOY),
+        "--ground-truth", str(NB201_TABLE))
+    assert read_jsonl(out / "results.jsonl") == results
+
+
+def test_supernet_is_bit_identical_after_a_search(trained):
+    cfg = load_config(SearchConfig, SEARCH_TOY, ["name=identity", "retrain.enabled=false",
+                                                 "candidates.num=4"])
+    search = Search(trained, cfg)
+    before = tensor_snapshot(search.net)
+    search.run()
+    after = search.net.state_dict()
+    assert all(after[k].equal(v) for k, v in before.items())
+
+
+def test_killed_search_resumes_to_the_same_results(trained):
+    common = ["--run-dir", str(trained), "--config", str(SEARCH_TOY), "retrain.enabled=false",
+              "candidates.num=40", "finetune.budgets=[8, 16]"]
+    whole = run("search.py", *common, "name=whole")
+    assert whole.returncode == 0
+    cmd = [sys.executable, str(REPO / "search.py"), *common, "name=killed"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = trained / "search" / "killed" / "results.jsonl"
+    deadline = time.time() + 300
+    while not (results.exists() and len(results.read_text().splitlines()) >= 5):
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = read_jsonl(results)
+    assert 5 <= len(partial) < 40
+    run("search.py", *common, "name=killed")
+    expected = read_jsonl(trained / "search" / "whole" / "results.jsonl")
+    assert without_timing(read_jsonl(results)) == without_timing(expected)
+
+
+def _one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_unfinished_supernet_is_refused(tmp_path):
+    run_dir = tmp_path / "empty"
+    _one_line_error(run("search.py", "--run-dir", str(run_dir), check=False), "not a training run dir")
+
+
+def test_bad_search_inputs_are_refused(trained, tmp_path):
+    base = ["--run-dir", str(trained), "--config", str(SEARCH_TOY), "name=bad"]
+    bad_table = tmp_path / "table.json"
+    bad_table.write_text(json.dumps([1, 2, 3]))
+    _one_line_error(run("search.py", *base, "--ground-truth", str(bad_table), check=False),
+                    str(bad_table))
+    _one_line_error(run("search.py", *base, "estimators.names=[tse, tsee]", check=False),
+                    "unknown estimator 'tsee'", "tse_ema")
+    _one_line_error(run("search.py", *base, "finetune.budgets=[1000]", check=False),
+                    "B=1000", "512 images")
+    candidates = tmp_path / "candidates.txt"
+    candidates.write_text("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|\n\n|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|\n")
+    _one_line_error(run("search.py", *base, f"candidates.file={candidates}", check=False),
+                    f"{candidates}:3:", "unknown NB201 op 'conv'")
+    assert not (trained / "search" / "bad" / "results.jsonl").exists()
