@@ -30,3 +30,12 @@ def nb201_table() -> dict[str, dict]:
 def nb301_table() -> dict[str, dict]:
     """The NB301-surrogate DARTS table: genotype text -> fields."""
     return json.loads(_require(NB301_TABLE).read_text())["archs"]
+
+
+def assert_one_line_error(proc, *fragments: str) -> None:
+    """A CLI run that failed on bad input: exit 2, one ``error:`` line naming ``fragments``."""
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]

@@ -15,7 +15,7 @@ from estimators.search_config import SearchConfig
 from supernet import tensor_snapshot
 from supernet.atomic_io import read_jsonl
 from supernet.config import load_config
-from tests.conftest import CIFAR10_DIR, NB201_TABLE, REPO
+from tests.conftest import CIFAR10_DIR, assert_one_line_error, NB201_TABLE, REPO
 
 SEARCH_TOY = REPO / "configs" / "search_toy.yaml"
 TIMING = ("seconds", "train_seconds", "validation_seconds")
@@ -107,31 +107,23 @@ def test_killed_search_resumes_to_the_same_results(trained):
     assert without_timing(read_jsonl(results)) == without_timing(expected)
 
 
-def _one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-
-
 def test_unfinished_supernet_is_refused(tmp_path):
     run_dir = tmp_path / "empty"
-    _one_line_error(run("search.py", "--run-dir", str(run_dir), check=False), "not a training run dir")
+    assert_one_line_error(run("search.py", "--run-dir", str(run_dir), check=False), "not a training run dir")
 
 
 def test_bad_search_inputs_are_refused(trained, tmp_path):
     base = ["--run-dir", str(trained), "--config", str(SEARCH_TOY), "name=bad"]
     bad_table = tmp_path / "table.json"
     bad_table.write_text(json.dumps([1, 2, 3]))
-    _one_line_error(run("search.py", *base, "--ground-truth", str(bad_table), check=False),
+    assert_one_line_error(run("search.py", *base, "--ground-truth", str(bad_table), check=False),
                     str(bad_table))
-    _one_line_error(run("search.py", *base, "estimators.names=[tse, tsee]", check=False),
+    assert_one_line_error(run("search.py", *base, "estimators.names=[tse, tsee]", check=False),
                     "unknown estimator 'tsee'", "tse_ema")
-    _one_line_error(run("search.py", *base, "finetune.budgets=[1000]", check=False),
+    assert_one_line_error(run("search.py", *base, "finetune.budgets=[1000]", check=False),
                     "B=1000", "512 images")
     candidates = tmp_path / "candidates.txt"
     candidates.write_text("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|\n\n|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|\n")
-    _one_line_error(run("search.py", *base, f"candidates.file={candidates}", check=False),
+    assert_one_line_error(run("search.py", *base, f"candidates.file={candidates}", check=False),
                     f"{candidates}:3:", "unknown NB201 op 'conv'")
     assert not (trained / "search" / "bad" / "results.jsonl").exists()

@@ -18,7 +18,7 @@ from supernet.config import load_config
 from supernet.train_config import TrainConfig
 from supernet.trainer import SupernetTrainer, accumulate_paths
 
-from tests.conftest import CIFAR10_DIR, REPO
+from tests.conftest import CIFAR10_DIR, assert_one_line_error, REPO
 
 TOY = REPO / "configs" / "toy.yaml"
 DATA = f"data.root={CIFAR10_DIR}"
@@ -112,21 +112,13 @@ def test_sigint_saves_mid_epoch_and_resume_is_bit_identical(tmp_path):
     assert_bit_identical(weights(run_dir), weights(tmp_path / "whole"))
 
 
-def _one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
-
-
 def test_corrupted_checkpoint_is_refused_and_kept(toy_run, tmp_path):
     run_dir = tmp_path / "corrupt"
     train(run_dir, "--config", str(TOY), DATA, "optim.epochs=1")
     ckpt = run_dir / "checkpoints" / "last.pt"
     ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
     damaged = ckpt.read_bytes()
-    _one_line_error(train(run_dir, "--resume", check=False), str(ckpt))
+    assert_one_line_error(train(run_dir, "--resume", check=False), str(ckpt))
     assert ckpt.read_bytes() == damaged
 
 
@@ -135,13 +127,13 @@ def test_checkpoint_of_another_size_is_refused(toy_run, tmp_path):
     train(run_dir, "--config", str(TOY), DATA, "optim.epochs=1", "model.C=6")
     (run_dir / "checkpoints" / "last.pt").write_bytes(
         (toy_run / "checkpoints" / "last.pt").read_bytes())
-    _one_line_error(train(run_dir, "--resume", check=False), "meta.size.C", "6", "4")
+    assert_one_line_error(train(run_dir, "--resume", check=False), "meta.size.C", "6", "4")
 
 
 def test_run_dir_with_a_different_config_is_refused(toy_run):
     before = (toy_run / "config.yaml").read_text()
-    _one_line_error(train(toy_run, "--resume", "optim.lr=0.1", check=False), "optim.lr")
-    _one_line_error(train(toy_run, "--config", str(TOY), DATA, check=False), "--resume")
+    assert_one_line_error(train(toy_run, "--resume", "optim.lr=0.1", check=False), "optim.lr")
+    assert_one_line_error(train(toy_run, "--config", str(TOY), DATA, check=False), "--resume")
     assert (toy_run / "config.yaml").read_text() == before
 
 
@@ -156,7 +148,7 @@ def test_run_dir_with_a_different_config_is_refused(toy_run):
 def test_bad_config_is_refused_before_any_work(tmp_path, override, fragment):
     run_dir = tmp_path / "bad"
     proc = train(run_dir, "--config", str(TOY), DATA, override, "data.download=false", check=False)
-    _one_line_error(proc, fragment)
+    assert_one_line_error(proc, fragment)
     assert not (run_dir / "checkpoints").exists()
 
 
