@@ -1,6 +1,6 @@
 """Train a weight-sharing supernet.
 
-    python train.py --config configs/nb201_cpu_randnas.yaml --run-dir runs/nb201 [section.key=value ...]
+    python train.py --config configs/nb201_cpu_randnas.yaml --run-dir runs/nb201 [key=value ...]
     python train.py --run-dir runs/nb201 --resume
     python train.py --list-keys
 """

@@ -13,7 +13,6 @@ work (training resumes from its checkpoint, the search from its results.jsonl).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from pathlib import Path
 from typing import Any

@@ -100,12 +100,14 @@ def finetune(net: Supernet, arch: Arch, batches: FinetuneBatches, cfg: FinetuneC
         optimizer.step()
         train_losses.append(loss.detach())
         times.train += time.perf_counter() - start
-        start = time.perf_counter()
-        if "val_losses" in records:
-            val_losses.append(_eval_loss(sub, *batches.val[b]))
-        if "val_acc" in records and b + 1 in cfg.budgets:
-            val_acc[b + 1] = path_accuracy(sub, batches.acc_images, batches.acc_labels)
-        times.validation += time.perf_counter() - start
+        measure_acc = "val_acc" in records and b + 1 in cfg.budgets
+        if "val_losses" in records or measure_acc:
+            start = time.perf_counter()
+            if "val_losses" in records:
+                val_losses.append(_eval_loss(sub, *batches.val[b]))
+            if measure_acc:
+                val_acc[b + 1] = path_accuracy(sub, batches.acc_images, batches.acc_labels)
+            times.validation += time.perf_counter() - start
     trajectory = Trajectory(
         train_losses=torch.stack(train_losses).tolist() if train_losses else [],
         val_losses=torch.stack(val_losses).tolist() if val_losses else None,

@@ -107,7 +107,8 @@ class Search:
         arch = self.candidates[index]
         trajectory, times = finetune(self.net, arch, batches, self.cfg.finetune, self.records)
         candidate = Candidate(str(arch), params=arch_parameters(arch), flops=arch_flops(arch))
-        scores = {e.name: {str(b): e.score(trajectory, candidate, b) for b in self.cfg.finetune.budgets}
+        budgets = self.cfg.finetune.budgets
+        scores = {e.name: {str(b): e.score(trajectory, candidate, b) for b in budgets}
                   for e in self.estimators if not e.joint}
         return {"index": index, "arch": str(arch), "params": candidate.params,
                 "flops": candidate.flops, "seconds": time.perf_counter() - start,

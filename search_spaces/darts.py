@@ -57,7 +57,7 @@ def edge_index(node: int, inp: int) -> int:
 
 def _check_cell(cell_name: str, pairs: Sequence[Pair]) -> None:
     """Raise :class:`ArchParseError` unless ``pairs`` is a valid cell (ops, count, inputs)."""
-    for pos, (op, inp) in enumerate(pairs):
+    for pos, (op, _) in enumerate(pairs):
         if op == "none":
             raise ArchParseError(
                 f"op 'none' in {cell_name} pair {pos}: genotypes never hold 'none'; "
@@ -69,7 +69,7 @@ def _check_cell(cell_name: str, pairs: Sequence[Pair]) -> None:
         raise ArchParseError(
             f"{cell_name} has {len(pairs)} (op, input) pairs; expected {2 * NUM_NODES} "
             f"(2 per intermediate node 0..{NUM_NODES - 1})")
-    for pos, (op, inp) in enumerate(pairs):
+    for pos, (_, inp) in enumerate(pairs):
         node = pos // 2
         if not 0 <= inp <= node + 1:
             raise ArchParseError(

@@ -15,7 +15,7 @@ from estimators.search_config import SearchConfig
 from supernet import tensor_snapshot
 from supernet.atomic_io import read_jsonl
 from supernet.config import load_config
-from tests.conftest import CIFAR10_DIR, assert_one_line_error, NB201_TABLE, REPO
+from tests.conftest import CIFAR10_DIR, NB201_TABLE, NB301_TABLE, REPO, assert_one_line_error
 
 SEARCH_TOY = REPO / "configs" / "search_toy.yaml"
 TIMING = ("seconds", "train_seconds", "validation_seconds")
@@ -127,3 +127,24 @@ def test_bad_search_inputs_are_refused(trained, tmp_path):
     assert_one_line_error(run("search.py", *base, f"candidates.file={candidates}", check=False),
                     f"{candidates}:3:", "unknown NB201 op 'conv'")
     assert not (trained / "search" / "bad" / "results.jsonl").exists()
+
+
+def test_darts_search_against_the_nb301_surrogate_table(tmp_path, nb301_table):
+    run_dir = tmp_path / "darts"
+    run("train.py", "--config", str(REPO / "configs" / "toy.yaml"), "--run-dir", str(run_dir),
+        f"data.root={CIFAR10_DIR}", "optim.epochs=1", "model.space=darts", "model.layers=3",
+        "log.probe_archs=1")
+    candidates = tmp_path / "genotypes.txt"
+    chosen = sorted(nb301_table)[:6]
+    candidates.write_text("\n".join(chosen) + "\n")
+    run("search.py", "--run-dir", str(run_dir), "--config", str(SEARCH_TOY),
+        f"candidates.file={candidates}", f"ground_truth.table={NB301_TABLE}",
+        "ground_truth.column=val_accuracy_nb301_surrogate", "retrain.top_k=1",
+        "retrain.layers=3", "retrain.train_size=128", "retrain.test_size=64",
+        "estimators.names=[tse, valacc, params]")
+    summary = json.loads((run_dir / "search" / "summary.json").read_text())
+    assert summary["n_candidates"] == 6 and summary["n_missing"] == 0
+    assert summary["settings"]["space"] == "darts"
+    assert set(summary["retrain"]["archs"]) <= set(chosen)
+    for arch, row in summary["retrain"]["archs"].items():
+        assert row["table"] == nb301_table[arch]["val_accuracy_nb301_surrogate"]

@@ -18,7 +18,7 @@ from supernet.config import load_config
 from supernet.train_config import TrainConfig
 from supernet.trainer import SupernetTrainer, accumulate_paths
 
-from tests.conftest import CIFAR10_DIR, assert_one_line_error, REPO
+from tests.conftest import CIFAR10_DIR, REPO, assert_one_line_error
 
 TOY = REPO / "configs" / "toy.yaml"
 DATA = f"data.root={CIFAR10_DIR}"

@@ -1,0 +1,84 @@
+"""Candidate selection and the fine-tune protocol (what is recorded, identical batches)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import search_spaces
+import supernet
+from estimators import create_estimator, needed_records
+from estimators.candidates import draw_candidates
+from estimators.finetune import FinetuneBatches, finetune
+from estimators.search_config import CandidatesConfig, FinetuneConfig
+
+NB201 = search_spaces.create("nb201")
+
+
+def test_uniform_draw_is_seeded_and_keeps_duplicates_by_default():
+    cfg = CandidatesConfig(num=3000, seed=1)
+    archs = draw_candidates(NB201, cfg)
+    assert archs == draw_candidates(NB201, cfg) and len(archs) == 3000
+    assert len(set(archs)) < 3000  # the reference's plain uniform draw repeats archs
+    assert any(NB201.is_degenerate(a) for a in archs)
+
+
+def test_filters_skip_degenerate_cells_and_isomorphic_duplicates():
+    archs = draw_candidates(NB201, CandidatesConfig(num=2000, seed=1, skip_degenerate=True,
+                                                    unique="isomorphic"))
+    assert len(archs) == 2000 and not any(NB201.is_degenerate(a) for a in archs)
+    assert len({NB201.canonical_form(a) for a in archs}) == 2000
+    exact = draw_candidates(NB201, CandidatesConfig(num=2000, seed=1, unique="exact"))
+    assert len(set(exact)) == 2000
+
+
+def test_darts_isomorphic_filter_ignores_pair_order():
+    darts = search_spaces.create("darts")
+    v2 = darts.named("DARTS_V2")
+    swapped = darts.parse(str(v2).replace("[('sep_conv_3x3', 0), ('sep_conv_3x3', 1),",
+                                          "[('sep_conv_3x3', 1), ('sep_conv_3x3', 0),", 1))
+    assert swapped != v2 and darts.canonical_form(swapped) == darts.canonical_form(v2)
+
+
+def _batches(steps: int, val: bool) -> FinetuneBatches:
+    g = torch.Generator().manual_seed(0)
+    make = lambda: (torch.randn(8, 3, 16, 16, generator=g), torch.randint(0, 10, (8,), generator=g))  # noqa: E731
+    batches = FinetuneBatches([make() for _ in range(steps)], [make() for _ in range(steps)] if val else [])
+    batches.acc_images, batches.acc_labels = make()
+    return batches
+
+
+@pytest.mark.parametrize("names, recorded", [
+    (["tse", "tlmini"], {"train_losses"}),
+    (["sovl"], {"train_losses", "val_losses"}),
+    (["valacc"], {"train_losses", "val_acc"}),
+    (["valacc_inherited", "params"], {"val_acc_inherited"}),
+])
+def test_only_what_the_estimators_need_is_recorded(names, recorded):
+    torch.manual_seed(0)
+    net = supernet.create_supernet("nb201", C=4, N=1)
+    records = needed_records([create_estimator(n) for n in names])
+    cfg = FinetuneConfig(budgets=[2, 4], batch_size=8)
+    trajectory, times = finetune(net, NB201.sample(np.random.default_rng(0)), _batches(4, True),
+                                 cfg, records)
+    assert (len(trajectory.train_losses) == 4) == ("train_losses" in recorded or "val_acc" in recorded)
+    assert (trajectory.val_losses is not None) == ("val_losses" in recorded)
+    expected_acc = ({2, 4} if "val_acc" in recorded else set()) | (
+        {0} if "val_acc_inherited" in recorded else set())
+    assert set(trajectory.val_acc) == expected_acc
+    assert (times.validation > 0) == bool(recorded & {"val_losses", "val_acc", "val_acc_inherited"})
+
+
+def test_first_loss_is_measured_before_any_update_and_fine_tune_is_repeatable():
+    torch.manual_seed(0)
+    net = supernet.create_supernet("nb201", C=4, N=1)
+    arch = NB201.sample(np.random.default_rng(3))
+    batches = _batches(3, False)
+    cfg = FinetuneConfig(budgets=[3], batch_size=8)
+    first, _ = finetune(net, arch, batches, cfg, {"train_losses"})
+    again, _ = finetune(net, arch, batches, cfg, {"train_losses"})
+    assert first.train_losses == again.train_losses
+    x, y = batches.train[0]
+    with torch.no_grad():
+        inherited = torch.nn.functional.cross_entropy(net.extract(arch).train()(x), y).item()
+    assert first.train_losses[0] == pytest.approx(inherited, rel=1e-6)
