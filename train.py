@@ -6,29 +6,18 @@
 """
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-from supernet.cli import run_cli
-from supernet.config import format_schema_help
+from supernet.cli import parse_run_args, run_cli, run_parser
 from supernet.run_dir import resolve_train_config
 from supernet.train_config import TrainConfig
 from supernet.trainer import SupernetTrainer
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description="Train a weight-sharing supernet.")
-    parser.add_argument("--config", help="YAML config file (see configs/)")
-    parser.add_argument("--run-dir", type=Path, help="run directory (created)")
+    parser = run_parser("Train a weight-sharing supernet.", "YAML config file (see configs/)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
-    parser.add_argument("--list-keys", action="store_true", help="print every config key")
-    parser.add_argument("overrides", nargs="*", metavar="section.key=value")
-    args = parser.parse_args(argv)
-    if args.list_keys:
-        print(format_schema_help(TrainConfig))
+    args = parse_run_args(parser, TrainConfig, argv)
+    if args is None:
         return 0
-    if args.run_dir is None:
-        parser.error("--run-dir is required")
     cfg = resolve_train_config(args.run_dir, args.config, args.overrides, args.resume)
     history = SupernetTrainer(cfg, args.run_dir).run()
     if history:

@@ -11,16 +11,20 @@ traceback.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import random
 import re
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 import torch
 
 from search_spaces.errors import SpeedyNASError
+
+from .config import format_schema_help
 
 __all__ = [
     "EXIT_INTERRUPTED", "EXIT_USAGE", "call_main", "capture_rng_state", "resolve_device",
@@ -49,6 +53,29 @@ def call_main(main: Main, argv: Sequence[str] | None = None) -> int:
         print(f"interrupted: {message}", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     return 0 if status is None else int(status)
+
+
+def run_parser(description: str, config_help: str) -> argparse.ArgumentParser:
+    """The arguments ``train.py`` and ``search.py`` share: --run-dir, --config, --list-keys and
+    ``section.key=value`` overrides."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--run-dir", type=Path, help="the run directory")
+    parser.add_argument("--config", help=config_help)
+    parser.add_argument("--list-keys", action="store_true", help="print every config key")
+    parser.add_argument("overrides", nargs="*", metavar="section.key=value")
+    return parser
+
+
+def parse_run_args(parser: argparse.ArgumentParser, schema: type,
+                   argv: Sequence[str]) -> argparse.Namespace | None:
+    """Parsed arguments, or None after printing the schema's keys for ``--list-keys``."""
+    args = parser.parse_args(argv)
+    if args.list_keys:
+        print(format_schema_help(schema))
+        return None
+    if args.run_dir is None:
+        parser.error("--run-dir is required")
+    return args
 
 
 def run_cli(main: Main, argv: Sequence[str] | None = None) -> NoReturn:

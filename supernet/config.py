@@ -103,6 +103,11 @@ class _Dumper(yaml.SafeDumper):
     yaml_implicit_resolvers = _dialect_resolvers(yaml.SafeDumper)
 
 
+# Sections in block style (one key per line), lists of scalars inline: ``budgets: [100, 200]``.
+_Dumper.add_representer(list, lambda dumper, data: dumper.represent_sequence(
+    "tag:yaml.org,2002:seq", data, flow_style=True))
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -582,7 +587,7 @@ def _plain(value: Any) -> Any:
 def dump_config(cfg: Any) -> str:
     """``cfg`` as YAML text that :func:`load_config` reads back to an equal value."""
     return yaml.dump(config_to_dict(cfg), Dumper=_Dumper, sort_keys=False,
-                     default_flow_style=None, allow_unicode=True)
+                     default_flow_style=False, allow_unicode=True)
 
 
 def save_config(cfg: Any, path: str | Path) -> None:
