@@ -3,11 +3,14 @@
     python train.py --config configs/nb201_cpu_randnas.yaml --run-dir runs/nb201 [key=value ...]
     python train.py --run-dir runs/nb201 --resume
     python train.py --list-keys
+    torchrun --nproc_per_node=2 train.py --config ... --run-dir ...   # data parallel
 """
 from __future__ import annotations
 
 from supernet.cli import parse_run_args, run_cli, run_parser
-from supernet.run_dir import resolve_train_config
+from supernet.config import load_config
+from supernet.distributed import DistEnv, init_distributed, shutdown
+from supernet.run_dir import config_path, resolve_train_config
 from supernet.train_config import TrainConfig
 from supernet.trainer import SupernetTrainer
 
@@ -18,14 +21,31 @@ def main(argv: list[str]) -> int:
     args = parse_run_args(parser, TrainConfig, argv)
     if args is None:
         return 0
-    cfg = resolve_train_config(args.run_dir, args.config, args.overrides, args.resume)
-    history = SupernetTrainer(cfg, args.run_dir).run()
-    if history:
+    env = DistEnv()
+    try:
+        env, device = init_distributed(
+            load_config(TrainConfig, args.config or _saved(args), args.overrides).device)
+        if not env.is_main:
+            env.barrier()  # rank 0 creates or checks the run dir first
+        cfg = resolve_train_config(args.run_dir, args.config, args.overrides, args.resume,
+                                   write=env.is_main)
+        if env.is_main:
+            env.barrier()
+        history = SupernetTrainer(cfg, args.run_dir, env, device).run()
+    finally:
+        shutdown(env)
+    if history and env.is_main:
         last = history[-1]
         print(f"finished {cfg.optim.epochs} epochs in {args.run_dir}: train loss "
               f"{last['train_loss']:.4f}, train acc {last['train_acc']:.4f}"
               + (f", probe acc {last['probe_acc_mean']:.4f}" if "probe_acc_mean" in last else ""))
     return 0
+
+
+def _saved(args) -> str | None:
+    """The run dir's saved config when resuming (its device setting picks the backend)."""
+    saved = config_path(args.run_dir)
+    return str(saved) if args.resume and saved.exists() else None
 
 
 if __name__ == "__main__":

@@ -6,26 +6,37 @@ minibatches in one fixed order, identical for every candidate (same images, same
 flips). l_b is the loss of train batch b in the forward pass *before* update b; v_b is the loss
 (eval mode, no gradient) of validation batch b *after* update b; val_acc[B] is the accuracy on a
 fixed validation subset after B updates (val_acc[0]: inherited weights). Only what the enabled
-estimators need is computed.
+estimators need is computed: when no estimator needs a fine-tune record (zero-cost estimators
+and size baselines only), no update is made at all.
+
+Zero-cost estimators (:class:`ZeroCostSetup`) are measured before any update, each on its own
+copy of the candidate's network: the inherited sub-network, or (``weights="init"``) the arch's
+stand-alone network freshly initialised with a fixed seed, the same for every candidate. They
+see the first ``batches`` fixed train batches.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from search_spaces import Arch
 from search_spaces.errors import SpeedyNASError
+from supernet import build_network
 from supernet.augment import random_crop_flip
-from supernet.base import Supernet
+from supernet.base import Supernet, clone_module
 from supernet.batches import BatchIterator
 from supernet.run_data import RunData
 from supernet.trainer import path_accuracy
 
+from .registry import Batch, Estimator
 from .search_config import FinetuneConfig
-from .trajectory import Trajectory
+from .trajectory import FINE_TUNE_RECORDS, Trajectory
 
 
 @dataclass
@@ -40,22 +51,61 @@ class FinetuneBatches:
 
 @dataclass
 class FinetuneTimes:
-    """Where one candidate's seconds went."""
+    """Where one candidate's seconds went (``zero_cost``: per zero-cost estimator)."""
 
     train: float = 0.0
     validation: float = 0.0
+    zero_cost: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ZeroCostSetup:
+    """How the zero-cost estimators measure each candidate."""
+
+    measurers: tuple[Estimator, ...] = ()      # whose ``measure`` runs (one per name)
+    weights: Literal["inherited", "init"] = "init"
+    batches: int = 1                            # fixed train batches each measure sees
+    seed: int = 0                               # seed of the fresh initialisation ("init")
+
+    def network(self, supernet: Supernet, arch: Arch, inherited: nn.Module) -> nn.Module:
+        """The network measured: ``inherited``, or the arch's stand-alone network built with
+        the supernet's size and initialised from ``seed`` (on ``inherited``'s device)."""
+        if self.weights == "inherited":
+            return inherited
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            fresh = build_network(arch, **supernet.size())
+        return fresh.to(next(inherited.parameters()).device)
+
+    def measure(self, net: nn.Module, batches: Sequence[Batch]) -> tuple[dict[str, float],
+                                                                         dict[str, float]]:
+        """Each measurer's value on its own train-mode copy of ``net``, and its seconds."""
+        values, seconds = {}, {}
+        for estimator in self.measurers:
+            start = time.perf_counter()
+            values[estimator.name] = float(estimator.measure(clone_module(net).train(), batches))
+            seconds[estimator.name] = time.perf_counter() - start
+        return values, seconds
+
+
+def fine_tune_steps(cfg: FinetuneConfig, records: set[str] | frozenset[str]) -> int:
+    """Updates per candidate: max(B), or 0 when nothing recorded needs fine-tuning."""
+    return max(cfg.budgets) if records & FINE_TUNE_RECORDS else 0
 
 
 def prepare_batches(data: RunData, cfg: FinetuneConfig, records: set[str],
-                    device: torch.device) -> FinetuneBatches:
-    """The fixed train batches (always), validation batches (for ``val_losses``) and the valacc
-    subset (for ``val_acc`` / ``val_acc_inherited``), on ``device``, normalised."""
-    steps = max(cfg.budgets)
+                    device: torch.device, zero_cost_batches: int = 0) -> FinetuneBatches:
+    """The fixed train batches (as many as the fine-tune or the zero-cost estimators use),
+    validation batches (for ``val_losses``) and the valacc subset (for ``val_acc`` /
+    ``val_acc_inherited``), on ``device``, normalised."""
+    steps = max(fine_tune_steps(cfg, records), zero_cost_batches)
     available = len(data.train_idx) // cfg.batch_size
     if steps > available:
-        raise SpeedyNASError(f"finetune.budgets asks for B={steps} minibatches of "
-                             f"{cfg.batch_size}, but the run's train split ({len(data.train_idx)} "
-                             f"images) gives only {available} distinct ones")
+        asked = (f"finetune.budgets asks for B={steps}" if steps > zero_cost_batches else
+                 f"estimators.zero_cost_batches asks for {steps}")
+        raise SpeedyNASError(f"{asked} minibatches of {cfg.batch_size}, but the run's train "
+                             f"split ({len(data.train_idx)} images) gives only {available} "
+                             "distinct ones")
     padding = data.augment.padding
 
     def crop_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -78,11 +128,18 @@ def prepare_batches(data: RunData, cfg: FinetuneConfig, records: set[str],
 
 
 def finetune(net: Supernet, arch: Arch, batches: FinetuneBatches, cfg: FinetuneConfig,
-             records: set[str]) -> tuple[Trajectory, FinetuneTimes]:
-    """Fine-tune ``arch``'s inherited sub-network for max(B) steps; its trajectory and timings."""
-    steps = max(cfg.budgets) if records & {"train_losses", "val_losses", "val_acc"} else 0
+             records: set[str], zero_cost: ZeroCostSetup | None = None,
+             ) -> tuple[Trajectory, FinetuneTimes]:
+    """Measure the zero-cost estimators, then fine-tune ``arch``'s inherited sub-network for
+    max(B) steps (none when no record needs it); its trajectory and timings."""
+    steps = fine_tune_steps(cfg, records)
     times = FinetuneTimes()
     sub = net.extract(arch).train()
+    zero_cost_values: dict[str, float] = {}
+    if zero_cost is not None and zero_cost.measurers:
+        measured = zero_cost.network(net, arch, sub)
+        zero_cost_values, times.zero_cost = zero_cost.measure(
+            measured, batches.train[: zero_cost.batches])
     optimizer = torch.optim.SGD(sub.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                 nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
     val_acc: dict[int, float] = {}
@@ -111,7 +168,7 @@ def finetune(net: Supernet, arch: Arch, batches: FinetuneBatches, cfg: FinetuneC
     trajectory = Trajectory(
         train_losses=torch.stack(train_losses).tolist() if train_losses else [],
         val_losses=torch.stack(val_losses).tolist() if val_losses else None,
-        val_acc=val_acc)
+        val_acc=val_acc, zero_cost=zero_cost_values)
     return trajectory, times
 
 

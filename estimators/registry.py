@@ -20,24 +20,41 @@ Callers use :meth:`Estimator.score` (one candidate) or :meth:`Estimator.score_se
 set; joint estimators such as rank combinations override it). ``score`` checks the budget and
 that the trajectory holds everything in ``needs`` before calling ``compute``, so ``compute`` may
 index freely. ``needs`` also tells the fine-tune loop what to record (see :func:`needed_records`).
+
+Three attributes describe how an estimator is driven (the search decides by them, never by name):
+
+- ``joint``: scores exist only for a whole candidate set (:meth:`Estimator.score_set`, called
+  once every candidate is done); :meth:`Estimator.score` refuses.
+- ``learned``: ``score_set`` is given ``truths`` (arch -> true accuracy) and fits on some of
+  them; the candidates it was fitted on get NaN and are left out of its metrics.
+- ``"zero_cost"`` in ``needs``: :meth:`Estimator.measure` is run on the candidate's network
+  before any update and the value stored in ``Trajectory.zero_cost[name]``;
+  :meth:`Estimator.measurers` lists whose ``measure`` an estimator relies on (a combination
+  relies on its members') and :func:`zero_cost_measurers` collects them for a search.
 """
 from __future__ import annotations
 
 import inspect
 import numbers
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from search_spaces import Registry
 from search_spaces.errors import SpeedyNASError
 
 from .trajectory import RECORDS, Candidate, Trajectory
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
 T = TypeVar("T")
+#: One minibatch: normalised images and their labels.
+Batch = tuple["torch.Tensor", "torch.Tensor"]
 
 __all__ = [
-    "ESTIMATORS", "Estimator", "FunctionEstimator", "create_checked", "create_estimator",
-    "list_estimators", "needed_records", "register_estimator",
+    "ESTIMATORS", "Batch", "Estimator", "FunctionEstimator", "create_checked", "create_estimator",
+    "list_estimators", "needed_records", "register_estimator", "zero_cost_measurers",
 ]
 
 
@@ -47,6 +64,7 @@ class Estimator:
     name: str = ""
     needs: frozenset[str] = frozenset()
     joint: bool = False  # True: scores need the whole candidate set (only score_set works)
+    learned: bool = False  # True: score_set fits on ``truths``; fitted candidates score NaN
 
     @property
     def options(self) -> dict[str, Any]:
@@ -72,15 +90,23 @@ class Estimator:
     def score(self, trajectory: Trajectory, candidate: Candidate, budget: int) -> float:
         """The score at ``budget`` updates; errors name the estimator, budget and missing record."""
         self.check_budget(budget)
-        problems = trajectory.missing(self.needs, budget)
+        problems = self.missing(trajectory, budget)
         if problems:
             raise SpeedyNASError(f"estimator {self.name!r} cannot score B={budget} for "
                                  f"{candidate.arch}: " + "; ".join(problems))
         return float(self.compute(trajectory, candidate, budget))
 
+    def missing(self, trajectory: Trajectory, budget: int) -> list[str]:
+        """Why ``trajectory`` cannot be scored at ``budget`` (empty when it can)."""
+        return trajectory.missing(self.needs, budget)
+
     def score_set(self, trajectories: Sequence[Trajectory], candidates: Sequence[Candidate],
-                  budget: int) -> list[float]:
-        """Scores of a whole candidate set (default: each scored alone)."""
+                  budget: int, truths: Mapping[str, float | None] | None = None) -> list[float]:
+        """Scores of a whole candidate set (default: each scored alone).
+
+        ``truths`` (arch -> true accuracy, ``None`` when unknown) is given only to ``learned``
+        estimators; the others must not look at it.
+        """
         if len(trajectories) != len(candidates):
             raise ValueError(f"{len(trajectories)} trajectories for {len(candidates)} candidates")
         return [self.score(t, c, budget) for t, c in zip(trajectories, candidates)]
@@ -88,6 +114,15 @@ class Estimator:
     def compute(self, trajectory: Trajectory, candidate: Candidate, budget: int) -> float:
         """The score itself; the records in ``needs`` are known to cover ``budget``."""
         raise NotImplementedError(f"estimator {self.name!r} scores only whole sets (score_set)")
+
+    def measure(self, net: nn.Module, batches: Sequence[Batch]) -> float:
+        """Zero-cost estimators: the value of candidate network ``net`` (a private copy the
+        method may modify, in train mode) on the fixed train ``batches``."""
+        raise NotImplementedError(f"estimator {self.name!r} measures no network")
+
+    def measurers(self) -> list[Estimator]:
+        """The estimators whose :meth:`measure` this one needs run on every candidate."""
+        return [self] if "zero_cost" in self.needs else []
 
     def __repr__(self) -> str:
         return f"<estimator {self.describe()}>"
@@ -184,3 +219,12 @@ def needed_records(estimators: Iterable[Estimator]) -> frozenset[str]:
     for estimator in estimators:
         out |= estimator.needs
     return out
+
+
+def zero_cost_measurers(estimators: Iterable[Estimator]) -> list[Estimator]:
+    """Every estimator whose :meth:`Estimator.measure` must run on each candidate, once per name."""
+    out: dict[str, Estimator] = {}
+    for estimator in estimators:
+        for measurer in estimator.measurers():
+            out.setdefault(measurer.name, measurer)
+    return list(out.values())

@@ -7,13 +7,17 @@ Input is the search's ``results.jsonl`` records, one per candidate::
 
 and ``truths``, arch text -> true accuracy (``None`` or absent = missing from the ground truth;
 such candidates are listed and left out of every metric). Metrics follow
-:mod:`estimators.metrics` (non-finite scores rank last, score ties go to the earlier candidate).
+:mod:`estimators.metrics` (non-finite scores rank last, score ties go to the earlier candidate),
+except for *learned* estimators: their non-finite scores mark the candidates they were fitted
+on, which are left out of their metrics (and marked ``*`` in the tables).
+Pareto fronts (:func:`pareto_summary`): per estimator, the candidates that no other beats on
+both score (larger) and parameter count, or FLOPs (smaller).
 Plots are drawn on Agg canvases (no pyplot state) and written atomically as PNG.
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,14 +25,18 @@ from search_spaces.errors import SpeedyNASError
 from supernet.atomic_io import atomic_write_json, atomic_write_text, atomic_writer
 
 from .metrics import best_top_k, pair_with_truth, rank_metrics
+from .pareto import pareto_front
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
-    "format_markdown", "format_table", "log_figures", "plot_correlation_vs_budget", "plot_scores",
-    "summarize", "write_summary",
+    "PARETO_COSTS", "format_markdown", "format_table", "log_figures", "pareto_summary",
+    "plot_correlation_vs_budget", "plot_pareto", "plot_scores", "summarize", "write_summary",
 ]
+
+#: The costs Pareto fronts minimise (keys of a results record).
+PARETO_COSTS = ("params", "flops")
 
 #: At most this many missing archs are named in summary.md (summary.json lists all).
 MAX_MISSING_SHOWN = 10
@@ -51,18 +59,26 @@ def _scores(results: Sequence[Mapping[str, Any]], estimator: str, budget: int) -
 
 def summarize(results: Sequence[Mapping[str, Any]], truths: Mapping[str, float | None],
               estimators: Sequence[str], budgets: Sequence[int], settings: Mapping[str, Any],
-              ks: Sequence[int] = (1, 5, 10)) -> dict[str, Any]:
+              ks: Sequence[int] = (1, 5, 10), learned: Collection[str] = ()) -> dict[str, Any]:
     """A JSON-able summary: ``settings``, candidate counts, missing archs, ``best_possible``
     top-k means, and ``metrics[estimator][str(B)]`` = :func:`~estimators.metrics.rank_metrics`
-    (n, spearman, kendall, top{k}, best_top{k})."""
+    (n, spearman, kendall, top{k}, best_top{k}). The ``learned`` estimators are evaluated only
+    on the candidates they scored (finite scores); ``learned[name]["fitted"]`` counts the
+    others at the largest B."""
     archs = [str(r["arch"]) for r in results]
     paired_truths = pair_with_truth(archs, [0.0] * len(archs), truths)
     metrics: dict[str, dict[str, Any]] = {}
+    fitted: dict[str, dict[str, int]] = {}
     for estimator in estimators:
         metrics[estimator] = {}
         for budget in budgets:
-            paired = pair_with_truth(archs, _scores(results, estimator, budget), truths)
+            scores = _scores(results, estimator, budget)
+            kept = [i for i, v in enumerate(scores)
+                    if estimator not in learned or math.isfinite(v)]
+            paired = pair_with_truth([archs[i] for i in kept], [scores[i] for i in kept], truths)
             metrics[estimator][str(budget)] = rank_metrics(paired.scores, paired.truths, ks)
+            if estimator in learned and budget == max(budgets):
+                fitted[estimator] = {"fitted": len(archs) - len(kept)}
     return {
         "settings": dict(settings),
         "n_candidates": len(archs),
@@ -74,6 +90,7 @@ def summarize(results: Sequence[Mapping[str, Any]], truths: Mapping[str, float |
         "ks": [int(k) for k in ks],
         "best_possible": {f"top{k}": best_top_k(paired_truths.truths, k) for k in ks},
         "metrics": metrics,
+        "learned": fitted,
     }
 
 
@@ -95,8 +112,9 @@ def format_table(summary: Mapping[str, Any]) -> str:
     for budget in summary["budgets"]:
         header += [f"Spearman B={budget}", f"Kendall B={budget}", f"top-{k} B={budget}"]
     rows = [header]
+    learned = summary.get("learned") or {}
     for estimator in summary["estimators"]:
-        row = [estimator]
+        row = [f"{estimator} *" if estimator in learned else estimator]
         for budget in summary["budgets"]:
             m = summary["metrics"][estimator][str(budget)]
             row += [_fmt(m["spearman"], 3), _fmt(m["kendall"], 3), _fmt(m[f"top{k}"], 2)]
@@ -109,6 +127,42 @@ def format_table(summary: Mapping[str, Any]) -> str:
     lines = [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     lines += [line(row) for row in rows[1:]]
     lines += ["", f"best possible top-{k}: {_fmt(summary['best_possible'][f'top{k}'], 2)}"]
+    for estimator, info in learned.items():
+        lines.append(f"* {estimator}: learned from ground truth; the {info['fitted']} candidates "
+                     "it was fitted on are not scored, its metrics use the others only")
+    return "\n".join(lines)
+
+
+def pareto_summary(results: Sequence[Mapping[str, Any]], estimators: Sequence[str],
+                   budget: int) -> dict[str, Any]:
+    """``{"budget": B, "fronts": {estimator: {cost: [{arch, score, params, flops}, ...]}}}``:
+    for each cost in :data:`PARETO_COSTS`, the candidates non-dominated in (score at ``budget``,
+    cost), by increasing cost (see :mod:`estimators.pareto`)."""
+    fronts: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for estimator in estimators:
+        scores = _scores(results, estimator, budget)
+        fronts[estimator] = {
+            cost: [{"arch": str(results[i]["arch"]), "score": scores[i],
+                    "params": int(results[i]["params"]), "flops": int(results[i]["flops"])}
+                   for i in pareto_front(scores, [float(r[cost]) for r in results])]
+            for cost in PARETO_COSTS}
+    return {"budget": int(budget), "fronts": fronts}
+
+
+def _cell(text: str) -> str:
+    """``text`` safe inside a markdown table cell (NB201 arch strings contain ``|``)."""
+    return text.replace("|", "\\|")
+
+
+def format_pareto(pareto: Mapping[str, Any]) -> str:
+    """Per estimator, the size of each Pareto front and its cheapest and best-scoring ends."""
+    lines = [f"| estimator (B={pareto['budget']}) | cost | front size | cheapest | best score |",
+             "|---|---|---|---|---|"]
+    for estimator, fronts in pareto["fronts"].items():
+        for cost, front in fronts.items():
+            ends = [f"`{_cell(p['arch'])}` ({cost} {p[cost]:,}, score {p['score']:.4g})"
+                    for p in (front[0], front[-1])] if front else ["n/a", "n/a"]
+            lines.append(f"| {estimator} | {cost} | {len(front)} | {ends[0]} | {ends[1]} |")
     return "\n".join(lines)
 
 
@@ -137,6 +191,10 @@ def format_markdown(summary: Mapping[str, Any]) -> str:
     lines += ["", "## Ranking quality", "", format_table(summary), ""]
     if "retrain" in summary:
         lines += ["## Top-k retrained from scratch", "", format_retrain(summary["retrain"]), ""]
+    if "pareto" in summary:
+        lines += ["## Pareto fronts (score vs size)", "",
+                  "Non-dominated candidates: no other has a higher score and a smaller size; "
+                  "the full fronts are in summary.json.", "", format_pareto(summary["pareto"]), ""]
     return "\n".join(lines)
 
 
@@ -201,6 +259,38 @@ def plot_scores(results: Sequence[Mapping[str, Any]], truths: Mapping[str, float
         ax.set_xlabel("score (larger = better)", fontsize=8)
         ax.set_ylabel("true accuracy", fontsize=8)
     for ax in axes[len(estimators):]:
+        ax.set_visible(False)
+    _save(fig, path)
+    return fig
+
+
+def plot_pareto(results: Sequence[Mapping[str, Any]], pareto: Mapping[str, Any], cost: str,
+                path: str | Path) -> Figure:
+    """A grid of scatter plots, one per estimator: score vs ``cost`` (log scale) of every
+    candidate, with its Pareto front (:func:`pareto_summary`) highlighted."""
+    from matplotlib.ticker import NullFormatter
+
+    fronts, budget = pareto["fronts"], pareto["budget"]
+    ncols = min(3, max(1, len(fronts)))
+    nrows = max(1, math.ceil(len(fronts) / ncols))
+    fig = _figure(4.0 * ncols, 3.4 * nrows)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, (estimator, front) in zip(axes, fronts.items()):
+        shown = [(float(r[cost]), s) for r, s in zip(results, _scores(results, estimator, budget))
+                 if math.isfinite(s)]
+        if shown:
+            ax.scatter(*zip(*shown), s=10, alpha=0.4, color="grey", label="candidates")
+        points = [(p[cost], p["score"]) for p in front[cost]]
+        if points:
+            ax.plot(*zip(*points), marker="o", markersize=4, color="tab:red", drawstyle="steps-post",
+                    label=f"Pareto front ({len(points)})")
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor log labels overlap
+        ax.set_title(f"{estimator} (B={budget})", fontsize=9)
+        ax.set_xlabel(cost, fontsize=8)
+        ax.set_ylabel("score (larger = better)", fontsize=8)
+        ax.legend(fontsize=7)
+    for ax in axes[len(fronts):]:
         ax.set_visible(False)
     _save(fig, path)
     return fig

@@ -25,14 +25,18 @@ from supernet.run_data import load_run_data
 from supernet.run_dir import load_supernet
 
 from .candidates import draw_candidates
-from .finetune import FinetuneBatches, finetune, prepare_batches
+from .finetune import FinetuneBatches, ZeroCostSetup, fine_tune_steps, finetune, prepare_batches
 from .ground_truth import GroundTruth, create_ground_truth
-from .registry import Estimator, create_estimator, needed_records
-from .report import (format_table, log_figures, plot_correlation_vs_budget, plot_scores,
-                     summarize, write_summary)
+from .registry import Estimator, create_estimator, needed_records, zero_cost_measurers
+from .report import (PARETO_COSTS, format_table, log_figures, pareto_summary,
+                     plot_correlation_vs_budget, plot_pareto, plot_scores, summarize,
+                     write_summary)
 from .retrain import retrain_top_k
-from .search_config import SearchConfig
+from .search_config import EstimatorsConfig, SearchConfig
 from .trajectory import Candidate, Trajectory
+
+#: Printed (and put in the summary settings) when no estimator needs a fine-tune.
+NO_FINETUNE = "zero-cost only: no fine-tuning"
 
 
 def search_dir(run_dir: Path, cfg: SearchConfig) -> Path:
@@ -40,11 +44,25 @@ def search_dir(run_dir: Path, cfg: SearchConfig) -> Path:
     return run_dir / "search" / cfg.name if cfg.name else run_dir / "search"
 
 
+def create_configured(name: str, cfg: EstimatorsConfig) -> Estimator:
+    """Estimator ``name`` with its options from ``cfg`` (the one place mapping config keys to
+    estimator options; combination members get theirs the same way)."""
+    options: dict[str, dict[str, Any]] = {
+        "tse_e": {"window_fraction": cfg.tse_e_window_fraction},
+        "tse_ema": {"gamma": cfg.tse_ema_gamma},
+    }
+    if name in ("combo", "combo_learned"):
+        members = [create_configured(member, cfg) for member in cfg.combo_members]
+        options[name] = {"members": members, "fit_size": cfg.combo_fit_size,
+                         "seed": cfg.combo_seed}
+        if name == "combo":
+            options[name]["method"] = cfg.combo_method
+    return create_estimator(name, **options.get(name, {}))
+
+
 def build_estimators(cfg: SearchConfig) -> list[Estimator]:
     """The configured estimators, checked against every budget before any work."""
-    options = {"tse_e": {"window_fraction": cfg.estimators.tse_e_window_fraction},
-               "tse_ema": {"gamma": cfg.estimators.tse_ema_gamma}}
-    estimators = [create_estimator(name, **options.get(name, {})) for name in cfg.estimators.names]
+    estimators = [create_configured(name, cfg.estimators) for name in cfg.estimators.names]
     for estimator in estimators:
         for budget in cfg.finetune.budgets:
             estimator.check_budget(budget)
@@ -76,6 +94,10 @@ class Search:
         self.device = resolve_device(cfg.device)
         self.estimators = build_estimators(cfg)
         self.records = needed_records(self.estimators)
+        e = cfg.estimators
+        self.zero_cost = ZeroCostSetup(tuple(zero_cost_measurers(self.estimators)),
+                                       e.zero_cost_weights, e.zero_cost_batches, e.zero_cost_seed)
+        self.fine_tunes = fine_tune_steps(cfg.finetune, self.records) > 0
         self.net, self.train_cfg, _ = load_supernet(run_dir, self.device)
         if self.train_cfg.model.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
@@ -84,6 +106,10 @@ class Search:
         if cfg.ground_truth.table is not None:
             self.truth = create_ground_truth("table", path=cfg.ground_truth.table,
                                              column=cfg.ground_truth.column, space=self.net.space)
+        for estimator in self.estimators:
+            if estimator.learned and self.truth is None:
+                raise SpeedyNASError(f"estimator {estimator.name!r} is fitted on ground truth: "
+                                     "set ground_truth.table (or --ground-truth)")
 
     def run(self) -> dict[str, Any]:
         """Score every candidate not yet in ``results.jsonl``, then report (and retrain)."""
@@ -91,10 +117,14 @@ class Search:
         results_path = self.out_dir / "results.jsonl"
         done = {r["index"] for r in read_jsonl(results_path, missing_ok=True)}
         todo = [i for i in range(len(self.candidates)) if i not in done]
+        if not self.fine_tunes:
+            print(NO_FINETUNE)
         if todo:
             data = load_run_data(self.train_cfg.data, self.run_dir,
                                  self.train_cfg.model.channels_last)
-            batches = prepare_batches(data, self.cfg.finetune, self.records, self.device)
+            zero_cost_batches = self.zero_cost.batches if self.zero_cost.measurers else 0
+            batches = prepare_batches(data, self.cfg.finetune, self.records, self.device,
+                                      zero_cost_batches)
             for i in tqdm(todo, desc="candidates", unit="arch", disable=not self.cfg.progress,
                           initial=len(done), total=len(self.candidates), dynamic_ncols=True):
                 append_jsonl(results_path, self.evaluate(i, batches))
@@ -105,7 +135,8 @@ class Search:
         """Fine-tune candidate ``index`` and score it with every per-candidate estimator."""
         start = time.perf_counter()
         arch = self.candidates[index]
-        trajectory, times = finetune(self.net, arch, batches, self.cfg.finetune, self.records)
+        trajectory, times = finetune(self.net, arch, batches, self.cfg.finetune, self.records,
+                                     self.zero_cost)
         candidate = Candidate(str(arch), params=arch_parameters(arch), flops=arch_flops(arch))
         budgets = self.cfg.finetune.budgets
         scores = {e.name: {str(b): e.score(trajectory, candidate, b) for b in budgets}
@@ -113,10 +144,13 @@ class Search:
         return {"index": index, "arch": str(arch), "params": candidate.params,
                 "flops": candidate.flops, "seconds": time.perf_counter() - start,
                 "train_seconds": times.train, "validation_seconds": times.validation,
+                "zero_cost_seconds": times.zero_cost,
                 "scores": scores, "trajectory": trajectory.to_dict()}
 
-    def joint_scores(self, results: list[dict[str, Any]]) -> None:
-        """Add the scores of estimators that rank the whole set (e.g. rank combinations)."""
+    def joint_scores(self, results: list[dict[str, Any]],
+                     truths: dict[str, float | None]) -> None:
+        """Add the scores of estimators that rank the whole set (e.g. rank combinations);
+        only ``learned`` ones see ``truths``."""
         joint = [e for e in self.estimators if e.joint]
         if not joint:
             return
@@ -124,7 +158,8 @@ class Search:
         candidates = [Candidate(r["arch"], r["params"], r["flops"]) for r in results]
         for estimator in joint:
             for budget in self.cfg.finetune.budgets:
-                values = estimator.score_set(trajectories, candidates, budget)
+                values = estimator.score_set(trajectories, candidates, budget,
+                                             truths if estimator.learned else None)
                 for record, value in zip(results, values):
                     record["scores"].setdefault(estimator.name, {})[str(budget)] = value
 
@@ -137,22 +172,43 @@ class Search:
             "supernet_epochs": t.optim.epochs, "resolution": t.data.resolution,
             "candidates": (self.cfg.candidates.file or
                            f"{self.cfg.candidates.num} uniform, seed {self.cfg.candidates.seed}"),
-            "budgets": list(f.budgets), "finetune": f"lr {f.lr} constant, batch {f.batch_size}, "
-                                                   f"momentum {f.momentum}, wd {f.weight_decay}",
+            "budgets": list(f.budgets),
+            "finetune": (f"lr {f.lr} constant, batch {f.batch_size}, momentum {f.momentum}, "
+                         f"wd {f.weight_decay}") if self.fine_tunes else NO_FINETUNE,
             "val_images": f.val_images,
             "estimators": [e.describe() for e in self.estimators],
+            "zero_cost": (f"{self.zero_cost.weights} weights"
+                          + (f" (seed {self.zero_cost.seed})"
+                             if self.zero_cost.weights == "init" else "")
+                          + f", {self.zero_cost.batches} train batch(es) of {f.batch_size}: "
+                          + ", ".join(e.name for e in self.zero_cost.measurers)
+                          ) if self.zero_cost.measurers else "none",
             "ground_truth": self.truth.describe() if self.truth else "none",
         }
 
+    @staticmethod
+    def zero_cost_seconds(results: list[dict[str, Any]]) -> dict[str, float]:
+        """Mean seconds per candidate of each zero-cost estimator's measurement."""
+        seconds: dict[str, list[float]] = {}
+        for record in results:
+            for name, value in (record.get("zero_cost_seconds") or {}).items():
+                seconds.setdefault(name, []).append(value)
+        return {name: sum(values) / len(values) for name, values in seconds.items()}
+
     def report(self, results: list[dict[str, Any]]) -> dict[str, Any]:
-        """Summary table, plots, TensorBoard, retraining; returns the summary."""
-        self.joint_scores(results)
+        """Summary table, Pareto fronts, plots, TensorBoard, retraining; returns the summary."""
         names = [e.name for e in self.estimators]
         budgets = list(self.cfg.finetune.budgets)
         truths = {r["arch"]: (self.truth.lookup(r["arch"]) if self.truth else None)
                   for r in results}
-        summary = summarize(results, truths, names, budgets, self.settings())
+        self.joint_scores(results, truths)
+        summary = summarize(results, truths, names, budgets, self.settings(),
+                            learned=[e.name for e in self.estimators if e.learned])
         summary["seconds_per_candidate"] = sum(r["seconds"] for r in results) / len(results)
+        summary["zero_cost_seconds_per_candidate"] = self.zero_cost_seconds(results)
+        summary["pareto"] = pareto_summary(results, names, max(budgets))
+        for cost in PARETO_COSTS:
+            plot_pareto(results, summary["pareto"], cost, self.out_dir / f"pareto_{cost}.png")
         if self.cfg.retrain.enabled:
             summary["retrain"] = retrain_top_k(results, self.cfg, self.train_cfg, truths,
                                                self.out_dir / "retrain", self.device)

@@ -46,6 +46,20 @@ class EstimatorsConfig:
     names: list[str] = setting(list(DEFAULT_ESTIMATORS), help="registered estimator names")
     tse_e_window_fraction: float = setting(0.5, gt=0, max=1, help="tse_e: E = fraction of B")
     tse_ema_gamma: float = setting(0.999, gt=0, max=1, help="tse_ema: decay gamma")
+    combo_members: list[str] = setting(["tse", "params"],
+                                       help="combo, combo_learned: the member estimators")
+    combo_method: Literal["rank_mean", "learned"] = setting(
+        "rank_mean", help="combo: mean of the members' ranks, or a model fitted on ground truth")
+    combo_fit_size: int = setting(20, min=2, help="learned combos: archs with ground truth fitted "
+                                                  "on (never scored or evaluated)")
+    combo_seed: int = setting(0, min=0, help="learned combos: seed of the fit set and the model")
+    zero_cost_weights: Literal["inherited", "init"] = setting(
+        "init", help="zero-cost estimators: measure the inherited supernet weights, or the "
+                     "stand-alone network freshly initialised (as the papers define them)")
+    zero_cost_batches: int = setting(1, min=1, help="zero-cost estimators: fixed train batches "
+                                                    "(mean of the per-batch values)")
+    zero_cost_seed: int = setting(0, min=0, help="zero-cost init weights: seed of the fresh "
+                                                 "initialisation (the same for every candidate)")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ Conventions (the fine-tune loop writes them, every estimator reads them):
   ``None`` when the run did not record it.
 - ``val_acc[B]`` = accuracy on the validation subset after B updates, only at the recorded
   budgets; ``val_acc[0]`` is the inherited (not fine-tuned) network.
+- ``zero_cost[name]`` = the value zero-cost estimator ``name`` measured on the candidate's
+  network before any update (see :meth:`~estimators.registry.Estimator.measure`).
 
 The names of the record kinds an estimator can need are :data:`RECORDS`;
 :meth:`Trajectory.missing` says which of them a trajectory lacks for a budget.
@@ -23,9 +25,12 @@ from search_spaces.errors import SpeedyNASError
 
 #: Record kinds an estimator may need (``Estimator.needs`` is a subset):
 #: ``train_losses`` (l_0..l_{B-1}), ``val_losses`` (v_0..v_{B-1}), ``val_acc`` (accuracy after
-#: B updates), ``val_acc_inherited`` (accuracy at B = 0, no fine-tune).
-RECORDS: frozenset[str] = frozenset({"train_losses", "val_losses", "val_acc", "val_acc_inherited"})
-#: Record kinds that require fine-tuning (``val_acc_inherited`` needs only one evaluation).
+#: B updates), ``val_acc_inherited`` (accuracy at B = 0, no fine-tune), ``zero_cost`` (values
+#: measured on the network before any update, by the estimators' ``measure``).
+RECORDS: frozenset[str] = frozenset({"train_losses", "val_losses", "val_acc", "val_acc_inherited",
+                                     "zero_cost"})
+#: Record kinds that require fine-tuning (``val_acc_inherited`` needs only one evaluation,
+#: ``zero_cost`` none).
 FINE_TUNE_RECORDS: frozenset[str] = frozenset({"train_losses", "val_losses", "val_acc"})
 
 
@@ -50,6 +55,7 @@ class Trajectory:
     train_losses: list[float]
     val_losses: list[float] | None = None
     val_acc: dict[int, float] = field(default_factory=dict)
+    zero_cost: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.train_losses = _floats(self.train_losses, "train_losses")
@@ -60,6 +66,11 @@ class Trajectory:
         except (TypeError, ValueError):
             raise SpeedyNASError(f"val_acc must map budgets to accuracies, got "
                                  f"{self.val_acc!r:.200}") from None
+        try:
+            self.zero_cost = {str(k): float(v) for k, v in dict(self.zero_cost).items()}
+        except (TypeError, ValueError):
+            raise SpeedyNASError(f"zero_cost must map estimator names to numbers, got "
+                                 f"{self.zero_cost!r:.200}") from None
 
     @property
     def steps(self) -> int:
@@ -84,20 +95,25 @@ class Trajectory:
             elif need == "val_acc_inherited" and 0 not in self.val_acc:
                 problems.append("needs the inherited weights' validation accuracy (B = 0), "
                                 "which was not recorded")
+            elif need == "zero_cost" and not self.zero_cost:
+                problems.append("needs zero-cost values but none were measured")
         return problems
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict (``val_acc`` keys become strings)."""
+        """A JSON-able dict (``val_acc`` keys become strings; non-finite zero-cost values stay
+        floats, which :mod:`json` writes as ``NaN``/``Infinity``)."""
         return {"train_losses": list(self.train_losses),
                 "val_losses": None if self.val_losses is None else list(self.val_losses),
-                "val_acc": {str(b): a for b, a in sorted(self.val_acc.items())}}
+                "val_acc": {str(b): a for b, a in sorted(self.val_acc.items())},
+                "zero_cost": dict(self.zero_cost)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Trajectory:
         """Inverse of :meth:`to_dict` (accepts string or int ``val_acc`` keys)."""
         return cls(train_losses=_field(data, "train_losses", "trajectory"),
                    val_losses=data.get("val_losses"),
-                   val_acc=data.get("val_acc") or {})
+                   val_acc=data.get("val_acc") or {},
+                   zero_cost=data.get("zero_cost") or {})
 
 
 @dataclass

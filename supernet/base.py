@@ -24,6 +24,11 @@ class Supernet(nn.Module, ABC):
     def forward(self, x: torch.Tensor, arch: Any) -> torch.Tensor:
         """Logits of the single path ``arch`` selects."""
 
+    @property
+    @abstractmethod
+    def num_search_cells(self) -> int:
+        """Number of cell positions a per-cell path list must cover."""
+
     @abstractmethod
     def size(self) -> dict[str, Any]:
         """The keyword arguments that rebuild a supernet of this shape (num_classes included)."""

@@ -37,9 +37,13 @@ def checkpoint_meta(net: Supernet) -> dict[str, Any]:
 
 
 def resolve_train_config(run_dir: Path, config_file: str | None, overrides: Sequence[str],
-                         resume: bool) -> TrainConfig:
-    """The config of a new run (saved) or of the run being resumed (checked against overrides)."""
+                         resume: bool, write: bool = True) -> TrainConfig:
+    """The config of a new run (saved) or of the run being resumed (checked against overrides).
+
+    ``write=False`` (torchrun ranks other than 0) only reads and validates."""
     saved = config_path(run_dir)
+    if not resume and not write:
+        return load_config(TrainConfig, config_file, overrides)
     if not resume:
         if saved.exists():
             raise SpeedyNASError(f"{run_dir} already holds a run ({saved}); pass --resume to "

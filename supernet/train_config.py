@@ -65,7 +65,9 @@ class OptimConfig:
     """SGD with a per-step cosine learning rate."""
 
     epochs: int = setting(100, min=1)
-    batch_size: int = setting(64, min=1)
+    batch_size: int = setting(64, min=1, help="global batch (split over torchrun ranks)")
+    micro_batches: int = setting(1, min=1, help="split each rank's batch into this many "
+                                               "micro-batches (gradient accumulation)")
     lr: float = setting(0.025, gt=0, max=10, help="initial learning rate")
     lr_min: float = setting(0.001, min=0, help="final learning rate of the cosine schedule")
     momentum: float = setting(0.9, min=0, lt=1)

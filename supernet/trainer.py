@@ -22,6 +22,7 @@ from .atomic_io import atomic_torch_save, atomic_write_json, load_checkpoint
 from .base import Supernet
 from .cli import capture_rng_state, resolve_device, restore_rng_state, seed_everything
 from .config import config_to_dict
+from .distributed import DistEnv, average_buffers, average_gradients, mean_over_ranks
 from .registry import SUPERNETS
 from .run_data import RunData, load_run_data
 from .run_dir import checkpoint_meta, last_checkpoint
@@ -30,14 +31,15 @@ from .train_config import TrainConfig
 
 
 def accumulate_paths(net: Supernet, x: torch.Tensor, y: torch.Tensor,
-                     paths: Sequence[ArchPath]) -> tuple[float, float]:
-    """Backward each path's loss scaled by 1/m on the same batch (gradients accumulate, so they
-    equal the gradient of the mean loss); returns the mean loss and accuracy over the paths."""
+                     paths: Sequence[ArchPath], scale: float = 1.0) -> tuple[float, float]:
+    """Backward each path's loss scaled by ``scale``/m on the same batch (gradients accumulate,
+    so they equal the gradient of ``scale`` x the mean loss); returns the mean loss and
+    accuracy over the paths."""
     losses, correct = [], 0
     for path in paths:
         logits = net(x, path)
         loss = F.cross_entropy(logits, y)
-        (loss / len(paths)).backward()
+        (loss * (scale / len(paths))).backward()
         losses.append(loss.detach())
         correct += int((logits.argmax(1) == y).sum())
     return float(torch.stack(losses).mean()), correct / (len(paths) * len(y))
@@ -77,10 +79,17 @@ def stop_signals() -> Iterator[list[str]]:
 class SupernetTrainer:
     """Trains one run; ``run()`` starts or (after a kill) continues it from ``last.pt``."""
 
-    def __init__(self, cfg: TrainConfig, run_dir: Path) -> None:
-        self.cfg, self.run_dir = cfg, run_dir
+    def __init__(self, cfg: TrainConfig, run_dir: Path, env: DistEnv = DistEnv(),
+                 device: torch.device | None = None) -> None:
+        self.cfg, self.run_dir, self.env = cfg, run_dir, env
         seed_everything(cfg.seed)
-        self.device = resolve_device(cfg.device)
+        self.device = device if device is not None else resolve_device(cfg.device)
+        shards = env.world_size * cfg.optim.micro_batches
+        if cfg.optim.batch_size % shards:
+            raise SpeedyNASError(
+                f"optim.batch_size={cfg.optim.batch_size} must divide evenly into "
+                f"{env.world_size} rank(s) x optim.micro_batches={cfg.optim.micro_batches}")
+        self.rank_batch = cfg.optim.batch_size // env.world_size
         self.data: RunData = load_run_data(cfg.data, run_dir, cfg.model.channels_last)
         net = SUPERNETS.create(cfg.model.space, num_classes=self.data.num_classes,
                                **cfg.model.size()).to(self.device)
@@ -127,7 +136,15 @@ class SupernetTrainer:
         self.step, self.history = int(state["step"]), list(state["history"])
 
     def save(self, epoch_end: bool) -> None:
-        """Atomically write ``last.pt`` (and ``epoch_N.pt`` when due) and ``history.json``."""
+        """Atomically write ``last.pt`` (and ``epoch_N.pt`` when due) and ``history.json`` (rank
+        0; BN running statistics are averaged over ranks first)."""
+        average_buffers(self.net, self.env)
+        if self.env.is_main:
+            self.write_checkpoint(epoch_end)
+        self.env.barrier()
+
+    def write_checkpoint(self, epoch_end: bool) -> None:
+        """The files of :meth:`save`."""
         state = self.state_dict()
         path = last_checkpoint(self.run_dir)
         atomic_torch_save(state, path)
@@ -147,10 +164,22 @@ class SupernetTrainer:
 
     # ------------------------------------------------------------------ training
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-        """One optimizer step over the sampler's paths; returns mean loss and accuracy."""
+    def train_step(self, x: torch.Tensor, y: torch.Tensor,
+                   stop: bool = False) -> tuple[float, float, bool]:
+        """One optimizer step over the sampler's paths on this rank's share of the global batch
+        (split into ``optim.micro_batches``); returns the loss and accuracy (means over paths,
+        micro-batches and ranks) and whether any rank was asked to stop."""
         self.optimizer.zero_grad(set_to_none=not self.cfg.optim.legacy_zero_grad)
-        loss, acc = accumulate_paths(self.net, x, y, self.sampler.paths(self.path_rng))
+        paths = self.sampler.paths(self.path_rng)
+        start = self.env.rank * self.rank_batch
+        x, y = x[start:start + self.rank_batch], y[start:start + self.rank_batch]
+        micro = self.cfg.optim.micro_batches
+        stats = np.zeros(2)
+        for xm, ym in zip(x.split(len(y) // micro), y.split(len(y) // micro)):
+            stats += accumulate_paths(self.net, xm, ym, paths, scale=1.0 / micro)
+        average_gradients(self.net, self.env)
+        loss, acc, stopping = mean_over_ranks([*(stats / micro), float(stop)], self.env,
+                                              self.device)
         if not math.isfinite(loss):
             raise SpeedyNASError(
                 f"training loss became {loss} at step {self.step} (epoch "
@@ -161,7 +190,7 @@ class SupernetTrainer:
             torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.optim.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
-        return loss, acc
+        return loss, acc, stopping > 0
 
     def probe(self) -> list[float]:
         """Validation accuracy of the fixed probe archs on the first ``probe_images``."""
@@ -176,22 +205,25 @@ class SupernetTrainer:
         """Train until ``optim.epochs``; returns the per-epoch history."""
         resumed = self.resume()
         self.net.train()
-        writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step if resumed else None)
-        if not resumed:
+        main = self.env.is_main
+        writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step if resumed else None
+                               ) if main else None
+        if main and not resumed:
             writer.add_text("probe_archs", "\n\n".join(f"{i}: {a}" for i, a in
                                                        enumerate(self.probe_archs)))
-        bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.cfg.log.progress,
-                   unit="step", dynamic_ncols=True)
+        bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
+                   disable=not (self.cfg.log.progress and main))
         try:
             with stop_signals() as stop:
                 while self.step < self.total_steps:
                     self.train_epoch(writer, bar, stop)
         finally:
             bar.close()
-            writer.close()
+            if writer is not None:
+                writer.close()
         return self.history
 
-    def train_epoch(self, writer: SummaryWriter, bar: tqdm, stop: list[str]) -> None:
+    def train_epoch(self, writer: SummaryWriter | None, bar: tqdm, stop: list[str]) -> None:
         """The rest of the current epoch, then its probes, history entry and checkpoint."""
         epoch = self.step // self.steps_per_epoch
         bar.set_description(f"epoch {epoch + 1}/{self.cfg.optim.epochs}")
@@ -199,12 +231,12 @@ class SupernetTrainer:
         sums = np.zeros(3)  # loss, accuracy, steps (this epoch since start/resume)
         interval = np.zeros(3)
         for x, y in self.batches:
-            loss, acc = self.train_step(x, y)
+            loss, acc, stopping = self.train_step(x, y, bool(stop))
             self.step += 1
             sums += (loss, acc, 1)
             interval += (loss, acc, 1)
             bar.update()
-            if self.step % self.cfg.log.log_every == 0:
+            if writer is not None and self.step % self.cfg.log.log_every == 0:
                 elapsed = time.perf_counter() - window
                 bar.set_postfix(loss=f"{interval[0] / interval[2]:.3f}",
                                 acc=f"{interval[1] / interval[2]:.3f}")
@@ -213,24 +245,26 @@ class SupernetTrainer:
                 writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], self.step)
                 writer.add_scalar("train/images_per_s", interval[2] * len(y) / elapsed, self.step)
                 interval[:], window = 0, time.perf_counter()
-            if stop:
+            if stopping:
                 self.save(epoch_end=False)
-                raise StopRequested(f"{stop[0]}: checkpoint saved at step {self.step}; continue "
+                raise StopRequested(f"{stop[0] if stop else 'stop'}: checkpoint saved at step {self.step}; continue "
                                     f"with python train.py --run-dir {self.run_dir} --resume")
-        probes = self.probe()
+        probes = self.probe() if self.env.is_main else []
         entry = {"epoch": epoch + 1, "step": self.step,
                  "train_loss": float(sums[0] / max(sums[2], 1)),
                  "train_acc": float(sums[1] / max(sums[2], 1)),
                  "lr": self.scheduler.get_last_lr()[0], "seconds": time.perf_counter() - start}
         if probes:
             entry["probe_acc_mean"] = float(np.mean(probes))
-            for i, acc in enumerate(probes):
-                writer.add_scalar(f"probe/arch_{i}", acc, self.step)
+        self.history.append(entry)
+        self.save(epoch_end=True)
+        if writer is None:
+            return
+        for i, acc in enumerate(probes):
+            writer.add_scalar(f"probe/arch_{i}", acc, self.step)
         for key, value in entry.items():
             if key not in ("epoch", "step"):
                 writer.add_scalar(f"epoch/{key}", value, self.step)
-        self.history.append(entry)
-        self.save(epoch_end=True)
         writer.flush()
         bar.write(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                            for k, v in entry.items()))

@@ -157,9 +157,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
     trainer = SupernetTrainer(cfg, tmp_path)
     calls = []
 
-    def poisoned(*args):
+    def poisoned(*args, **kwargs):
         calls.append(1)
-        loss, acc = accumulate_paths(*args)
+        loss, acc = accumulate_paths(*args, **kwargs)
         return (float("nan") if len(calls) == 12 else loss), acc
 
     monkeypatch.setattr("supernet.trainer.accumulate_paths", poisoned)

@@ -1,0 +1,157 @@
+"""Combination estimators: several member estimators merged over the whole candidate set.
+
+Members are per-candidate estimators (any registered estimator that is not itself ``joint``);
+the combination needs what its members need (``needs`` is their union, so the fine-tune records
+it, and zero-cost members are measured).
+
+``combo`` (``method="rank_mean"``, the default): each member's scores are ranked over the
+candidate set (:func:`set_ranks`: average ranks for ties, larger score = larger rank,
+non-finite scores tie at the lowest ranks) and the combination is the mean of the members'
+ranks. Label-free; the DESIGN notes measured a plain rank average of TSE and parameter count
+beating every member.
+
+``method="learned"`` (also registered as ``combo_learned``): a gradient-boosting regressor
+(scikit-learn, an optional dependency: ``pip install speedynas[learned]``) maps the members'
+set ranks to the true accuracy. It is fitted on ``fit_size`` candidates with known ground truth
+(a seeded choice among the distinct archs that have one) and predicts the rest; every candidate
+whose arch was fitted on scores NaN, so it is never reported or evaluated (the report leaves it
+out of this estimator's metrics).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+from scipy.stats import rankdata
+
+from search_spaces.errors import SpeedyNASError
+
+from .registry import Estimator, create_estimator, register_estimator
+from .trajectory import Candidate, Trajectory
+
+__all__ = ["Combo", "LearnedCombo", "rank_mean", "set_ranks"]
+
+Method = Literal["rank_mean", "learned"]
+METHODS = ("rank_mean", "learned")
+
+
+def set_ranks(scores: Sequence[float]) -> np.ndarray:
+    """Ranks 1..n of ``scores`` within the set: larger score = larger rank, ties share their
+    average rank, non-finite scores (NaN, +-inf) tie below every finite one."""
+    values = np.asarray(scores, dtype=float)
+    return rankdata(np.where(np.isfinite(values), values, -np.inf), method="average")
+
+
+def rank_mean(columns: Sequence[Sequence[float]]) -> list[float]:
+    """Per candidate, the mean over members (``columns[m][i]`` = member m's score of candidate
+    i) of the member's :func:`set_ranks`."""
+    if not columns:
+        raise ValueError("rank_mean needs at least one member")
+    return [float(v) for v in np.mean([set_ranks(c) for c in columns], axis=0)]
+
+
+def _member(combo: str, member: str | Estimator) -> Estimator:
+    estimator = create_estimator(member) if isinstance(member, str) else member
+    if not isinstance(estimator, Estimator):
+        raise SpeedyNASError(f"estimator {combo!r}: member {member!r} is not an estimator")
+    if estimator.joint:
+        raise SpeedyNASError(f"estimator {combo!r}: member {estimator.name!r} scores only whole "
+                             "sets; members must score candidates one at a time")
+    return estimator
+
+
+@register_estimator("combo")
+class Combo(Estimator):
+    """Combines member estimators over the candidate set (mean rank, or a learned model)."""
+
+    joint = True
+
+    def __init__(self, members: Sequence[str | Estimator] = ("tse", "params"),
+                 method: Method = "rank_mean", fit_size: int = 20, seed: int = 0) -> None:
+        if isinstance(members, str) or not members:
+            raise SpeedyNASError(f"estimator {self.name!r}: option 'members' must list at least "
+                                 f"one estimator, got {members!r}")
+        if method not in METHODS:
+            raise SpeedyNASError(f"estimator {self.name!r}: option 'method' must be one of "
+                                 f"{', '.join(METHODS)}, got {method!r}")
+        for option, value, low in (("fit_size", fit_size, 2), ("seed", seed, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise SpeedyNASError(f"estimator {self.name!r}: option {option!r} must be an "
+                                     f"integer >= {low}, got {value!r}")
+        self.members = [_member(self.name, m) for m in members]
+        self.method, self.fit_size, self.seed = method, fit_size, seed
+        self.needs = frozenset().union(*(m.needs for m in self.members))
+        self.learned = method == "learned"
+
+    @property
+    def options(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"members": "+".join(m.describe() for m in self.members),
+                               "method": self.method}
+        if self.method == "learned":
+            out.update(fit_size=self.fit_size, seed=self.seed)
+        return out
+
+    def min_budget(self) -> int:
+        return max(m.min_budget() for m in self.members)
+
+    def check_budget(self, budget: int) -> None:
+        super().check_budget(budget)
+        for member in self.members:
+            member.check_budget(budget)
+
+    def measurers(self) -> list[Estimator]:
+        return [m for member in self.members for m in member.measurers()]
+
+    def score_set(self, trajectories: Sequence[Trajectory], candidates: Sequence[Candidate],
+                  budget: int, truths: Mapping[str, float | None] | None = None) -> list[float]:
+        self.check_budget(budget)
+        columns = [m.score_set(trajectories, candidates, budget) for m in self.members]
+        if self.method == "rank_mean":
+            return rank_mean(columns)
+        return self._learned(columns, candidates, truths)
+
+    def _learned(self, columns: list[list[float]], candidates: Sequence[Candidate],
+                 truths: Mapping[str, float | None] | None) -> list[float]:
+        """Fit on ``fit_size`` archs with ground truth, predict the others (fitted: NaN)."""
+        if truths is None:
+            raise SpeedyNASError(f"estimator {self.name!r} is learned: it needs ground truth "
+                                 "(set ground_truth.table)")
+        first: dict[str, int] = {}
+        for i, c in enumerate(candidates):
+            truth = truths.get(c.arch)
+            if truth is not None and math.isfinite(truth):
+                first.setdefault(c.arch, i)
+        if len(first) <= self.fit_size:
+            raise SpeedyNASError(f"estimator {self.name!r} fits on fit_size={self.fit_size} "
+                                 f"archs with ground truth and is evaluated on the others, but "
+                                 f"only {len(first)} distinct archs have one; lower the fit size")
+        rng = np.random.default_rng(self.seed)
+        fit_archs = set(rng.choice(sorted(first), size=self.fit_size, replace=False).tolist())
+        features = np.column_stack([set_ranks(c) / len(candidates) for c in columns])
+        fit_rows = [first[a] for a in sorted(fit_archs)]
+        model = _regressor(self.seed)
+        model.fit(features[fit_rows], [truths[candidates[i].arch] for i in fit_rows])
+        predicted = model.predict(features)
+        return [math.nan if c.arch in fit_archs else float(p)
+                for c, p in zip(candidates, predicted)]
+
+
+@register_estimator("combo_learned")
+class LearnedCombo(Combo):
+    """``combo`` with ``method="learned"`` (to report it beside a rank-mean ``combo``)."""
+
+    def __init__(self, members: Sequence[str | Estimator] = ("tse", "params"), fit_size: int = 20,
+                 seed: int = 0) -> None:
+        super().__init__(members, "learned", fit_size, seed)
+
+
+def _regressor(seed: int) -> Any:
+    """scikit-learn's gradient boosting regressor (imported only when a learned combo is used)."""
+    try:
+        from sklearn.ensemble import GradientBoostingRegressor
+    except ImportError:
+        raise SpeedyNASError("learned combinations need scikit-learn: pip install "
+                             "'speedynas[learned]' (or scikit-learn>=1.2)") from None
+    return GradientBoostingRegressor(random_state=seed)

@@ -1,0 +1,93 @@
+"""Zero-cost estimators: a proxy measured on the candidate's network before any update.
+
+The fine-tune stage (:func:`estimators.finetune.finetune`) calls :meth:`ZeroCostEstimator.measure`
+on a private copy of the candidate's network -- its inherited supernet weights, or a fresh
+seeded initialisation of its stand-alone network (``estimators.zero_cost_weights``) -- on the
+first ``estimators.zero_cost_batches`` fixed train batches, and stores the value in
+``Trajectory.zero_cost[name]``; :meth:`ZeroCostEstimator.compute` returns it at every budget.
+With several batches the score is the mean of the per-batch values (``synflow`` uses no data
+and is computed once). Definitions and papers: :mod:`estimators.proxies`.
+
+==============  =============================================================
+name            value (larger = better)
+==============  =============================================================
+``grad_norm``   sum of ||dL/dW||_2 (Abdelfattah et al. 2021)
+``snip``        sum |W * dL/dW| (Lee et al. 2019)
+``synflow``     sum W * dR/dW, |W|, all-ones input, no BN (Tanaka et al. 2020)
+``jacov``       Jacobian covariance score (Mellor et al. 2020, v1)
+``nwot``        log|det K_H| of ReLU codes (Mellor et al. 2021, NASWOT)
+==============  =============================================================
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from torch import nn
+
+from . import proxies
+from .registry import Batch, Estimator, register_estimator
+from .trajectory import Candidate, Trajectory
+
+
+class ZeroCostEstimator(Estimator):
+    """A proxy of the untrained (or inherited) network, the same at every budget."""
+
+    needs = frozenset({"zero_cost"})
+    #: The per-batch proxy, ``proxy(net, batch) -> float`` (see :mod:`estimators.proxies`).
+    proxy: Callable[[nn.Module, Batch], float]
+
+    def measure(self, net: nn.Module, batches: Sequence[Batch]) -> float:
+        """Mean of the proxy over ``batches`` (``net`` is a private copy; it may be modified)."""
+        if not batches:
+            raise ValueError(f"estimator {self.name!r} needs at least one batch")
+        return math.fsum(self.proxy(net, batch) for batch in batches) / len(batches)
+
+    def missing(self, trajectory: Trajectory, budget: int) -> list[str]:
+        problems = super().missing(trajectory, budget)
+        if not problems and self.name not in trajectory.zero_cost:
+            problems.append(f"needs its zero-cost value, which was not measured (measured: "
+                            f"{', '.join(sorted(trajectory.zero_cost))})")
+        return problems
+
+    def compute(self, trajectory: Trajectory, candidate: Candidate, budget: int) -> float:
+        return trajectory.zero_cost[self.name]
+
+
+@register_estimator("grad_norm")
+class GradNorm(ZeroCostEstimator):
+    """Sum of the weight tensors' loss-gradient L2 norms (Abdelfattah et al. 2021)."""
+
+    proxy = staticmethod(proxies.grad_norm)
+
+
+@register_estimator("snip")
+class Snip(ZeroCostEstimator):
+    """SNIP connection sensitivity summed over the network (Lee et al. 2019)."""
+
+    proxy = staticmethod(proxies.snip)
+
+
+@register_estimator("jacov")
+class Jacov(ZeroCostEstimator):
+    """Jacobian covariance of the batch's input Jacobians (Mellor et al. 2020, v1)."""
+
+    proxy = staticmethod(proxies.jacov)
+
+
+@register_estimator("nwot")
+class NWOT(ZeroCostEstimator):
+    """NASWOT: log|det| of the ReLU activation-pattern kernel (Mellor et al. 2021)."""
+
+    proxy = staticmethod(proxies.nwot)
+
+
+@register_estimator("synflow")
+class Synflow(ZeroCostEstimator):
+    """Synaptic flow of the network with |weights| on an all-ones image (Tanaka et al. 2020)."""
+
+    def measure(self, net: nn.Module, batches: Sequence[Batch]) -> float:
+        """Data-free: computed once, on one all-ones image shaped like the batches' images."""
+        if not batches:
+            raise ValueError(f"estimator {self.name!r} needs a batch for the image shape")
+        return proxies.synflow(net, tuple(batches[0][0].shape[1:]))

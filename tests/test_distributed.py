@@ -1,0 +1,69 @@
+"""torchrun data parallelism on CPU (gloo, 2 processes): same weights as one process, resume."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from supernet.atomic_io import load_checkpoint
+from tests.conftest import CIFAR10_DIR, REPO
+
+TOY = REPO / "configs" / "toy.yaml"
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+            "--master_port=0", "--standalone"]
+# torchrun gives each worker one thread; the single-process reference must match it, or
+# different kernel blockings make float results differ in the last bits.
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600,
+                          env=ONE_THREAD, **kwargs)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def train_args(run_dir: Path, *extra: str) -> list[str]:
+    return [str(REPO / "train.py"), "--config", str(TOY), "--run-dir", str(run_dir),
+            f"data.root={CIFAR10_DIR}", *extra]
+
+
+def parameters(run_dir: Path) -> dict[str, torch.Tensor]:
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    assert state["finished"]
+    return {k: v for k, v in state["model"].items() if "running" not in k and "num_batches" not in k}
+
+
+def test_two_ranks_match_one_process_with_two_micro_batches(tmp_path):
+    ddp = run(TORCHRUN + train_args(tmp_path / "ddp", "optim.epochs=2"))
+    assert ddp.stdout.count("finished 2 epochs") == 1  # only rank 0 reports
+    run([sys.executable] + train_args(tmp_path / "single", "optim.epochs=2",
+                                      "optim.micro_batches=2"))
+    ours, reference = parameters(tmp_path / "ddp"), parameters(tmp_path / "single")
+    assert ours.keys() == reference.keys()
+    for key in ours:
+        torch.testing.assert_close(ours[key], reference[key], rtol=1e-5, atol=1e-6)
+    assert len(list((tmp_path / "ddp" / "tb").iterdir())) == 1  # one TensorBoard writer
+
+
+def test_a_killed_two_rank_run_resumes_on_one_process(tmp_path):
+    run_dir = tmp_path / "ddp"
+    proc = subprocess.Popen(TORCHRUN + train_args(run_dir, "optim.epochs=3",
+                                                  "data.train_size=2048"),
+                            cwd=REPO, env=ONE_THREAD, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while not (run_dir / "history.json").exists():
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not load_checkpoint(run_dir / "checkpoints" / "last.pt")["finished"]
+    run([sys.executable, str(REPO / "train.py"), "--run-dir", str(run_dir), "--resume"])
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    assert state["finished"] and state["step"] == 3 * 32
