@@ -20,7 +20,7 @@ are not scored), as in Abdelfattah et al. 2021.
   Training", arXiv v1 (2020): the input Jacobians J_i = d(sum_c f_c(x_i))/dx_i of the batch,
   their N x N correlation matrix with eigenvalues lambda, score = -sum(log(lambda + k) +
   1/(lambda + k)), k = 1e-5 (the common formulation, also in Abdelfattah et al.). NaN when a
-  Jacobian is constant (correlation undefined).
+  Jacobian is constant or the output ignores the input (correlation undefined).
 - :func:`nwot` — Mellor, Turner, Storkey, Crowley, "Neural Architecture Search without
   Training", ICML 2021 (NASWOT): binary codes c_i (1 where a ReLU output is positive, over every
   ReLU module) of the batch, kernel K_H[i, j] = N_A - Hamming(c_i, c_j) with N_A the number of
@@ -105,7 +105,12 @@ def jacov(net: nn.Module, batch: Batch) -> float:
     """-sum(log(l + k) + 1/(l + k)) over the eigenvalues l of the correlation matrix of the
     batch's input Jacobians (Mellor et al. 2020, v1); NaN when it is undefined."""
     x = batch[0].detach().clone().requires_grad_(True)
-    (jacobians,) = torch.autograd.grad(_logits(net(x)).sum(), x)
+    total = _logits(net(x)).sum()
+    if not total.requires_grad:
+        return math.nan
+    (jacobians,) = torch.autograd.grad(total, x, allow_unused=True)
+    if jacobians is None:  # the output ignores the input (e.g. a disconnected NB201 cell)
+        return math.nan
     flat = jacobians.reshape(len(x), -1).double()
     corr = torch.corrcoef(flat)
     if not torch.isfinite(corr).all():

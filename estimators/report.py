@@ -282,8 +282,8 @@ def plot_pareto(results: Sequence[Mapping[str, Any]], pareto: Mapping[str, Any],
             ax.scatter(*zip(*shown), s=10, alpha=0.4, color="grey", label="candidates")
         points = [(p[cost], p["score"]) for p in front[cost]]
         if points:
-            ax.plot(*zip(*points), marker="o", markersize=4, color="tab:red", drawstyle="steps-post",
-                    label=f"Pareto front ({len(points)})")
+            ax.plot(*zip(*points), marker="o", markersize=4, color="tab:red",
+                    drawstyle="steps-post", label=f"Pareto front ({len(points)})")
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())  # minor log labels overlap
         ax.set_title(f"{estimator} (B={budget})", fontsize=9)

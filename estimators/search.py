@@ -8,6 +8,7 @@ plots, ``tb/`` and ``retrain/``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,27 +46,32 @@ def search_dir(run_dir: Path, cfg: SearchConfig) -> Path:
 
 
 def create_configured(name: str, cfg: EstimatorsConfig) -> Estimator:
-    """Estimator ``name`` with its options from ``cfg`` (the one place mapping config keys to
-    estimator options; combination members get theirs the same way)."""
-    options: dict[str, dict[str, Any]] = {
-        "tse_e": {"window_fraction": cfg.tse_e_window_fraction},
-        "tse_ema": {"gamma": cfg.tse_ema_gamma},
+    """Estimator ``name`` with its options from ``cfg``: the one place mapping config keys to
+    estimator options (combination members are created the same way)."""
+
+    def combination() -> dict[str, Any]:
+        return {"members": [create_configured(member, cfg) for member in cfg.combo_members],
+                "fit_size": cfg.combo_fit_size, "seed": cfg.combo_seed}
+
+    options: dict[str, Callable[[], dict[str, Any]]] = {
+        "tse_e": lambda: {"window_fraction": cfg.tse_e_window_fraction},
+        "tse_ema": lambda: {"gamma": cfg.tse_ema_gamma},
+        "combo": lambda: {**combination(), "method": cfg.combo_method},
+        "combo_learned": combination,
     }
-    if name in ("combo", "combo_learned"):
-        members = [create_configured(member, cfg) for member in cfg.combo_members]
-        options[name] = {"members": members, "fit_size": cfg.combo_fit_size,
-                         "seed": cfg.combo_seed}
-        if name == "combo":
-            options[name]["method"] = cfg.combo_method
-    return create_estimator(name, **options.get(name, {}))
+    return create_estimator(name, **(options[name]() if name in options else {}))
 
 
 def build_estimators(cfg: SearchConfig) -> list[Estimator]:
-    """The configured estimators, checked against every budget before any work."""
+    """The configured estimators, checked against every budget (and learned ones against the
+    ground truth they fit on) before any work."""
     estimators = [create_configured(name, cfg.estimators) for name in cfg.estimators.names]
     for estimator in estimators:
         for budget in cfg.finetune.budgets:
             estimator.check_budget(budget)
+        if estimator.learned and cfg.ground_truth.table is None:
+            raise SpeedyNASError(f"estimator {estimator.name!r} is fitted on ground truth: "
+                                 "set ground_truth.table (or --ground-truth)")
     return estimators
 
 
@@ -106,10 +112,6 @@ class Search:
         if cfg.ground_truth.table is not None:
             self.truth = create_ground_truth("table", path=cfg.ground_truth.table,
                                              column=cfg.ground_truth.column, space=self.net.space)
-        for estimator in self.estimators:
-            if estimator.learned and self.truth is None:
-                raise SpeedyNASError(f"estimator {estimator.name!r} is fitted on ground truth: "
-                                     "set ground_truth.table (or --ground-truth)")
 
     def run(self) -> dict[str, Any]:
         """Score every candidate not yet in ``results.jsonl``, then report (and retrain)."""

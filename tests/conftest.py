@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,3 +41,21 @@ def assert_one_line_error(proc, *fragments: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def run_script(script: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run one of the repo's scripts (train.py, search.py) as a user would."""
+    proc = subprocess.run([sys.executable, str(REPO / script), *args], capture_output=True,
+                          text=True, cwd=REPO, timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="session")
+def toy_supernet(tmp_path_factory) -> Path:
+    """A toy NB201 supernet (configs/toy.yaml, 2 epochs) trained on real CIFAR-10 images."""
+    run_dir = tmp_path_factory.mktemp("toy_supernet") / "run"
+    run_script("train.py", "--config", str(REPO / "configs" / "toy.yaml"), "--run-dir",
+               str(run_dir), f"data.root={CIFAR10_DIR}", "optim.epochs=2")
+    return run_dir

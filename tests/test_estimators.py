@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from estimators import (ESTIMATORS, RECORDS, Candidate, Estimator, Trajectory, create_estimator,
-                        list_estimators, needed_records, register_estimator)
+                        list_estimators, needed_records, register_estimator, zero_cost_measurers)
 from search_spaces import SpeedyNASError
 
 BUDGETS = (4, 8)
@@ -16,7 +16,8 @@ BUDGETS = (4, 8)
 
 def _trajectory(shift: float = 0.0, steps: int = 8, fields: frozenset[str] = RECORDS) -> Trajectory:
     """A plausible fine-tune: losses decreasing with noise; ``shift`` lowers every loss and
-    raises every accuracy (a uniformly better candidate). Only ``fields`` are recorded."""
+    raises every accuracy and zero-cost value (a uniformly better candidate). Only ``fields``
+    are recorded."""
     rng = np.random.default_rng(0)
     train = [2.3 - 0.1 * b + 0.05 * rng.standard_normal() - shift for b in range(steps)]
     val = [2.2 - 0.08 * b + 0.05 * rng.standard_normal() - shift for b in range(steps)]
@@ -26,14 +27,31 @@ def _trajectory(shift: float = 0.0, steps: int = 8, fields: frozenset[str] = REC
         recorded.update(acc)
     if "val_acc_inherited" in fields:
         recorded[0] = 15.0 + 10 * shift
+    zero_cost = {name: 1.0 + shift for name in list_estimators()} if "zero_cost" in fields else {}
     return Trajectory(train_losses=train if "train_losses" in fields else [],
                       val_losses=val if "val_losses" in fields else None,
-                      val_acc=recorded)
+                      val_acc=recorded, zero_cost=zero_cost)
 
 
 def _candidate(bigger: bool = False) -> Candidate:
     return Candidate(arch="some-arch", params=2_000_000 if bigger else 1_000_000,
                      flops=300_000_000 if bigger else 100_000_000)
+
+
+def _score(est: Estimator, trajectory: Trajectory, candidate: Candidate, budget: int,
+           others: tuple[tuple[Trajectory, Candidate], ...] = ()) -> float:
+    """``est``'s score of ``candidate``; a joint estimator scores it within a background set of
+    24 candidates plus ``others`` (a learned one fits on the background's truths only)."""
+    if not est.joint:
+        return est.score(trajectory, candidate, budget)
+    shifts = np.linspace(-0.5, 1.0, 24)
+    background = [(_trajectory(shift=s, fields=est.needs),
+                   Candidate(f"bg{i}", params=int(1e6 * (1.5 + s)), flops=int(1e8 * (1.5 + s))))
+                  for i, s in enumerate(shifts)]
+    truths = {f"bg{i}": 50.0 + 10.0 * s for i, s in enumerate(shifts)}
+    pairs = [(trajectory, candidate), *others, *background]
+    return est.score_set([t for t, _ in pairs], [c for _, c in pairs], budget,
+                         truths if est.learned else None)[0]
 
 
 # --------------------------------------------------------------------------- every estimator
@@ -43,7 +61,7 @@ def test_every_estimator_gives_finite_float(name: str) -> None:
     est = create_estimator(name)
     assert est.name == name and est.needs <= RECORDS
     for budget in BUDGETS:
-        value = est.score(_trajectory(), _candidate(), budget)
+        value = _score(est, _trajectory(), _candidate(), budget)
         assert isinstance(value, float) and math.isfinite(value)
 
 
@@ -51,9 +69,10 @@ def test_every_estimator_gives_finite_float(name: str) -> None:
 def test_every_estimator_is_larger_is_better(name: str) -> None:
     est = create_estimator(name)
     for budget in BUDGETS:
-        worse = est.score(_trajectory(shift=0.0), _candidate(bigger=False), budget)
-        better = est.score(_trajectory(shift=0.5), _candidate(bigger=True), budget)
-        assert better > worse, (name, budget)
+        worse = (_trajectory(shift=0.0), _candidate(bigger=False))
+        better = (_trajectory(shift=0.5), _candidate(bigger=True))
+        assert _score(est, *better, budget, (worse,)) > _score(est, *worse, budget, (better,)), \
+            (name, budget)
 
 
 @pytest.mark.parametrize("name", list_estimators())
@@ -61,8 +80,8 @@ def test_declared_needs_are_sufficient(name: str) -> None:
     est = create_estimator(name)
     only = _trajectory(fields=est.needs)
     for budget in BUDGETS:
-        assert est.score(only, _candidate(), budget) == est.score(_trajectory(), _candidate(),
-                                                                  budget)
+        assert _score(est, only, _candidate(), budget) == _score(est, _trajectory(), _candidate(),
+                                                                 budget)
 
 
 @pytest.mark.parametrize("name", list_estimators())
@@ -88,7 +107,7 @@ def test_budget_beyond_recorded_is_an_error(name: str) -> None:
 # --------------------------------------------------------------------------- hand computed
 
 HAND = Trajectory(train_losses=[2.0, 1.5, 1.0, 0.5], val_losses=[1.8, 1.2, 0.9, 0.7],
-                  val_acc={0: 11.0, 2: 40.0, 3: 55.0})
+                  val_acc={0: 11.0, 2: 40.0, 3: 55.0}, zero_cost={"snip": 0.25, "nwot": -7.5})
 CAND = Candidate("x", params=10, flops=20)
 
 
@@ -114,6 +133,9 @@ CAND = Candidate("x", params=10, flops=20)
     ("valacc_inherited", {}, 3, 11.0),
     ("params", {}, 3, 10.0),
     ("flops", {}, 3, 20.0),
+    ("snip", {}, 3, 0.25),              # the measured value, the same at every B
+    ("snip", {}, 0, 0.25),
+    ("nwot", {}, 4, -7.5),
 ])
 def test_hand_computed(name: str, options: dict, budget: int, expected: float) -> None:
     assert create_estimator(name, **options).score(HAND, CAND, budget) == pytest.approx(expected)
@@ -140,6 +162,10 @@ def test_budget_errors() -> None:
         create_estimator("sovl").score(no_val, CAND, 1)
     with pytest.raises(SpeedyNASError, match=r"'valacc_inherited'.*\(B = 0\)"):
         create_estimator("valacc_inherited").score(no_val, CAND, 1)
+    with pytest.raises(SpeedyNASError, match=r"'snip'.*zero-cost values but none were measured"):
+        create_estimator("snip").score(no_val, CAND, 1)
+    with pytest.raises(SpeedyNASError, match=r"'jacov'.*its zero-cost value.*measured: nwot, snip"):
+        create_estimator("jacov").score(HAND, CAND, 1)
 
 
 # --------------------------------------------------------------------------- registry and options
@@ -210,6 +236,23 @@ def test_needed_records() -> None:
     assert needed_records([create_estimator("params"), create_estimator("flops")]) == frozenset()
     assert needed_records(create_estimator(n) for n in ("tse", "sovl", "valacc_inherited")) == \
         frozenset({"train_losses", "val_losses", "val_acc_inherited"})
+    assert needed_records([create_estimator("snip"), create_estimator("params")]) == \
+        frozenset({"zero_cost"})
+    combo = create_estimator("combo", members=["sovl", "nwot"])
+    assert needed_records([combo]) == frozenset({"val_losses", "zero_cost"})
+
+
+def test_zero_cost_measurers_come_from_estimators_and_combo_members() -> None:
+    snip = create_estimator("snip")
+    combo = create_estimator("combo", members=["tse", "snip", "synflow"])
+    assert [e.name for e in zero_cost_measurers([snip, create_estimator("tse"), combo])] == \
+        ["snip", "synflow"]
+    assert zero_cost_measurers([create_estimator("tse"), create_estimator("params")]) == []
+
+
+def test_joint_estimators_refuse_single_scoring() -> None:
+    with pytest.raises(NotImplementedError, match="'combo' scores only whole sets"):
+        create_estimator("combo").score(HAND, CAND, 2)
 
 
 # --------------------------------------------------------------------------- records
@@ -218,6 +261,7 @@ def test_trajectory_and_candidate_json_round_trip() -> None:
     text = json.dumps({"trajectory": HAND.to_dict(), "candidate": CAND.to_dict()})
     data = json.loads(text)
     assert data["trajectory"]["val_acc"] == {"0": 11.0, "2": 40.0, "3": 55.0}
+    assert data["trajectory"]["zero_cost"] == {"snip": 0.25, "nwot": -7.5}
     back = Trajectory.from_dict(data["trajectory"])
     assert back == HAND and set(back.val_acc) == {0, 2, 3}
     assert Candidate.from_dict(data["candidate"]) == CAND
@@ -233,5 +277,9 @@ def test_malformed_records() -> None:
         Trajectory.from_dict({"train_losses": ["a"]})
     with pytest.raises(SpeedyNASError, match="val_acc must map budgets"):
         Trajectory.from_dict({"train_losses": [], "val_acc": {"x": 1}})
+    with pytest.raises(SpeedyNASError, match="zero_cost must map estimator names"):
+        Trajectory.from_dict({"train_losses": [], "zero_cost": {"snip": "x"}})
+    old = Trajectory.from_dict({"train_losses": [1.0]})  # results written before zero_cost
+    assert old.zero_cost == {}
     with pytest.raises(SpeedyNASError, match="no 'flops'"):
         Candidate.from_dict({"arch": "a", "params": 1})

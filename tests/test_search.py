@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -16,36 +15,20 @@ from supernet import tensor_snapshot
 from supernet.atomic_io import read_jsonl
 from supernet.config import load_config
 from tests.conftest import CIFAR10_DIR, NB201_TABLE, NB301_TABLE, REPO, assert_one_line_error
+from tests.conftest import run_script as run
 
 SEARCH_TOY = REPO / "configs" / "search_toy.yaml"
-TIMING = ("seconds", "train_seconds", "validation_seconds")
-
-
-def run(script: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, str(REPO / script), *args], capture_output=True,
-                          text=True, cwd=REPO, timeout=600)
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    """A toy supernet trained on real CIFAR-10 images."""
-    run_dir = tmp_path_factory.mktemp("search") / "run"
-    run("train.py", "--config", str(REPO / "configs" / "toy.yaml"), "--run-dir", str(run_dir),
-        f"data.root={CIFAR10_DIR}", "optim.epochs=2")
-    return run_dir
+TIMING = ("seconds", "train_seconds", "validation_seconds", "zero_cost_seconds")
 
 
 def without_timing(records: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k not in TIMING} for r in records]
 
 
-def test_search_end_to_end_with_table_and_retraining(trained):
-    proc = run("search.py", "--run-dir", str(trained), "--config", str(SEARCH_TOY),
+def test_search_end_to_end_with_table_and_retraining(toy_supernet):
+    proc = run("search.py", "--run-dir", str(toy_supernet), "--config", str(SEARCH_TOY),
                "--ground-truth", str(NB201_TABLE))
-    out = trained / "search"
+    out = toy_supernet / "search"
     results = read_jsonl(out / "results.jsonl")
     assert [r["index"] for r in results] == list(range(12))
     table = json.loads(NB201_TABLE.read_text())["archs"]
@@ -70,30 +53,29 @@ def test_search_end_to_end_with_table_and_retraining(trained):
     assert (out / "correlation_vs_budget.png").stat().st_size > 1000
     assert "| tse " in proc.stdout
     # A rerun finds everything done: same results, retraining cached.
-    start = time.perf_counter()
-    run("search.py", "--run-dir", str(trained), "--config", str(SEARCH_TOY),
+    run("search.py", "--run-dir", str(toy_supernet), "--config", str(SEARCH_TOY),
         "--ground-truth", str(NB201_TABLE))
     assert read_jsonl(out / "results.jsonl") == results
 
 
-def test_supernet_is_bit_identical_after_a_search(trained):
+def test_supernet_is_bit_identical_after_a_search(toy_supernet):
     cfg = load_config(SearchConfig, SEARCH_TOY, ["name=identity", "retrain.enabled=false",
                                                  "candidates.num=4"])
-    search = Search(trained, cfg)
+    search = Search(toy_supernet, cfg)
     before = tensor_snapshot(search.net)
     search.run()
     after = search.net.state_dict()
     assert all(after[k].equal(v) for k, v in before.items())
 
 
-def test_killed_search_resumes_to_the_same_results(trained):
-    common = ["--run-dir", str(trained), "--config", str(SEARCH_TOY), "retrain.enabled=false",
+def test_killed_search_resumes_to_the_same_results(toy_supernet):
+    common = ["--run-dir", str(toy_supernet), "--config", str(SEARCH_TOY), "retrain.enabled=false",
               "candidates.num=40", "finetune.budgets=[8, 16]"]
     whole = run("search.py", *common, "name=whole")
     assert whole.returncode == 0
     cmd = [sys.executable, str(REPO / "search.py"), *common, "name=killed"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    results = trained / "search" / "killed" / "results.jsonl"
+    results = toy_supernet / "search" / "killed" / "results.jsonl"
     deadline = time.time() + 300
     while not (results.exists() and len(results.read_text().splitlines()) >= 5):
         assert proc.poll() is None and time.time() < deadline
@@ -103,7 +85,7 @@ def test_killed_search_resumes_to_the_same_results(trained):
     partial = read_jsonl(results)
     assert 5 <= len(partial) < 40
     run("search.py", *common, "name=killed")
-    expected = read_jsonl(trained / "search" / "whole" / "results.jsonl")
+    expected = read_jsonl(toy_supernet / "search" / "whole" / "results.jsonl")
     assert without_timing(read_jsonl(results)) == without_timing(expected)
 
 
@@ -112,8 +94,8 @@ def test_unfinished_supernet_is_refused(tmp_path):
     assert_one_line_error(run("search.py", "--run-dir", str(run_dir), check=False), "not a training run dir")
 
 
-def test_bad_search_inputs_are_refused(trained, tmp_path):
-    base = ["--run-dir", str(trained), "--config", str(SEARCH_TOY), "name=bad"]
+def test_bad_search_inputs_are_refused(toy_supernet, tmp_path):
+    base = ["--run-dir", str(toy_supernet), "--config", str(SEARCH_TOY), "name=bad"]
     bad_table = tmp_path / "table.json"
     bad_table.write_text(json.dumps([1, 2, 3]))
     assert_one_line_error(run("search.py", *base, "--ground-truth", str(bad_table), check=False),
@@ -126,7 +108,7 @@ def test_bad_search_inputs_are_refused(trained, tmp_path):
     candidates.write_text("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|\n\n|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|\n")
     assert_one_line_error(run("search.py", *base, f"candidates.file={candidates}", check=False),
                     f"{candidates}:3:", "unknown NB201 op 'conv'")
-    assert not (trained / "search" / "bad" / "results.jsonl").exists()
+    assert not (toy_supernet / "search" / "bad" / "results.jsonl").exists()
 
 
 def test_darts_search_against_the_nb301_surrogate_table(tmp_path, nb301_table):

@@ -1,7 +1,6 @@
 """train.py end to end on real CIFAR-10 images: outputs, determinism, kill/resume, bad input."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys

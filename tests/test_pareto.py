@@ -1,0 +1,60 @@
+"""Pareto fronts of (score, cost) and their summary, markdown and plot."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from estimators import pareto_front, pareto_summary, plot_pareto
+from estimators.report import format_markdown, format_pareto
+
+
+def test_pareto_front_hand_example():
+    #          0    1    2    3         4    5    6
+    scores = [5.0, 3.0, 5.0, math.nan, 7.0, 7.0, 6.0]
+    costs = [10.0, 5.0, 20.0, 1.0, 30.0, 30.0, 30.0]
+    # 1 (cheapest finite), 0 (better than 1), 2 dominated by 0, 3 not finite,
+    # 4 and 5 exact duplicates (both kept), 6 dominated by 4 at the same cost.
+    assert pareto_front(scores, costs) == [1, 0, 4, 5]
+
+
+def test_pareto_front_edge_cases():
+    assert pareto_front([], []) == []
+    assert pareto_front([math.nan, math.inf], [1.0, 2.0]) == []
+    assert pareto_front([1.0, 1.0], [2.0, 1.0]) == [1]     # same score, cheaper wins
+    assert pareto_front([1.0, 2.0, 3.0], [1.0, 2.0, 3.0]) == [0, 1, 2]
+    with pytest.raises(ValueError):
+        pareto_front([1.0], [1.0, 2.0])
+
+
+RESULTS = [
+    {"arch": "|a~0|", "params": 100, "flops": 900, "scores": {"e": {"4": 1.0}}},
+    {"arch": "|b~0|", "params": 200, "flops": 100, "scores": {"e": {"4": 2.0}}},
+    {"arch": "|c~0|", "params": 300, "flops": 300, "scores": {"e": {"4": 1.5}}},
+    {"arch": "|d~0|", "params": 50, "flops": 50, "scores": {"e": {"4": None}}},  # NaN
+]
+
+
+def test_pareto_summary_lists_each_cost_front():
+    pareto = pareto_summary(RESULTS, ["e"], 4)
+    assert pareto["budget"] == 4
+    assert [p["arch"] for p in pareto["fronts"]["e"]["params"]] == ["|a~0|", "|b~0|"]
+    assert [p["arch"] for p in pareto["fronts"]["e"]["flops"]] == ["|b~0|"]
+    assert pareto["fronts"]["e"]["flops"][0] == {"arch": "|b~0|", "score": 2.0, "params": 200,
+                                                 "flops": 100}
+
+
+def test_pareto_markdown_and_plot(tmp_path):
+    pareto = pareto_summary(RESULTS, ["e"], 4)
+    text = format_pareto(pareto)
+    assert "| e | params | 2 | `\\|a~0\\|` (params 100, score 1) | `\\|b~0\\|`" in text
+    md = format_markdown({"settings": {}, "n_candidates": 4, "n_evaluated": 0, "n_missing": 0,
+                          "missing": [], "estimators": ["e"], "budgets": [4], "ks": [1],
+                          "best_possible": {"top1": None},
+                          "metrics": {"e": {"4": {"spearman": None, "kendall": None,
+                                                  "top1": None}}},
+                          "pareto": pareto})
+    assert "## Pareto fronts" in md
+    path = tmp_path / "pareto_params.png"
+    plot_pareto(RESULTS, pareto, "params", path)
+    assert path.read_bytes()[:4] == b"\x89PNG"
