@@ -3,6 +3,7 @@
     python search.py --run-dir runs/nb201 [--config configs/search_cpu.yaml] [key=value ...]
     python search.py --run-dir runs/nb201 --ground-truth PATH/nb201.json
     python search.py --list-keys
+    torchrun --nproc_per_node=2 search.py --run-dir runs/nb201 ...   # candidates sharded
 
 Writes RUN_DIR/search/ (or RUN_DIR/search/NAME with name=NAME); rerun the same command to resume.
 """
@@ -12,6 +13,7 @@ from estimators.search import Search
 from estimators.search_config import SearchConfig
 from supernet.cli import parse_run_args, run_cli, run_parser
 from supernet.config import load_config
+from supernet.distributed import DistEnv, init_distributed, shutdown
 
 
 def main(argv: list[str]) -> int:
@@ -24,7 +26,13 @@ def main(argv: list[str]) -> int:
     overrides = list(args.overrides)
     if args.ground_truth:
         overrides.append(f"ground_truth.table={args.ground_truth}")
-    Search(args.run_dir, load_config(SearchConfig, args.config, overrides)).run()
+    cfg = load_config(SearchConfig, args.config, overrides)
+    env = DistEnv()
+    try:
+        env, device = init_distributed(cfg.device)
+        Search(args.run_dir, cfg, env, device).run()
+    finally:
+        shutdown(env)
     return 0
 
 

@@ -24,6 +24,7 @@ from supernet.augment import BatchAugment
 from supernet.batches import BatchIterator
 from supernet.config import config_to_dict
 from supernet.datasets import ImageTensors, load_dataset
+from supernet.distributed import DistEnv
 from supernet.run_data import normalisation
 from supernet.splits import subset_indices
 from supernet.train_config import TrainConfig
@@ -73,10 +74,11 @@ def train_standalone(arch: Any, cfg: RetrainConfig, train: ImageTensors, test: I
 
 
 def retrain_top_k(results: Sequence[Mapping[str, Any]], cfg: SearchConfig, train_cfg: TrainConfig,
-                  truths: Mapping[str, float | None], cache_dir: Path,
-                  device: torch.device) -> dict[str, Any]:
+                  truths: Mapping[str, float | None], cache_dir: Path, device: torch.device,
+                  env: DistEnv = DistEnv()) -> dict[str, Any]:
     """Retrain the union of every estimator's top-k (at the largest B); per-estimator means of the
-    measured test accuracy, beside the ground-truth table's when there is one."""
+    measured test accuracy, beside the ground-truth table's when there is one. Under torchrun
+    every rank calls this; rank r trains every world_size-th arch still missing from the cache."""
     rcfg, budget = cfg.retrain, max(cfg.finetune.budgets)
     names = rcfg.estimators or list(cfg.estimators.names)
     archs = [r["arch"] for r in results]
@@ -87,6 +89,7 @@ def retrain_top_k(results: Sequence[Mapping[str, Any]], cfg: SearchConfig, train
     space = search_spaces.create(train_cfg.model.space)
     measured = {}
     pending = [a for a in union if _cached(cache_file(cache_dir, space, a), settings) is None]
+    pending = pending[env.rank::env.world_size]
     if pending:
         data = train_cfg.data
         train = load_dataset(data.dataset, data.root, "train", rcfg.resolution,
@@ -94,12 +97,14 @@ def retrain_top_k(results: Sequence[Mapping[str, Any]], cfg: SearchConfig, train
         test = load_dataset(data.dataset, data.root, "test", rcfg.resolution,
                             download=data.download)
         augment = BatchAugment(*normalisation(data.dataset, train.images), channels_last=True)
-        for arch in tqdm(pending, desc="retrain", unit="arch", disable=not cfg.progress):
+        for arch in tqdm(pending, desc="retrain", unit="arch",
+                         disable=not (cfg.progress and env.is_main)):
             start = time.perf_counter()
             accuracy = train_standalone(space.parse(arch), rcfg, train, test, augment, device)
             atomic_write_json(cache_file(cache_dir, space, arch),
                               {"arch": arch, "test_acc": accuracy,
                                "seconds": time.perf_counter() - start, **settings})
+    env.barrier()
     for arch in union:
         measured[arch] = _cached(cache_file(cache_dir, space, arch), settings)
     per_estimator = {}

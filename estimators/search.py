@@ -7,6 +7,7 @@ plots, ``tb/`` and ``retrain/``.
 """
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from search_spaces import Arch
 from search_spaces.errors import SpeedyNASError
 from supernet.atomic_io import append_jsonl, atomic_write_text, read_jsonl
 from supernet.cli import resolve_device
+from supernet.distributed import DistEnv
 from supernet.config import config_diff, load_config, save_config
 from supernet.measure import arch_flops, arch_parameters
 from supernet.run_data import load_run_data
@@ -94,10 +96,11 @@ def prepare_out_dir(out_dir: Path, cfg: SearchConfig, candidates: list[Arch]) ->
 class Search:
     """One search of a trained supernet; :meth:`run` is resumable."""
 
-    def __init__(self, run_dir: Path, cfg: SearchConfig) -> None:
-        self.run_dir, self.cfg = run_dir, cfg
+    def __init__(self, run_dir: Path, cfg: SearchConfig, env: DistEnv = DistEnv(),
+                 device: torch.device | None = None) -> None:
+        self.run_dir, self.cfg, self.env = run_dir, cfg, env
         self.out_dir = search_dir(run_dir, cfg)
-        self.device = resolve_device(cfg.device)
+        self.device = device if device is not None else resolve_device(cfg.device)
         self.estimators = build_estimators(cfg)
         self.records = needed_records(self.estimators)
         e = cfg.estimators
@@ -114,24 +117,66 @@ class Search:
                                              column=cfg.ground_truth.column, space=self.net.space)
 
     def run(self) -> dict[str, Any]:
-        """Score every candidate not yet in ``results.jsonl``, then report (and retrain)."""
-        prepare_out_dir(self.out_dir, self.cfg, self.candidates)
-        results_path = self.out_dir / "results.jsonl"
-        done = {r["index"] for r in read_jsonl(results_path, missing_ok=True)}
-        todo = [i for i in range(len(self.candidates)) if i not in done]
-        if not self.fine_tunes:
+        """Score every candidate not yet in the results, then report (and retrain).
+
+        Under torchrun, rank r scores the unfinished candidates i with i % world_size == r into
+        ``results.rank{r}.jsonl``; rank 0 then merges them into ``results.jsonl`` in candidate
+        order (each candidate's fine-tune depends on nothing else, so the numbers are those of a
+        single-process search), and only rank 0 reports. Returns the summary (empty on other
+        ranks)."""
+        if self.env.is_main:
+            prepare_out_dir(self.out_dir, self.cfg, self.candidates)
+        self.env.barrier()
+        done = {r["index"] for r in self.finished()}
+        mine = [i for i in range(len(self.candidates))
+                if i not in done and i % self.env.world_size == self.env.rank]
+        if not self.fine_tunes and self.env.is_main:
             print(NO_FINETUNE)
-        if todo:
+        if mine:
+            own = self.out_dir / ("results.jsonl" if not self.env.distributed
+                                  else f"results.rank{self.env.rank}.jsonl")
             data = load_run_data(self.train_cfg.data, self.run_dir,
                                  self.train_cfg.model.channels_last)
             zero_cost_batches = self.zero_cost.batches if self.zero_cost.measurers else 0
             batches = prepare_batches(data, self.cfg.finetune, self.records, self.device,
                                       zero_cost_batches)
-            for i in tqdm(todo, desc="candidates", unit="arch", disable=not self.cfg.progress,
-                          initial=len(done), total=len(self.candidates), dynamic_ncols=True):
-                append_jsonl(results_path, self.evaluate(i, batches))
-        results = sorted(read_jsonl(results_path), key=lambda r: r["index"])
-        return self.report(results)
+            for i in tqdm(mine, desc="candidates", unit="arch", dynamic_ncols=True,
+                          disable=not (self.cfg.progress and self.env.is_main)):
+                append_jsonl(own, self.evaluate(i, batches))
+        self.env.barrier()
+        if self.env.is_main:
+            self.merge()
+        self.env.barrier()
+        results = sorted(read_jsonl(self.out_dir / "results.jsonl"), key=lambda r: r["index"])
+        truths = {r["arch"]: (self.truth.lookup(r["arch"]) if self.truth else None)
+                  for r in results}
+        self.joint_scores(results, truths)
+        retrain = (retrain_top_k(results, self.cfg, self.train_cfg, truths,
+                                 self.out_dir / "retrain", self.device, self.env)
+                   if self.cfg.retrain.enabled else None)
+        return self.report(results, truths, retrain) if self.env.is_main else {}
+
+    def partial_files(self) -> list[Path]:
+        """Per-rank results of a sharded search not yet merged."""
+        return sorted(self.out_dir.glob("results.rank*.jsonl"))
+
+    def finished(self) -> list[dict[str, Any]]:
+        """Every finished candidate's record, merged or not."""
+        records = read_jsonl(self.out_dir / "results.jsonl", missing_ok=True)
+        for path in self.partial_files():
+            records += read_jsonl(path)
+        return records
+
+    def merge(self) -> None:
+        """Fold the per-rank files into ``results.jsonl`` (one line per candidate, in order)."""
+        partial = self.partial_files()
+        if not partial:
+            return
+        by_index = {r["index"]: r for r in self.finished()}
+        atomic_write_text(self.out_dir / "results.jsonl", "".join(
+            json.dumps(by_index[i]) + "\n" for i in sorted(by_index)))
+        for path in partial:
+            path.unlink()
 
     def evaluate(self, index: int, batches: FinetuneBatches) -> dict[str, Any]:
         """Fine-tune candidate ``index`` and score it with every per-candidate estimator."""
@@ -197,13 +242,11 @@ class Search:
                 seconds.setdefault(name, []).append(value)
         return {name: sum(values) / len(values) for name, values in seconds.items()}
 
-    def report(self, results: list[dict[str, Any]]) -> dict[str, Any]:
-        """Summary table, Pareto fronts, plots, TensorBoard, retraining; returns the summary."""
+    def report(self, results: list[dict[str, Any]], truths: dict[str, float | None],
+               retrain: dict[str, Any] | None) -> dict[str, Any]:
+        """Summary table, Pareto fronts, plots, TensorBoard; returns the summary."""
         names = [e.name for e in self.estimators]
         budgets = list(self.cfg.finetune.budgets)
-        truths = {r["arch"]: (self.truth.lookup(r["arch"]) if self.truth else None)
-                  for r in results}
-        self.joint_scores(results, truths)
         summary = summarize(results, truths, names, budgets, self.settings(),
                             learned=[e.name for e in self.estimators if e.learned])
         summary["seconds_per_candidate"] = sum(r["seconds"] for r in results) / len(results)
@@ -211,9 +254,8 @@ class Search:
         summary["pareto"] = pareto_summary(results, names, max(budgets))
         for cost in PARETO_COSTS:
             plot_pareto(results, summary["pareto"], cost, self.out_dir / f"pareto_{cost}.png")
-        if self.cfg.retrain.enabled:
-            summary["retrain"] = retrain_top_k(results, self.cfg, self.train_cfg, truths,
-                                               self.out_dir / "retrain", self.device)
+        if retrain is not None:
+            summary["retrain"] = retrain
         write_summary(summary, self.out_dir)
         if self.truth is not None:
             self.plot(results, truths, summary)

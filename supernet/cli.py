@@ -69,7 +69,7 @@ def run_parser(description: str, config_help: str) -> argparse.ArgumentParser:
 def parse_run_args(parser: argparse.ArgumentParser, schema: type,
                    argv: Sequence[str]) -> argparse.Namespace | None:
     """Parsed arguments, or None after printing the schema's keys for ``--list-keys``."""
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # overrides may follow any option
     if args.list_keys:
         print(format_schema_help(schema))
         return None

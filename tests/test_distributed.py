@@ -1,6 +1,7 @@
 """torchrun data parallelism on CPU (gloo, 2 processes): same weights as one process, resume."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from supernet.atomic_io import load_checkpoint
-from tests.conftest import CIFAR10_DIR, REPO
+from supernet.atomic_io import load_checkpoint, read_jsonl
+from tests.conftest import CIFAR10_DIR, NB201_TABLE, REPO
 
 TOY = REPO / "configs" / "toy.yaml"
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
@@ -67,3 +68,32 @@ def test_a_killed_two_rank_run_resumes_on_one_process(tmp_path):
     run([sys.executable, str(REPO / "train.py"), "--run-dir", str(run_dir), "--resume"])
     state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     assert state["finished"] and state["step"] == 3 * 32
+
+
+def test_sharded_search_writes_the_same_results_as_one_process(toy_supernet):
+    common = [str(REPO / "search.py"), "--run-dir", str(toy_supernet), "--config",
+              str(REPO / "configs" / "search_toy.yaml"), "candidates.num=7",
+              "retrain.top_k=2", "--ground-truth", str(NB201_TABLE)]
+    run([sys.executable] + common + ["name=single"])
+    sharded = run(TORCHRUN + common + ["name=sharded"])
+    assert sharded.stdout.count("| tse ") == 1  # only rank 0 reports
+    out = toy_supernet / "search"
+    assert not list((out / "sharded").glob("results.rank*.jsonl"))
+    timing = ("seconds", "train_seconds", "validation_seconds", "zero_cost_seconds")
+    single, ours = (read_jsonl(out / name / "results.jsonl") for name in ("single", "sharded"))
+    assert [r["index"] for r in ours] == list(range(7))
+    for a, b in zip(single, ours, strict=True):  # one thread per process on both sides
+        assert {k: v for k, v in a.items() if k not in timing} == {
+            k: v for k, v in b.items() if k not in timing}
+    summaries = [json.loads((out / name / "summary.json").read_text())["retrain"]["archs"]
+                 for name in ("single", "sharded")]
+    assert summaries[0].keys() == summaries[1].keys()
+
+
+def test_a_failing_rank_ends_the_job_with_its_message(toy_supernet):
+    cmd = TORCHRUN + [str(REPO / "search.py"), "--run-dir", str(toy_supernet / "nowhere")]
+    start = time.time()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300,
+                          env=ONE_THREAD)
+    assert proc.returncode != 0 and time.time() - start < 120
+    assert "error: " in proc.stderr and "not a training run dir" in proc.stderr
