@@ -7,7 +7,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from search_spaces import Arch, SearchSpace
+from search_spaces import SearchSpace
 
 
 class Supernet(nn.Module, ABC):
@@ -66,8 +66,3 @@ def clone_module(module: nn.Module) -> nn.Module:
 def tensor_snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
     """Detached clones of every parameter and buffer (for bit-identity checks)."""
     return {k: v.detach().clone() for k, v in module.state_dict(keep_vars=True).items()}
-
-
-def canonical_arch(space: SearchSpace, arch: Arch | str) -> Arch:
-    """``arch`` as an Arch value of ``space`` (text is parsed)."""
-    return space.parse(arch) if isinstance(arch, str) else arch
