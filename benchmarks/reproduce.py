@@ -13,6 +13,7 @@ work (training resumes from its checkpoint, the search from its results.jsonl).
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,6 @@ def main() -> None:
     parser.add_argument("--table", type=Path, default=NB201_TABLE)
     parser.add_argument("--data-root", type=Path, help="data folder (default: the configs')")
     args = parser.parse_args()
-    sections = []
     for sampler in args.samplers:
         run_dir = args.work_dir / f"nb201_cpu_{sampler}"
         timing = {"train": train_stage(sampler, run_dir, args.data_root)}
@@ -108,17 +108,27 @@ def main() -> None:
             shutil.copyfile(search_out / name, out / name)
         shutil.copyfile(run_dir / "history.json", out / "train_history.json")
         atomic_write_json(out / "timing.json", timing)
-        sections.append(f"## {sampler}\n\n" + sampler_table(sampler, summary, timing))
-        print(sections[-1], flush=True)
-    command = (f"python benchmarks/reproduce.py --out {args.out} --samplers "
-               f"{' '.join(args.samplers)} --candidate-seed {args.candidate_seed}")
-    atomic_write_text(args.out / "table.md", "\n\n".join(
-        ["# One-shot NB201 ranking at CPU scale vs Ru et al. 2021 (Table 2)",
-         f"Produced by `{command}`. Spearman/Kendall against NAS-Bench-201 `cifar10_test` over "
-         "200 uniform candidates (seed "
-         f"{args.candidate_seed}); the paper's figures are B = 100 with a C=16, N=5 supernet "
-         "trained 100 epochs on a GPU."] + sections) + "\n")
+        print(sampler_table(sampler, summary, timing), flush=True)
+    write_table(args.out, args.candidate_seed)
 
+
+def write_table(out: Path, candidate_seed: int) -> None:
+    """``OUT/table.md`` from every sampler finished so far in ``OUT`` (so runs of one sampler
+    at a time add up)."""
+    sections = []
+    for sampler in PAPER:
+        if (out / sampler / "summary.json").exists():
+            summary = json.loads((out / sampler / "summary.json").read_text())
+            timing = json.loads((out / sampler / "timing.json").read_text())
+            sections.append(f"## {sampler}\n\n" + sampler_table(sampler, summary, timing))
+    command = (f"python benchmarks/reproduce.py --out {out} --samplers SAMPLER "
+               f"--candidate-seed {candidate_seed}")
+    atomic_write_text(out / "table.md", "\n\n".join(
+        ["# One-shot NB201 ranking at CPU scale vs Ru et al. 2021 (Table 2)",
+         f"Produced by `{command}` for each sampler below. Spearman/Kendall against "
+         "NAS-Bench-201 `cifar10_test` over 200 uniform candidates (seed "
+         f"{candidate_seed}); the paper's figures are B = 100 with a C=16, N=5 supernet "
+         "trained 100 epochs on a GPU."] + sections) + "\n")
 
 if __name__ == "__main__":
     main()
