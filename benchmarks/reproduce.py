@@ -51,14 +51,15 @@ def train_stage(sampler: str, run_dir: Path, data_root: Path | None) -> float:
     return sum(entry["seconds"] for entry in history)
 
 
-def search_stage(run_dir: Path, candidate_seed: int, table: Path) -> tuple[dict[str, Any], float]:
-    """Search the supernet (resumable); the summary and the total search seconds."""
+def search_stage(run_dir: Path, candidate_seed: int,
+                 table: Path) -> tuple[dict[str, Any], float, Path]:
+    """Search the supernet (resumable); the summary, total search seconds and output folder."""
     cfg = load_config(SearchConfig, REPO / "configs" / "search_cpu.yaml",
                       [f"ground_truth.table={table}", f"candidates.seed={candidate_seed}",
                        f"name=seed{candidate_seed}", "progress=false"])
     summary = Search(run_dir, cfg).run()
-    results = read_jsonl(search_dir(run_dir, cfg) / "results.jsonl")
-    return summary, sum(r["seconds"] for r in results)
+    out = search_dir(run_dir, cfg)
+    return summary, sum(r["seconds"] for r in read_jsonl(out / "results.jsonl")), out
 
 
 def fmt(value: float | None, digits: int = 2) -> str:
@@ -98,11 +99,10 @@ def main() -> None:
     for sampler in args.samplers:
         run_dir = args.work_dir / f"nb201_cpu_{sampler}"
         timing = {"train": train_stage(sampler, run_dir, args.data_root)}
-        summary, timing["search"] = search_stage(run_dir, args.candidate_seed, args.table)
+        summary, timing["search"], search_out = search_stage(run_dir, args.candidate_seed,
+                                                             args.table)
         out = args.out / sampler
         out.mkdir(parents=True, exist_ok=True)
-        search_out = search_dir(run_dir, load_config(SearchConfig, None,
-                                                     [f"name=seed{args.candidate_seed}"]))
         for name in ("summary.json", "summary.md", "scores_vs_truth.png",
                      "correlation_vs_budget.png"):
             shutil.copyfile(search_out / name, out / name)

@@ -34,7 +34,8 @@ def train_step(model: torch.nn.Module, optim: torch.optim.Optimizer, x: torch.Te
     optim.step()
 
 
-def median_seconds(fn: Callable[[], None]) -> float:
+def seconds_of(fn: Callable[[], None]) -> float:
+    """Wall time of one call of ``fn``."""
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
@@ -61,10 +62,10 @@ def measure(space_name: str, archs: int, repeats: int, batch: int, resolution: i
             train_step(sub, sub_opt, x, y)
             train_step(sub_cl, cl_opt, x_cl, y)
         for _ in range(repeats):
-            times["super"].append(median_seconds(lambda: train_step(net, net_opt, x, y, arch)))
-            times["sub"].append(median_seconds(lambda: train_step(sub, sub_opt, x, y)))
-            times["extract"].append(median_seconds(lambda: net.extract(arch)))
-            times["sub_cl"].append(median_seconds(lambda: train_step(sub_cl, cl_opt, x_cl, y)))
+            times["super"].append(seconds_of(lambda: train_step(net, net_opt, x, y, arch)))
+            times["sub"].append(seconds_of(lambda: train_step(sub, sub_opt, x, y)))
+            times["extract"].append(seconds_of(lambda: net.extract(arch)))
+            times["sub_cl"].append(seconds_of(lambda: train_step(sub_cl, cl_opt, x_cl, y)))
         med = {k: statistics.median(v) for k, v in times.items()}
         rows.append(med)
         print(f"  {space_name} sub step {med['sub'] * 1e3:7.1f} ms | super/sub "

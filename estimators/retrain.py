@@ -27,7 +27,7 @@ from supernet.datasets import ImageTensors, load_dataset
 from supernet.distributed import DistEnv
 from supernet.run_data import normalisation
 from supernet.splits import subset_indices
-from supernet.train_config import TrainConfig
+from supernet.train_config import TrainConfig, space_size
 from supernet.trainer import path_accuracy
 
 from .ground_truth import GroundTruth, lookup_key, register_ground_truth
@@ -41,17 +41,12 @@ def cache_file(cache_dir: Path, space: SearchSpace, arch: str) -> Path:
     return cache_dir / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"
 
 
-def network_size(cfg: RetrainConfig, space: str) -> dict[str, int]:
-    """Stand-alone network size arguments for ``space``."""
-    return {"C": cfg.C, "N": cfg.N} if space == "nb201" else {"C": cfg.C, "layers": cfg.layers}
-
-
 def train_standalone(arch: Any, cfg: RetrainConfig, train: ImageTensors, test: ImageTensors,
                      augment: BatchAugment, device: torch.device) -> float:
     """Train ``arch``'s stand-alone network from scratch; its test accuracy."""
     torch.manual_seed(cfg.seed)
     net = build_network(arch, num_classes=len(train.classes),
-                        **network_size(cfg, arch.space_name)).to(device)
+                        **space_size(arch.space_name, cfg.C, cfg.N, cfg.layers)).to(device)
     net = net.to(memory_format=torch.channels_last)
     train_idx = subset_indices(torch.arange(len(train)), cfg.train_size, seed=cfg.seed)
     batches = BatchIterator(train.images, train.labels, cfg.batch_size, indices=train_idx,

@@ -9,6 +9,11 @@ from search_spaces.errors import SpeedyNASError
 from .config import setting
 
 
+def space_size(space: str, C: int, N: int, layers: int) -> dict[str, int]:
+    """The size arguments a space's networks take: NB201 (C, N), DARTS (C, layers)."""
+    return {"C": C, "N": N} if space == "nb201" else {"C": C, "layers": layers}
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Where the images come from and how the 50k training images are split."""
@@ -38,8 +43,7 @@ class ModelConfig:
 
     def size(self) -> dict[str, Any]:
         """Keyword arguments of ``create_supernet`` for this space."""
-        return {"C": self.C, "N": self.N} if self.space == "nb201" else {
-            "C": self.C, "layers": self.layers}
+        return space_size(self.space, self.C, self.N, self.layers)
 
 
 @dataclass(frozen=True)
