@@ -16,10 +16,15 @@ set ranks to the true accuracy. It is fitted on ``fit_size`` candidates with kno
 (a seeded choice among the distinct archs that have one) and predicts the rest; every candidate
 whose arch was fitted on scores NaN, so it is never reported or evaluated (the report leaves it
 out of this estimator's metrics).
+
+Several combinations can run in one search under inline names: ``combo(tse+params)`` or
+``combo_learned(sovl+params)`` (:func:`parse_inline`; commas also separate members) name their
+members in the estimator name itself, and the combination reports under that name.
 """
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -31,7 +36,7 @@ from search_spaces.errors import SpeedyNASError
 from .registry import Estimator, create_estimator, register_estimator
 from .trajectory import Candidate, Trajectory
 
-__all__ = ["Combo", "LearnedCombo", "rank_mean", "set_ranks"]
+__all__ = ["Combo", "LearnedCombo", "parse_inline", "rank_mean", "set_ranks"]
 
 Method = Literal["rank_mean", "learned"]
 METHODS = ("rank_mean", "learned")
@@ -50,6 +55,30 @@ def rank_mean(columns: Sequence[Sequence[float]]) -> list[float]:
     if not columns:
         raise ValueError("rank_mean needs at least one member")
     return [float(v) for v in np.mean([set_ranks(c) for c in columns], axis=0)]
+
+
+_INLINE = re.compile(r"(combo|combo_learned)\((.*)\)")
+
+
+def parse_inline(name: str) -> tuple[str, list[str]] | None:
+    """``"combo(tse+params)"`` (or ``"combo(tse, params)"``) -> ``("combo", ["tse", "params"])``;
+    ``None`` for a name without parentheses (a plain registered estimator)."""
+    match = _INLINE.fullmatch(name.replace(" ", ""))
+    if match is None:
+        if "(" in name or ")" in name:
+            raise SpeedyNASError(f"estimator name {name!r} is not a registered name or an inline "
+                                 "combination such as combo(tse+params)")
+        return None
+    members = re.split(r"[+,]", match.group(2))
+    if not all(members):
+        raise SpeedyNASError(f"estimator {name!r}: list members between the parentheses, "
+                             "separated by '+', e.g. combo(tse+params)")
+    return match.group(1), members
+
+
+def inline_name(base: str, members: Sequence[str]) -> str:
+    """The canonical inline name of ``base`` over ``members``: ``combo(tse+params)``."""
+    return f"{base}({'+'.join(members)})"
 
 
 def _member(combo: str, member: str | Estimator) -> Estimator:

@@ -28,6 +28,7 @@ from supernet.run_data import load_run_data
 from supernet.run_dir import load_supernet
 
 from .candidates import draw_candidates
+from .combo import inline_name, parse_inline
 from .finetune import FinetuneBatches, ZeroCostSetup, fine_tune_steps, finetune, prepare_batches
 from .ground_truth import GroundTruth, create_ground_truth
 from .registry import Estimator, create_estimator, needed_records, zero_cost_measurers
@@ -51,8 +52,11 @@ def create_configured(name: str, cfg: EstimatorsConfig) -> Estimator:
     """Estimator ``name`` with its options from ``cfg``: the one place mapping config keys to
     estimator options (combination members are created the same way)."""
 
+    inline = parse_inline(name)
+    members = cfg.combo_members if inline is None else inline[1]
+
     def combination() -> dict[str, Any]:
-        return {"members": [create_configured(member, cfg) for member in cfg.combo_members],
+        return {"members": [create_configured(member, cfg) for member in members],
                 "fit_size": cfg.combo_fit_size, "seed": cfg.combo_seed}
 
     options: dict[str, Callable[[], dict[str, Any]]] = {
@@ -61,13 +65,21 @@ def create_configured(name: str, cfg: EstimatorsConfig) -> Estimator:
         "combo": lambda: {**combination(), "method": cfg.combo_method},
         "combo_learned": combination,
     }
-    return create_estimator(name, **(options[name]() if name in options else {}))
+    base = name if inline is None else inline[0]
+    estimator = create_estimator(base, **(options[base]() if base in options else {}))
+    if inline is not None:
+        estimator.name = inline_name(*inline)  # reported under its inline name
+    return estimator
 
 
 def build_estimators(cfg: SearchConfig) -> list[Estimator]:
     """The configured estimators, checked against every budget (and learned ones against the
     ground truth they fit on) before any work."""
     estimators = [create_configured(name, cfg.estimators) for name in cfg.estimators.names]
+    names = [e.name for e in estimators]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise SpeedyNASError(f"estimators.names lists {', '.join(repeated)} more than once")
     for estimator in estimators:
         for budget in cfg.finetune.budgets:
             estimator.check_budget(budget)
@@ -77,12 +89,20 @@ def build_estimators(cfg: SearchConfig) -> list[Estimator]:
     return estimators
 
 
+#: Config keys a finished search can change and still be resumed: the candidates are rescored
+#: from their stored trajectories (anything else changes the trajectories themselves).
+RESCORABLE = ("estimators.names", "estimators.tse_e_window_fraction", "estimators.tse_ema_gamma",
+              "estimators.combo_")
+
+
 def prepare_out_dir(out_dir: Path, cfg: SearchConfig, candidates: list[Arch]) -> None:
-    """Save config and candidates, or check that a search being resumed used the same ones."""
+    """Save config and candidates, or check that a search being resumed used the same ones
+    (changed estimator choices are allowed: the finished candidates are rescored)."""
     text = "".join(f"{arch}\n" for arch in candidates)
     saved_cfg, saved_candidates = out_dir / "config.yaml", out_dir / "candidates.txt"
     if saved_cfg.exists():
-        changed = config_diff(load_config(SearchConfig, saved_cfg), cfg)
+        changed = [key for key in config_diff(load_config(SearchConfig, saved_cfg), cfg)
+                   if not key.startswith(RESCORABLE)]
         if changed:
             raise SpeedyNASError(f"{out_dir} holds a search with a different config (differs in: "
                                  f"{', '.join(changed)}); use another name=... to keep both")
@@ -148,6 +168,7 @@ class Search:
             self.merge()
         self.env.barrier()
         results = sorted(read_jsonl(self.out_dir / "results.jsonl"), key=lambda r: r["index"])
+        self.rescore(results)
         truths = {r["arch"]: (self.truth.lookup(r["arch"]) if self.truth else None)
                   for r in results}
         self.joint_scores(results, truths)
@@ -185,14 +206,37 @@ class Search:
         trajectory, times = finetune(self.net, arch, batches, self.cfg.finetune, self.records,
                                      self.zero_cost)
         candidate = Candidate(str(arch), params=arch_parameters(arch), flops=arch_flops(arch))
-        budgets = self.cfg.finetune.budgets
-        scores = {e.name: {str(b): e.score(trajectory, candidate, b) for b in budgets}
-                  for e in self.estimators if not e.joint}
         return {"index": index, "arch": str(arch), "params": candidate.params,
                 "flops": candidate.flops, "seconds": time.perf_counter() - start,
                 "train_seconds": times.train, "validation_seconds": times.validation,
                 "zero_cost_seconds": times.zero_cost,
-                "scores": scores, "trajectory": trajectory.to_dict()}
+                "scores": self.scores(trajectory, candidate), "trajectory": trajectory.to_dict()}
+
+    def scores(self, trajectory: Trajectory, candidate: Candidate) -> dict[str, dict[str, float]]:
+        """Every per-candidate estimator's score at every budget."""
+        return {e.name: {str(b): e.score(trajectory, candidate, b)
+                         for b in self.cfg.finetune.budgets}
+                for e in self.estimators if not e.joint}
+
+    def rescore(self, results: list[dict[str, Any]]) -> None:
+        """Score the finished candidates with the configured estimators from their stored
+        trajectories (the estimators may have changed since they were fine-tuned); rank 0
+        rewrites ``results.jsonl`` if any score changed."""
+        changed = False
+        for record in results:
+            trajectory = Trajectory.from_dict(record["trajectory"])
+            candidate = Candidate(record["arch"], record["params"], record["flops"])
+            try:
+                scores = self.scores(trajectory, candidate)
+            except SpeedyNASError as error:
+                raise SpeedyNASError(f"{error} (the finished candidates in {self.out_dir} were "
+                                     "fine-tuned for other estimators; use another name=...)"
+                                     ) from None
+            changed |= scores != record["scores"]
+            record["scores"] = scores
+        if changed and self.env.is_main:
+            atomic_write_text(self.out_dir / "results.jsonl",
+                              "".join(json.dumps(r) + "\n" for r in results))
 
     def joint_scores(self, results: list[dict[str, Any]],
                      truths: dict[str, float | None]) -> None:

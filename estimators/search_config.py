@@ -43,11 +43,13 @@ class FinetuneConfig:
 class EstimatorsConfig:
     """Which estimators score the trajectories, with their options."""
 
-    names: list[str] = setting(list(DEFAULT_ESTIMATORS), help="registered estimator names")
+    names: list[str] = setting(list(DEFAULT_ESTIMATORS),
+                                help="registered estimator names, and inline combinations "
+                                     "such as combo(tse+params)")
     tse_e_window_fraction: float = setting(0.5, gt=0, max=1, help="tse_e: E = fraction of B")
     tse_ema_gamma: float = setting(0.999, gt=0, max=1, help="tse_ema: decay gamma")
     combo_members: list[str] = setting(["tse", "params"],
-                                       help="combo, combo_learned: the member estimators")
+                                       help="members of a plain combo, combo_learned")
     combo_method: Literal["rank_mean", "learned"] = setting(
         "rank_mean", help="combo: mean of the members' ranks, or a model fitted on ground truth")
     combo_fit_size: int = setting(20, min=2, help="learned combos: archs with ground truth fitted "

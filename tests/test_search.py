@@ -89,6 +89,44 @@ def test_killed_search_resumes_to_the_same_results(toy_supernet):
     assert without_timing(read_jsonl(results)) == without_timing(expected)
 
 
+def test_finished_search_is_rescored_with_new_estimators_without_fine_tuning(toy_supernet):
+    common = ["retrain.enabled=false", "candidates.num=6", "finetune.budgets=[4]"]
+    first = load_config(SearchConfig, SEARCH_TOY, ["name=rescore", *common,
+                                                   "estimators.names=[tse, sovl, params]"])
+    Search(toy_supernet, first).run()
+    out = toy_supernet / "search" / "rescore"
+    fine_tuned = read_jsonl(out / "results.jsonl")
+    names = "estimators.names=[tse, params, combo(tse+params), 'combo(sovl, params)', tse_ema]"
+    second = load_config(SearchConfig, SEARCH_TOY, ["name=rescore", *common, names])
+    search = Search(toy_supernet, second)
+    search.evaluate = None  # a rescore must not fine-tune anything
+    summary = search.run()
+    rescored = read_jsonl(out / "results.jsonl")
+    assert [r["trajectory"] for r in rescored] == [r["trajectory"] for r in fine_tuned]
+    assert [r["scores"]["tse"] for r in rescored] == [r["scores"]["tse"] for r in fine_tuned]
+    assert all(set(r["scores"]) == {"tse", "params", "tse_ema"} for r in rescored)
+    assert list(summary["metrics"]) == ["tse", "params", "combo(tse+params)",
+                                        "combo(sovl+params)", "tse_ema"]
+    # Both combinations match a fresh search's, which fine-tunes from scratch.
+    fresh = Search(toy_supernet, load_config(SearchConfig, SEARCH_TOY, [
+        "name=fresh", *common, names])).run()
+    assert fresh["metrics"] == summary["metrics"]
+
+
+def test_rescoring_needs_the_records_that_were_kept(toy_supernet):
+    common = ["--run-dir", str(toy_supernet), "--config", str(SEARCH_TOY), "name=norecords",
+              "retrain.enabled=false", "candidates.num=3", "finetune.budgets=[4]"]
+    run("search.py", *common, "estimators.names=[tse]")
+    assert_one_line_error(run("search.py", *common, "estimators.names=[sovl]", check=False),
+                          "'sovl'", "needs validation losses", "use another name=")
+    assert_one_line_error(run("search.py", *common, "estimators.names=[tse]", "finetune.lr=0.5",
+                              check=False), "differs in: finetune.lr")
+    assert_one_line_error(run("search.py", *common, "estimators.names=[tse, 'combo(tse+)']",
+                              check=False), "combo(tse+)", "separated by '+'")
+    assert_one_line_error(run("search.py", *common, "estimators.names=[tse, tse]", check=False),
+                          "lists tse more than once")
+
+
 def test_unfinished_supernet_is_refused(tmp_path):
     run_dir = tmp_path / "empty"
     assert_one_line_error(run("search.py", "--run-dir", str(run_dir), check=False), "not a training run dir")
