@@ -1,23 +1,31 @@
 """Reproduce the paper's one-shot table (Table 2) at CPU scale, resumably, in one command.
 
-    python benchmarks/reproduce.py --out results/cpu-nb201 [--samplers randnas fairnas multipaths]
-                                   [--work-dir runs/reproduce] [--candidate-seed 123]
+    python benchmarks/reproduce.py --out results/cpu-nb201
+        [--experiments randnas fairnas multipaths darts] [--work-dir runs/reproduce]
+        [--candidate-seed 123] [--retrain randnas]
 
-For each sampler: train its CPU-scale NB201 supernet (configs/nb201_cpu_<sampler>.yaml), search
-200 uniform candidates (configs/search_cpu.yaml: B = 100, 200, 300) against the NAS-Bench-201
-table, and copy the search's summary.json/summary.md into OUT/<sampler>/. Then write
-OUT/table.md: our Spearman/Kendall per estimator and B, top-10 true accuracy, the best possible
-top-10, wall time per stage, and the paper's numbers beside ours. Re-running skips finished
-work (training resumes from its checkpoint, the search from its results.jsonl).
+Each experiment trains its CPU-scale supernet (``configs/<train config>.yaml``), searches its
+candidates (``configs/<search config>.yaml``) against the ground truth, and copies the search's
+summary into ``OUT/<experiment>/``: the three NB201 samplers rank 200 uniform candidates against
+the NAS-Bench-201 table; ``darts`` ranks 500 NB301 genotypes (a seeded draw from the NASLib
+file) against their NB301 *surrogate* accuracy, as the paper's DARTS row did. ``--retrain X``
+also retrains experiment X's top-10 lists from scratch (settings in its search config).
+``OUT/table.md`` then gathers every finished experiment: our Spearman/Kendall per estimator and
+B, top-10 true accuracy, the best possible top-10, wall time per stage and the paper's numbers.
+Re-running skips finished work (training resumes from its checkpoint, the search from its
+results.jsonl; changed estimator lists only rescore the stored trajectories).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from estimators.report import format_retrain
 from estimators.search import Search, search_dir
 from estimators.search_config import SearchConfig
 from supernet.atomic_io import atomic_write_json, atomic_write_text, read_jsonl
@@ -26,37 +34,70 @@ from supernet.run_dir import resolve_train_config
 from supernet.trainer import SupernetTrainer
 
 REPO = Path(__file__).resolve().parents[1]
-NB201_TABLE = REPO.parent / "shared" / "benchmarks" / "nb201.json"
-ROWS = ["tse", "tse_e", "tse_ema", "sovl", "valacc", "valacc_inherited", "tlmini", "params"]
-# Ru et al. 2021, Table 2 (NB201, 200 sub-networks, B = 100): Spearman, and top-10 true accuracy.
-PAPER = {
-    "randnas": {"tse": 0.70, "valacc": 0.44, "sovl": 0.54, "tlmini": 0.62,
-                "top10": {"tse": 92.67, "valacc": 91.47}},
-    "fairnas": {"tse": 0.84, "valacc": 0.56, "sovl": 0.84, "tlmini": 0.72,
-                "top10": {"tse": 92.70, "valacc": 91.73}},
-    "multipaths": {"tse": 0.83, "valacc": 0.67, "sovl": 0.83, "tlmini": 0.74,
-                   "top10": {"tse": 92.63, "valacc": 91.77}},
+BENCHMARKS = REPO.parent / "shared" / "benchmarks"
+COPIED = ("summary.json", "summary.md", "scores_vs_truth.png", "correlation_vs_budget.png")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One row group of the paper's Table 2 at CPU scale."""
+
+    train_config: str                   # configs/<name>.yaml
+    search_config: str                  # configs/<name>.yaml
+    table: str                          # ground-truth file in ../shared/benchmarks
+    column: str                         # its accuracy column
+    paper: dict[str, float]             # Ru et al. 2021 Table 2: Spearman at B = 100
+    paper_top10: dict[str, float] = field(default_factory=dict)
+    genotypes: int = 0                  # > 0: candidates drawn from the table's archs
+
+
+EXPERIMENTS = {
+    "randnas": Experiment("nb201_cpu_randnas", "search_cpu", "nb201.json", "cifar10_test",
+                          {"tse": 0.70, "valacc": 0.44, "sovl": 0.54, "tlmini": 0.62},
+                          {"tse": 92.67, "valacc": 91.47}),
+    "fairnas": Experiment("nb201_cpu_fairnas", "search_cpu", "nb201.json", "cifar10_test",
+                          {"tse": 0.84, "valacc": 0.56, "sovl": 0.84, "tlmini": 0.72},
+                          {"tse": 92.70, "valacc": 91.73}),
+    "multipaths": Experiment("nb201_cpu_multipaths", "search_cpu", "nb201.json", "cifar10_test",
+                             {"tse": 0.83, "valacc": 0.67, "sovl": 0.83, "tlmini": 0.74},
+                             {"tse": 92.63, "valacc": 91.77}),
+    "darts": Experiment("darts_cpu_randnas", "search_cpu_darts",
+                        "darts_nb301_surrogate_naslib.json", "val_accuracy_nb301_surrogate",
+                        {"tse": 0.30, "valacc": 0.11, "sovl": 0.10, "tlmini": 0.05},
+                        {"tse": 93.64, "valacc": 93.20}, genotypes=500),
 }
 
 
-def train_stage(sampler: str, run_dir: Path, data_root: Path | None) -> float:
-    """Train (or finish training) the sampler's supernet; its total training seconds."""
-    config = REPO / "configs" / f"nb201_cpu_{sampler}.yaml"
+def train_stage(experiment: Experiment, run_dir: Path, data_root: Path | None) -> float:
+    """Train (or finish training) the experiment's supernet; its total training seconds."""
     resume = (run_dir / "config.yaml").exists()
     overrides = [] if resume else ["log.progress=false"] + (
         [f"data.root={data_root}"] if data_root else [])
+    config = REPO / "configs" / f"{experiment.train_config}.yaml"
     cfg = resolve_train_config(run_dir, None if resume else str(config), overrides, resume)
-    trainer = SupernetTrainer(cfg, run_dir)
-    history = trainer.run()
+    history = SupernetTrainer(cfg, run_dir).run()
     return sum(entry["seconds"] for entry in history)
 
 
-def search_stage(run_dir: Path, candidate_seed: int,
-                 table: Path) -> tuple[dict[str, Any], float, Path]:
+def genotype_file(experiment: Experiment, work_dir: Path, seed: int) -> Path:
+    """A seeded draw of ``experiment.genotypes`` archs from its table, one per line."""
+    table = json.loads((BENCHMARKS / experiment.table).read_text())["archs"]
+    path = work_dir / f"{experiment.train_config}_genotypes_seed{seed}.txt"
+    chosen = random.Random(seed).sample(sorted(table), experiment.genotypes)
+    atomic_write_text(path, "".join(f"{arch}\n" for arch in chosen))
+    return path
+
+
+def search_stage(experiment: Experiment, run_dir: Path, seed: int, retrain: bool,
+                 work_dir: Path) -> tuple[dict[str, Any], float, Path]:
     """Search the supernet (resumable); the summary, total search seconds and output folder."""
-    cfg = load_config(SearchConfig, REPO / "configs" / "search_cpu.yaml",
-                      [f"ground_truth.table={table}", f"candidates.seed={candidate_seed}",
-                       f"name=seed{candidate_seed}", "progress=false"])
+    overrides = [f"ground_truth.table={BENCHMARKS / experiment.table}",
+                 f"ground_truth.column={experiment.column}", f"name=seed{seed}",
+                 "progress=false", f"retrain.enabled={str(retrain).lower()}"]
+    overrides.append(f"candidates.file={genotype_file(experiment, work_dir, seed)}"
+                     if experiment.genotypes else f"candidates.seed={seed}")
+    cfg = load_config(SearchConfig, REPO / "configs" / f"{experiment.search_config}.yaml",
+                      overrides)
     summary = Search(run_dir, cfg).run()
     out = search_dir(run_dir, cfg)
     return summary, sum(r["seconds"] for r in read_jsonl(out / "results.jsonl")), out
@@ -66,69 +107,90 @@ def fmt(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def sampler_table(sampler: str, summary: dict[str, Any], timing: dict[str, float]) -> str:
-    """One sampler's rows: ours at every B next to the paper's B = 100 Spearman."""
-    budgets = summary["budgets"]
+def experiment_table(experiment: Experiment, summary: dict[str, Any],
+                     timing: dict[str, float]) -> str:
+    """One experiment's rows: ours at every B next to the paper's B = 100 Spearman."""
+    budgets, last = summary["budgets"], str(summary["budgets"][-1])
     head = ["estimator"] + [f"Spearman B={b}" for b in budgets] + [f"Kendall B={b}" for b in budgets]
-    head += [f"top-10 acc B={budgets[-1]}", "paper Spearman (B=100)", "paper top-10"]
+    head += [f"top-10 acc B={last}", "paper Spearman (B=100)", "paper top-10"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    paper = PAPER[sampler]
-    for name in ROWS:
+    for name in summary["estimators"]:
         metrics = summary["metrics"][name]
         row = [name] + [fmt(metrics[str(b)]["spearman"]) for b in budgets]
         row += [fmt(metrics[str(b)]["kendall"]) for b in budgets]
-        row += [fmt(metrics[str(budgets[-1])]["top10"]), fmt(paper.get(name)),
-                fmt(paper["top10"].get(name))]
+        row += [fmt(metrics[last]["top10"]), fmt(experiment.paper.get(name)),
+                fmt(experiment.paper_top10.get(name))]
         lines.append("| " + " | ".join(row) + " |")
-    best = summary["best_possible"]["top10"]
-    lines += ["", f"best possible top-10 among these candidates: {fmt(best)}; supernet training "
-                  f"{timing['train'] / 60:.1f} min, search {timing['search'] / 60:.1f} min "
-                  f"({summary['seconds_per_candidate']:.1f} s per candidate at B={budgets[-1]})."]
+    zero_cost = summary.get("zero_cost_seconds_per_candidate") or {}
+    lines += ["", f"Best possible top-10 among these candidates: "
+                  f"{fmt(summary['best_possible']['top10'])}. Supernet training "
+                  f"{timing['train'] / 60:.1f} min; search {timing['search'] / 60:.1f} min "
+                  f"({summary['seconds_per_candidate']:.1f} s per candidate, one fine-tune of "
+                  f"B={last} feeding every B" + (", zero-cost proxies " + ", ".join(
+                      f"{name} {seconds:.2f} s" for name, seconds in zero_cost.items())
+                      if zero_cost else "") + ")."]
+    if "retrain" in summary:
+        lines += ["", "### Top-10 retrained from scratch", "", format_retrain(summary["retrain"])]
     return "\n".join(lines)
+
+
+def run_experiment(name: str, args: argparse.Namespace) -> None:
+    """Train, search and copy one experiment's outputs into ``args.out / name``."""
+    experiment = EXPERIMENTS[name]
+    run_dir = args.work_dir / experiment.train_config
+    timing = {"train": train_stage(experiment, run_dir, args.data_root)}
+    summary, timing["search"], search_out = search_stage(
+        experiment, run_dir, args.candidate_seed, name in args.retrain, args.work_dir)
+    out = args.out / name
+    out.mkdir(parents=True, exist_ok=True)
+    for file in COPIED:
+        shutil.copyfile(search_out / file, out / file)
+    shutil.copyfile(run_dir / "history.json", out / "train_history.json")
+    atomic_write_json(out / "timing.json", timing)
+    print(experiment_table(experiment, summary, timing), flush=True)
+
+
+def write_table(out: Path, candidate_seed: int) -> None:
+    """``OUT/table.md`` from every experiment finished so far in ``OUT`` (so runs of one
+    experiment at a time add up)."""
+    sections = []
+    for name, experiment in EXPERIMENTS.items():
+        if (out / name / "summary.json").exists():
+            summary = json.loads((out / name / "summary.json").read_text())
+            timing = json.loads((out / name / "timing.json").read_text())
+            settings = summary["settings"]
+            sections.append(f"## {name}: {settings['space']} supernet {settings['supernet']}, "
+                            f"{settings['sampler']}, {settings['supernet_epochs']} epochs; "
+                            f"{settings['candidates']} candidates; truth: "
+                            f"{settings['ground_truth']}\n\n"
+                            + experiment_table(experiment, summary, timing))
+    command = (f"python benchmarks/reproduce.py --out {out} --experiments NAME "
+               f"--candidate-seed {candidate_seed}")
+    atomic_write_text(out / "table.md", "\n\n".join(
+        ["# One-shot ranking at CPU scale vs Ru et al. 2021 (Table 2)",
+         f"Produced by `{command}` for each experiment below (protocol and tuning history: "
+         "NOTES.md). Spearman/Kendall of each estimator's score against the true accuracy; the "
+         "paper's figures are B = 100 with C=16, N=5 supernets trained 100 epochs on a GPU. "
+         "The DARTS truth is the NB301 surrogate's prediction, not a measured accuracy (the "
+         "paper's DARTS row used the same surrogate)."] + sections) + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "results" / "cpu-nb201")
     parser.add_argument("--work-dir", type=Path, default=REPO / "runs" / "reproduce")
-    parser.add_argument("--samplers", nargs="+", default=list(PAPER), choices=list(PAPER))
+    parser.add_argument("--experiments", nargs="+", default=list(EXPERIMENTS),
+                        choices=list(EXPERIMENTS))
     parser.add_argument("--candidate-seed", type=int, default=123)
-    parser.add_argument("--table", type=Path, default=NB201_TABLE)
+    parser.add_argument("--retrain", nargs="*", default=[], choices=list(EXPERIMENTS),
+                        help="also retrain these experiments' top-10 lists from scratch")
     parser.add_argument("--data-root", type=Path, help="data folder (default: the configs')")
     args = parser.parse_args()
-    for sampler in args.samplers:
-        run_dir = args.work_dir / f"nb201_cpu_{sampler}"
-        timing = {"train": train_stage(sampler, run_dir, args.data_root)}
-        summary, timing["search"], search_out = search_stage(run_dir, args.candidate_seed,
-                                                             args.table)
-        out = args.out / sampler
-        out.mkdir(parents=True, exist_ok=True)
-        for name in ("summary.json", "summary.md", "scores_vs_truth.png",
-                     "correlation_vs_budget.png"):
-            shutil.copyfile(search_out / name, out / name)
-        shutil.copyfile(run_dir / "history.json", out / "train_history.json")
-        atomic_write_json(out / "timing.json", timing)
-        print(sampler_table(sampler, summary, timing), flush=True)
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    for name in args.experiments:
+        run_experiment(name, args)
     write_table(args.out, args.candidate_seed)
 
-
-def write_table(out: Path, candidate_seed: int) -> None:
-    """``OUT/table.md`` from every sampler finished so far in ``OUT`` (so runs of one sampler
-    at a time add up)."""
-    sections = []
-    for sampler in PAPER:
-        if (out / sampler / "summary.json").exists():
-            summary = json.loads((out / sampler / "summary.json").read_text())
-            timing = json.loads((out / sampler / "timing.json").read_text())
-            sections.append(f"## {sampler}\n\n" + sampler_table(sampler, summary, timing))
-    command = (f"python benchmarks/reproduce.py --out {out} --samplers SAMPLER "
-               f"--candidate-seed {candidate_seed}")
-    atomic_write_text(out / "table.md", "\n\n".join(
-        ["# One-shot NB201 ranking at CPU scale vs Ru et al. 2021 (Table 2)",
-         f"Produced by `{command}` for each sampler below. Spearman/Kendall against "
-         "NAS-Bench-201 `cifar10_test` over 200 uniform candidates (seed "
-         f"{candidate_seed}); the paper's figures are B = 100 with a C=16, N=5 supernet "
-         "trained 100 epochs on a GPU."] + sections) + "\n")
 
 if __name__ == "__main__":
     main()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -89,20 +90,21 @@ def build_estimators(cfg: SearchConfig) -> list[Estimator]:
     return estimators
 
 
-#: Config keys a finished search can change and still be resumed: the candidates are rescored
-#: from their stored trajectories (anything else changes the trajectories themselves).
-RESCORABLE = ("estimators.names", "estimators.tse_e_window_fraction", "estimators.tse_ema_gamma",
-              "estimators.combo_")
+#: Config keys a search can change and still be resumed: the finished candidates are rescored
+#: from their stored trajectories, and retraining has its own cache (anything else changes the
+#: trajectories themselves).
+CHANGEABLE_ON_RESUME = ("estimators.names", "estimators.tse_e_window_fraction",
+                        "estimators.tse_ema_gamma", "estimators.combo_", "retrain.", "progress")
 
 
 def prepare_out_dir(out_dir: Path, cfg: SearchConfig, candidates: list[Arch]) -> None:
     """Save config and candidates, or check that a search being resumed used the same ones
-    (changed estimator choices are allowed: the finished candidates are rescored)."""
+    (:data:`CHANGEABLE_ON_RESUME` may differ)."""
     text = "".join(f"{arch}\n" for arch in candidates)
     saved_cfg, saved_candidates = out_dir / "config.yaml", out_dir / "candidates.txt"
     if saved_cfg.exists():
         changed = [key for key in config_diff(load_config(SearchConfig, saved_cfg), cfg)
-                   if not key.startswith(RESCORABLE)]
+                   if not key.startswith(CHANGEABLE_ON_RESUME)]
         if changed:
             raise SpeedyNASError(f"{out_dir} holds a search with a different config (differs in: "
                                  f"{', '.join(changed)}); use another name=... to keep both")
@@ -155,11 +157,7 @@ class Search:
         if mine:
             own = self.out_dir / ("results.jsonl" if not self.env.distributed
                                   else f"results.rank{self.env.rank}.jsonl")
-            data = load_run_data(self.train_cfg.data, self.run_dir,
-                                 self.train_cfg.model.channels_last)
-            zero_cost_batches = self.zero_cost.batches if self.zero_cost.measurers else 0
-            batches = prepare_batches(data, self.cfg.finetune, self.records, self.device,
-                                      zero_cost_batches)
+            batches = self.fixed_batches(self.records)
             for i in tqdm(mine, desc="candidates", unit="arch", dynamic_ncols=True,
                           disable=not (self.cfg.progress and self.env.is_main)):
                 append_jsonl(own, self.evaluate(i, batches))
@@ -167,8 +165,7 @@ class Search:
         if self.env.is_main:
             self.merge()
         self.env.barrier()
-        results = sorted(read_jsonl(self.out_dir / "results.jsonl"), key=lambda r: r["index"])
-        self.rescore(results)
+        results = self.up_to_date_results()
         truths = {r["arch"]: (self.truth.lookup(r["arch"]) if self.truth else None)
                   for r in results}
         self.joint_scores(results, truths)
@@ -212,6 +209,46 @@ class Search:
                 "zero_cost_seconds": times.zero_cost,
                 "scores": self.scores(trajectory, candidate), "trajectory": trajectory.to_dict()}
 
+    def up_to_date_results(self) -> list[dict[str, Any]]:
+        """Every finished candidate's record, in order, scored by the configured estimators
+        (zero-cost values added since are measured); rank 0 saves any change."""
+        results = sorted(read_jsonl(self.out_dir / "results.jsonl"), key=lambda r: r["index"])
+        stored = [json.dumps(r) for r in results]
+        self.measure_missing_zero_cost(results)
+        self.rescore(results)
+        if self.env.is_main and [json.dumps(r) for r in results] != stored:
+            atomic_write_text(self.out_dir / "results.jsonl",
+                              "".join(json.dumps(r) + "\n" for r in results))
+        return results
+
+    def fixed_batches(self, records: frozenset[str]) -> FinetuneBatches:
+        """The fixed batches every candidate sees, for ``records`` and the zero-cost measures."""
+        data = load_run_data(self.train_cfg.data, self.run_dir, self.train_cfg.model.channels_last)
+        zero_cost_batches = self.zero_cost.batches if self.zero_cost.measurers else 0
+        return prepare_batches(data, self.cfg.finetune, records, self.device, zero_cost_batches)
+
+    def measure_missing_zero_cost(self, results: list[dict[str, Any]]) -> None:
+        """Measure the zero-cost values finished candidates lack (a zero-cost estimator added
+        after they were fine-tuned). They are measured before any update on the fixed batches,
+        so they are the values the fine-tune would have recorded."""
+        def missing(record: dict[str, Any]) -> tuple[Estimator, ...]:
+            have = record["trajectory"].get("zero_cost") or {}
+            return tuple(m for m in self.zero_cost.measurers if m.name not in have)
+
+        todo = [r for r in results if missing(r)]
+        if not todo:
+            return
+        batches = self.fixed_batches(frozenset({"zero_cost"}))
+        for record in tqdm(todo, desc="zero-cost (added)", unit="arch", dynamic_ncols=True,
+                           disable=not (self.cfg.progress and self.env.is_main)):
+            arch = self.candidates[record["index"]]
+            setup = replace(self.zero_cost, measurers=missing(record))
+            values, seconds = setup.measure(setup.network(self.net, arch, self.net.extract(arch)),
+                                            batches.train[: setup.batches])
+            record["trajectory"]["zero_cost"] = {**record["trajectory"].get("zero_cost", {}),
+                                                 **values}
+            record["zero_cost_seconds"] = {**record.get("zero_cost_seconds", {}), **seconds}
+
     def scores(self, trajectory: Trajectory, candidate: Candidate) -> dict[str, dict[str, float]]:
         """Every per-candidate estimator's score at every budget."""
         return {e.name: {str(b): e.score(trajectory, candidate, b)
@@ -220,9 +257,7 @@ class Search:
 
     def rescore(self, results: list[dict[str, Any]]) -> None:
         """Score the finished candidates with the configured estimators from their stored
-        trajectories (the estimators may have changed since they were fine-tuned); rank 0
-        rewrites ``results.jsonl`` if any score changed."""
-        changed = False
+        trajectories (the estimators may have changed since they were fine-tuned)."""
         for record in results:
             trajectory = Trajectory.from_dict(record["trajectory"])
             candidate = Candidate(record["arch"], record["params"], record["flops"])
@@ -232,11 +267,7 @@ class Search:
                 raise SpeedyNASError(f"{error} (the finished candidates in {self.out_dir} were "
                                      "fine-tuned for other estimators; use another name=...)"
                                      ) from None
-            changed |= scores != record["scores"]
             record["scores"] = scores
-        if changed and self.env.is_main:
-            atomic_write_text(self.out_dir / "results.jsonl",
-                              "".join(json.dumps(r) + "\n" for r in results))
 
     def joint_scores(self, results: list[dict[str, Any]],
                      truths: dict[str, float | None]) -> None:

@@ -90,27 +90,38 @@ def test_killed_search_resumes_to_the_same_results(toy_supernet):
 
 
 def test_finished_search_is_rescored_with_new_estimators_without_fine_tuning(toy_supernet):
-    common = ["retrain.enabled=false", "candidates.num=6", "finetune.budgets=[4]"]
+    """Changing only the estimator list rescores the stored trajectories (and measures added
+    zero-cost proxies) instead of fine-tuning again; the result equals a fresh search."""
+    common = ["retrain.enabled=false", "candidates.num=8", "finetune.budgets=[4]",
+              f"ground_truth.table={NB201_TABLE}"]
     first = load_config(SearchConfig, SEARCH_TOY, ["name=rescore", *common,
                                                    "estimators.names=[tse, sovl, params]"])
     Search(toy_supernet, first).run()
     out = toy_supernet / "search" / "rescore"
     fine_tuned = read_jsonl(out / "results.jsonl")
-    names = "estimators.names=[tse, params, combo(tse+params), 'combo(sovl, params)', tse_ema]"
+    names = ("estimators.names=[tse, params, combo(tse+params), 'combo(sovl, params)', tse_ema, "
+             "nwot, combo(nwot+tse)]")
     second = load_config(SearchConfig, SEARCH_TOY, ["name=rescore", *common, names])
     search = Search(toy_supernet, second)
     search.evaluate = None  # a rescore must not fine-tune anything
     summary = search.run()
     rescored = read_jsonl(out / "results.jsonl")
-    assert [r["trajectory"] for r in rescored] == [r["trajectory"] for r in fine_tuned]
+    for before, after in zip(fine_tuned, rescored):
+        assert after["trajectory"] == {**before["trajectory"],
+                                       "zero_cost": {"nwot": after["trajectory"]["zero_cost"]["nwot"]}}
     assert [r["scores"]["tse"] for r in rescored] == [r["scores"]["tse"] for r in fine_tuned]
-    assert all(set(r["scores"]) == {"tse", "params", "tse_ema"} for r in rescored)
+    assert all(set(r["scores"]) == {"tse", "params", "tse_ema", "nwot"} for r in rescored)
     assert list(summary["metrics"]) == ["tse", "params", "combo(tse+params)",
-                                        "combo(sovl+params)", "tse_ema"]
-    # Both combinations match a fresh search's, which fine-tunes from scratch.
+                                        "combo(sovl+params)", "tse_ema", "nwot",
+                                        "combo(nwot+tse)"]
+    # The combinations and the zero-cost proxy measured afterwards match a fresh search's,
+    # which fine-tunes from scratch and measures nwot before its updates.
     fresh = Search(toy_supernet, load_config(SearchConfig, SEARCH_TOY, [
         "name=fresh", *common, names])).run()
     assert fresh["metrics"] == summary["metrics"]
+    assert all(m["4"]["spearman"] is not None for m in summary["metrics"].values())
+    fresh_records = read_jsonl(toy_supernet / "search" / "fresh" / "results.jsonl")
+    assert without_timing(fresh_records) == without_timing(rescored)
 
 
 def test_rescoring_needs_the_records_that_were_kept(toy_supernet):
