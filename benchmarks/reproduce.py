@@ -1,6 +1,6 @@
 """Reproduce the paper's one-shot table (Table 2) at CPU scale, resumably, in one command.
 
-    python benchmarks/reproduce.py --out results/cpu-nb201
+    python benchmarks/reproduce.py --out results/cpu-table2
         [--experiments randnas fairnas multipaths darts] [--work-dir runs/reproduce]
         [--candidate-seed 123] [--retrain randnas]
 
@@ -13,7 +13,9 @@ also retrains experiment X's top-10 lists from scratch (settings in its search c
 ``OUT/table.md`` then gathers every finished experiment: our Spearman/Kendall per estimator and
 B, top-10 true accuracy, the best possible top-10, wall time per stage and the paper's numbers.
 Re-running skips finished work (training resumes from its checkpoint, the search from its
-results.jsonl; changed estimator lists only rescore the stored trajectories).
+results.jsonl; changed estimator lists only rescore the stored trajectories). Under
+``torchrun --standalone --nproc_per_node=2 benchmarks/reproduce.py ...`` training is data
+parallel and the search sharded over the processes (one per CPU core here).
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from estimators.search import Search, search_dir
 from estimators.search_config import SearchConfig
 from supernet.atomic_io import atomic_write_json, atomic_write_text, read_jsonl
 from supernet.config import load_config
+from supernet.distributed import DistEnv, init_distributed, shutdown
 from supernet.run_dir import resolve_train_config
 from supernet.trainer import SupernetTrainer
 
@@ -68,39 +71,63 @@ EXPERIMENTS = {
 }
 
 
-def train_stage(experiment: Experiment, run_dir: Path, data_root: Path | None) -> float:
+@dataclass(frozen=True)
+class Context:
+    """Where and how the experiments run (the parsed command line and the process group)."""
+
+    out: Path
+    work_dir: Path
+    candidate_seed: int
+    retrain: list[str]
+    data_root: Path | None
+    env: DistEnv
+    device: Any
+
+
+def train_stage(experiment: Experiment, run_dir: Path, ctx: Context) -> float:
     """Train (or finish training) the experiment's supernet; its total training seconds."""
     resume = (run_dir / "config.yaml").exists()
     overrides = [] if resume else ["log.progress=false"] + (
-        [f"data.root={data_root}"] if data_root else [])
+        [f"data.root={ctx.data_root}"] if ctx.data_root else [])
     config = REPO / "configs" / f"{experiment.train_config}.yaml"
-    cfg = resolve_train_config(run_dir, None if resume else str(config), overrides, resume)
-    history = SupernetTrainer(cfg, run_dir).run()
+    if not ctx.env.is_main:
+        ctx.env.barrier()  # rank 0 creates the run dir first
+    cfg = resolve_train_config(run_dir, None if resume else str(config), overrides, resume,
+                               write=ctx.env.is_main)
+    if ctx.env.is_main:
+        ctx.env.barrier()
+    history = SupernetTrainer(cfg, run_dir, ctx.env, ctx.device).run()
     return sum(entry["seconds"] for entry in history)
 
 
-def genotype_file(experiment: Experiment, work_dir: Path, seed: int) -> Path:
+def write_genotype_file(experiment: Experiment, path: Path, seed: int) -> None:
     """A seeded draw of ``experiment.genotypes`` archs from its table, one per line."""
     table = json.loads((BENCHMARKS / experiment.table).read_text())["archs"]
-    path = work_dir / f"{experiment.train_config}_genotypes_seed{seed}.txt"
     chosen = random.Random(seed).sample(sorted(table), experiment.genotypes)
     atomic_write_text(path, "".join(f"{arch}\n" for arch in chosen))
-    return path
 
 
-def search_stage(experiment: Experiment, run_dir: Path, seed: int, retrain: bool,
-                 work_dir: Path) -> tuple[dict[str, Any], float, Path]:
-    """Search the supernet (resumable); the summary, total search seconds and output folder."""
+def search_stage(name: str, run_dir: Path, ctx: Context) -> tuple[dict[str, Any], float, Path]:
+    """Search the supernet (resumable); the summary (rank 0), the search's wall seconds summed
+    over its candidates (divided by the processes sharing them), and its output folder."""
+    experiment, seed = EXPERIMENTS[name], ctx.candidate_seed
     overrides = [f"ground_truth.table={BENCHMARKS / experiment.table}",
                  f"ground_truth.column={experiment.column}", f"name=seed{seed}",
-                 "progress=false", f"retrain.enabled={str(retrain).lower()}"]
-    overrides.append(f"candidates.file={genotype_file(experiment, work_dir, seed)}"
-                     if experiment.genotypes else f"candidates.seed={seed}")
+                 "progress=false", f"retrain.enabled={str(name in ctx.retrain).lower()}"]
+    if experiment.genotypes:
+        genotypes = ctx.work_dir / f"{experiment.train_config}_genotypes_seed{seed}.txt"
+        if ctx.env.is_main:
+            write_genotype_file(experiment, genotypes, seed)
+        ctx.env.barrier()
+        overrides.append(f"candidates.file={genotypes}")
+    else:
+        overrides.append(f"candidates.seed={seed}")
     cfg = load_config(SearchConfig, REPO / "configs" / f"{experiment.search_config}.yaml",
                       overrides)
-    summary = Search(run_dir, cfg).run()
+    summary = Search(run_dir, cfg, ctx.env, ctx.device).run()
     out = search_dir(run_dir, cfg)
-    return summary, sum(r["seconds"] for r in read_jsonl(out / "results.jsonl")), out
+    seconds = sum(r["seconds"] for r in read_jsonl(out / "results.jsonl")) / ctx.env.world_size
+    return summary, seconds, out
 
 
 def fmt(value: float | None, digits: int = 2) -> str:
@@ -134,20 +161,20 @@ def experiment_table(experiment: Experiment, summary: dict[str, Any],
     return "\n".join(lines)
 
 
-def run_experiment(name: str, args: argparse.Namespace) -> None:
-    """Train, search and copy one experiment's outputs into ``args.out / name``."""
-    experiment = EXPERIMENTS[name]
-    run_dir = args.work_dir / experiment.train_config
-    timing = {"train": train_stage(experiment, run_dir, args.data_root)}
-    summary, timing["search"], search_out = search_stage(
-        experiment, run_dir, args.candidate_seed, name in args.retrain, args.work_dir)
-    out = args.out / name
+def run_experiment(name: str, ctx: Context) -> None:
+    """Train, search and (rank 0) copy one experiment's outputs into ``ctx.out / name``."""
+    run_dir = ctx.work_dir / EXPERIMENTS[name].train_config
+    timing = {"train": train_stage(EXPERIMENTS[name], run_dir, ctx)}
+    summary, timing["search"], search_out = search_stage(name, run_dir, ctx)
+    if not ctx.env.is_main:
+        return
+    out = ctx.out / name
     out.mkdir(parents=True, exist_ok=True)
     for file in COPIED:
         shutil.copyfile(search_out / file, out / file)
     shutil.copyfile(run_dir / "history.json", out / "train_history.json")
     atomic_write_json(out / "timing.json", timing)
-    print(experiment_table(experiment, summary, timing), flush=True)
+    print(experiment_table(EXPERIMENTS[name], summary, timing), flush=True)
 
 
 def write_table(out: Path, candidate_seed: int) -> None:
@@ -177,7 +204,7 @@ def write_table(out: Path, candidate_seed: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=REPO / "results" / "cpu-nb201")
+    parser.add_argument("--out", type=Path, default=REPO / "results" / "cpu-table2")
     parser.add_argument("--work-dir", type=Path, default=REPO / "runs" / "reproduce")
     parser.add_argument("--experiments", nargs="+", default=list(EXPERIMENTS),
                         choices=list(EXPERIMENTS))
@@ -186,10 +213,20 @@ def main() -> None:
                         help="also retrain these experiments' top-10 lists from scratch")
     parser.add_argument("--data-root", type=Path, help="data folder (default: the configs')")
     args = parser.parse_args()
-    args.work_dir.mkdir(parents=True, exist_ok=True)
-    for name in args.experiments:
-        run_experiment(name, args)
-    write_table(args.out, args.candidate_seed)
+    env = DistEnv()
+    try:
+        env, device = init_distributed("auto")
+        ctx = Context(args.out, args.work_dir, args.candidate_seed, args.retrain, args.data_root,
+                      env, device)
+        if env.is_main:
+            args.work_dir.mkdir(parents=True, exist_ok=True)
+        env.barrier()
+        for name in args.experiments:
+            run_experiment(name, ctx)
+        if env.is_main:
+            write_table(args.out, args.candidate_seed)
+    finally:
+        shutdown(env)
 
 
 if __name__ == "__main__":
