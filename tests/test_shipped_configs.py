@@ -1,0 +1,34 @@
+"""Every config shipped in configs/ loads against its schema and builds what it names."""
+from __future__ import annotations
+
+import pytest
+
+from estimators.search import build_estimators
+from estimators.search_config import SearchConfig
+from supernet import create_supernet
+from supernet.config import load_config
+from supernet.measure import count_parameters
+from supernet.train_config import TrainConfig
+from tests.conftest import REPO
+
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+SEARCH = [p for p in CONFIGS if p.name.startswith("search")]
+TRAIN = [p for p in CONFIGS if not p.name.startswith("search")]
+
+
+def test_both_kinds_are_shipped():
+    assert len(SEARCH) >= 3 and len(TRAIN) >= 8
+
+
+@pytest.mark.parametrize("path", SEARCH, ids=lambda p: p.name)
+def test_search_config_loads_and_builds_its_estimators(path):
+    cfg = load_config(SearchConfig, path)
+    names = [e.name for e in build_estimators(cfg)]
+    assert names == [n.replace(" ", "").replace(",", "+") for n in cfg.estimators.names]
+
+
+@pytest.mark.parametrize("path", TRAIN, ids=lambda p: p.name)
+def test_train_config_loads_and_builds_its_supernet(path):
+    cfg = load_config(TrainConfig, path)
+    net = create_supernet(cfg.model.space, **cfg.model.size())
+    assert count_parameters(net) > 0
