@@ -189,7 +189,7 @@ def write_table(out: Path, candidate_seed: int) -> None:
             sections.append(f"## {name}: {settings['space']} supernet {settings['supernet']}, "
                             f"{settings['sampler']}, {settings['supernet_epochs']} epochs; "
                             f"{settings['candidates']} candidates; truth: "
-                            f"{settings['ground_truth']}\n\n"
+                            f"{settings['ground_truth'].replace(str(BENCHMARKS) + '/', '')}\n\n"
                             + experiment_table(experiment, summary, timing))
     command = (f"python benchmarks/reproduce.py --out {out} --experiments NAME "
                f"--candidate-seed {candidate_seed}")
