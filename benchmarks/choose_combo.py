@@ -3,8 +3,8 @@
     python benchmarks/choose_combo.py RUN_DIR/search/NAME [--budget 100] [--max-members 4]
         [--members tse tse_e sovl valacc_inherited params synflow jacov nwot] [--show 15]
 
-Reads the finished search's ``results.jsonl`` (per-candidate scores of every member) and its
-ground truth (``ground_truth`` in its ``config.yaml``), forms the mean-rank combination
+Reads the finished search's ``results.jsonl`` (per-candidate scores of every member), its
+space (``summary.json``) and its ground truth (``ground_truth`` in its ``config.yaml``), forms the mean-rank combination
 (:func:`estimators.combo.rank_mean`, exactly what ``combo(a+b+...)`` computes) of every subset
 of ``--members`` with up to ``--max-members`` members, and prints the best by Spearman with
 Kendall and top-10 true accuracy, and each member alone. Run it on a candidate seed that is *not*
@@ -13,6 +13,7 @@ the one reported, then name the winner in the reported search's ``estimators.nam
 from __future__ import annotations
 
 import argparse
+import json
 from itertools import combinations
 from pathlib import Path
 
@@ -22,7 +23,6 @@ from estimators.combo import inline_name, rank_mean
 from estimators.search_config import SearchConfig
 from supernet.atomic_io import read_jsonl
 from supernet.config import load_config
-from supernet.train_config import TrainConfig
 
 DEFAULT_MEMBERS = ["tse", "tse_e", "sovl", "valacc_inherited", "params", "synflow", "jacov",
                    "nwot", "snip", "grad_norm"]
@@ -39,8 +39,8 @@ def main() -> None:
     cfg = load_config(SearchConfig, args.search_dir / "config.yaml")
     budget = str(args.budget or max(cfg.finetune.budgets))
     results = read_jsonl(args.search_dir / "results.jsonl")
-    run_dir = args.search_dir.parent.parent if cfg.name else args.search_dir.parent
-    space = search_spaces.create(load_config(TrainConfig, run_dir / "config.yaml").model.space)
+    summary = json.loads((args.search_dir / "summary.json").read_text())
+    space = search_spaces.create(summary["settings"]["space"])
     truth = create_ground_truth("table", path=cfg.ground_truth.table,
                                 column=cfg.ground_truth.column, space=space)
     archs = [r["arch"] for r in results]

@@ -65,7 +65,7 @@ def main() -> None:
             trajectory, times = finetune(net, arch, batches, ft, records, setup)
             assert not trajectory.train_losses  # zero-cost only: no fine-tune step
             start = time.perf_counter()
-            setup.network(net, arch, net.extract(arch))
+            setup.network(net, arch)
             build = time.perf_counter() - start if mode == "init" else 0.0
             if i == 0:
                 continue  # warm-up

@@ -67,15 +67,17 @@ class ZeroCostSetup:
     batches: int = 1                            # fixed train batches each measure sees
     seed: int = 0                               # seed of the fresh initialisation ("init")
 
-    def network(self, supernet: Supernet, arch: Arch, inherited: nn.Module) -> nn.Module:
-        """The network measured: ``inherited``, or the arch's stand-alone network built with
-        the supernet's size and initialised from ``seed`` (on ``inherited``'s device)."""
+    def network(self, supernet: Supernet, arch: Arch,
+                inherited: nn.Module | None = None) -> nn.Module:
+        """The network measured: the inherited sub-network (``inherited``, extracted from
+        ``supernet`` when not given), or the arch's stand-alone network built with the
+        supernet's size and initialised from ``seed`` (on the supernet's device)."""
         if self.weights == "inherited":
-            return inherited
+            return inherited if inherited is not None else supernet.extract(arch)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             fresh = build_network(arch, **supernet.size())
-        return fresh.to(next(inherited.parameters()).device)
+        return fresh.to(next(supernet.parameters()).device)
 
     def measure(self, net: nn.Module, batches: Sequence[Batch]) -> tuple[dict[str, float],
                                                                          dict[str, float]]:

@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from supernet.cli import resolve_device
 from supernet.distributed import DistEnv
 from supernet.config import config_diff, load_config, save_config
 from supernet.measure import arch_flops, arch_parameters
-from supernet.run_data import load_run_data
+from supernet.run_data import RunData, load_run_data
 from supernet.run_dir import load_supernet
 
 from .candidates import draw_candidates
@@ -221,11 +222,16 @@ class Search:
                               "".join(json.dumps(r) + "\n" for r in results))
         return results
 
+    @cached_property
+    def data(self) -> RunData:
+        """The run's images and split, loaded once (only when a candidate needs measuring)."""
+        return load_run_data(self.train_cfg.data, self.run_dir, self.train_cfg.model.channels_last)
+
     def fixed_batches(self, records: frozenset[str]) -> FinetuneBatches:
         """The fixed batches every candidate sees, for ``records`` and the zero-cost measures."""
-        data = load_run_data(self.train_cfg.data, self.run_dir, self.train_cfg.model.channels_last)
         zero_cost_batches = self.zero_cost.batches if self.zero_cost.measurers else 0
-        return prepare_batches(data, self.cfg.finetune, records, self.device, zero_cost_batches)
+        return prepare_batches(self.data, self.cfg.finetune, records, self.device,
+                               zero_cost_batches)
 
     def measure_missing_zero_cost(self, results: list[dict[str, Any]]) -> None:
         """Measure the zero-cost values finished candidates lack (a zero-cost estimator added
@@ -235,15 +241,16 @@ class Search:
             have = record["trajectory"].get("zero_cost") or {}
             return tuple(m for m in self.zero_cost.measurers if m.name not in have)
 
-        todo = [r for r in results if missing(r)]
+        todo = [(record, lacking) for record in results if (lacking := missing(record))]
         if not todo:
             return
         batches = self.fixed_batches(frozenset({"zero_cost"}))
-        for record in tqdm(todo, desc="zero-cost (added)", unit="arch", dynamic_ncols=True,
-                           disable=not (self.cfg.progress and self.env.is_main)):
+        for record, lacking in tqdm(todo, desc="zero-cost (added)", unit="arch",
+                                    dynamic_ncols=True,
+                                    disable=not (self.cfg.progress and self.env.is_main)):
             arch = self.candidates[record["index"]]
-            setup = replace(self.zero_cost, measurers=missing(record))
-            values, seconds = setup.measure(setup.network(self.net, arch, self.net.extract(arch)),
+            setup = replace(self.zero_cost, measurers=lacking)
+            values, seconds = setup.measure(setup.network(self.net, arch),
                                             batches.train[: setup.batches])
             record["trajectory"]["zero_cost"] = {**record["trajectory"].get("zero_cost", {}),
                                                  **values}
