@@ -108,8 +108,8 @@ def write_genotype_file(experiment: Experiment, path: Path, seed: int) -> None:
 
 
 def search_stage(name: str, run_dir: Path, ctx: Context) -> tuple[dict[str, Any], float, Path]:
-    """Search the supernet (resumable); the summary (rank 0), the search's wall seconds summed
-    over its candidates (divided by the processes sharing them), and its output folder."""
+    """Search the supernet (resumable); the summary (rank 0), the search's wall seconds (each
+    candidate's seconds over the processes sharing its run) and its output folder."""
     experiment, seed = EXPERIMENTS[name], ctx.candidate_seed
     overrides = [f"ground_truth.table={BENCHMARKS / experiment.table}",
                  f"ground_truth.column={experiment.column}", f"name=seed{seed}",
@@ -126,7 +126,7 @@ def search_stage(name: str, run_dir: Path, ctx: Context) -> tuple[dict[str, Any]
                       overrides)
     summary = Search(run_dir, cfg, ctx.env, ctx.device).run()
     out = search_dir(run_dir, cfg)
-    seconds = sum(r["seconds"] for r in read_jsonl(out / "results.jsonl")) / ctx.env.world_size
+    seconds = Search.wall_seconds(read_jsonl(out / "results.jsonl"))
     return summary, seconds, out
 
 

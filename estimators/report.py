@@ -2,7 +2,7 @@
 
 Input is the search's ``results.jsonl`` records, one per candidate::
 
-    {"arch": str, "params": int, "flops": int, "seconds": float,
+    {"arch": str, "params": int, "flops": int, "seconds": float, "processes": int,
      "scores": {estimator: {str(B): score}}, ...}
 
 and ``truths``, arch text -> true accuracy (``None`` or absent = missing from the ground truth;

@@ -206,6 +206,7 @@ class Search:
         candidate = Candidate(str(arch), params=arch_parameters(arch), flops=arch_flops(arch))
         return {"index": index, "arch": str(arch), "params": candidate.params,
                 "flops": candidate.flops, "seconds": time.perf_counter() - start,
+                "processes": self.env.world_size,
                 "train_seconds": times.train, "validation_seconds": times.validation,
                 "zero_cost_seconds": times.zero_cost,
                 "scores": self.scores(trajectory, candidate), "trajectory": trajectory.to_dict()}
@@ -324,6 +325,12 @@ class Search:
                 seconds.setdefault(name, []).append(value)
         return {name: sum(values) / len(values) for name, values in seconds.items()}
 
+    @staticmethod
+    def wall_seconds(results: list[dict[str, Any]]) -> float:
+        """The candidates' wall time: each record's seconds over the processes that shared its
+        search run (so a search resumed with another process count still adds up)."""
+        return sum(r["seconds"] / r.get("processes", 1) for r in results)
+
     def report(self, results: list[dict[str, Any]], truths: dict[str, float | None],
                retrain: dict[str, Any] | None) -> dict[str, Any]:
         """Summary table, Pareto fronts, plots, TensorBoard; returns the summary."""
@@ -332,6 +339,7 @@ class Search:
         summary = summarize(results, truths, names, budgets, self.settings(),
                             learned=[e.name for e in self.estimators if e.learned])
         summary["seconds_per_candidate"] = sum(r["seconds"] for r in results) / len(results)
+        summary["search_wall_seconds"] = self.wall_seconds(results)
         summary["zero_cost_seconds_per_candidate"] = self.zero_cost_seconds(results)
         summary["pareto"] = pareto_summary(results, names, max(budgets))
         for cost in PARETO_COSTS:

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from supernet.atomic_io import load_checkpoint, read_jsonl
@@ -79,8 +80,12 @@ def test_sharded_search_writes_the_same_results_as_one_process(toy_supernet):
     assert sharded.stdout.count("| tse ") == 1  # only rank 0 reports
     out = toy_supernet / "search"
     assert not list((out / "sharded").glob("results.rank*.jsonl"))
-    timing = ("seconds", "train_seconds", "validation_seconds", "zero_cost_seconds")
+    timing = ("seconds", "processes", "train_seconds", "validation_seconds",
+              "zero_cost_seconds")
     single, ours = (read_jsonl(out / name / "results.jsonl") for name in ("single", "sharded"))
+    assert {r["processes"] for r in single} == {1} and {r["processes"] for r in ours} == {2}
+    wall = json.loads((out / "sharded" / "summary.json").read_text())["search_wall_seconds"]
+    assert wall == pytest.approx(sum(r["seconds"] for r in ours) / 2)
     assert [r["index"] for r in ours] == list(range(7))
     for a, b in zip(single, ours, strict=True):  # one thread per process on both sides
         assert {k: v for k, v in a.items() if k not in timing} == {

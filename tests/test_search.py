@@ -18,7 +18,7 @@ from tests.conftest import CIFAR10_DIR, NB201_TABLE, NB301_TABLE, REPO, assert_o
 from tests.conftest import run_script as run
 
 SEARCH_TOY = REPO / "configs" / "search_toy.yaml"
-TIMING = ("seconds", "train_seconds", "validation_seconds", "zero_cost_seconds")
+TIMING = ("seconds", "processes", "train_seconds", "validation_seconds", "zero_cost_seconds")
 
 
 def without_timing(records: list[dict]) -> list[dict]:
