@@ -186,9 +186,12 @@ def write_table(out: Path, candidate_seed: int) -> None:
             summary = json.loads((out / name / "summary.json").read_text())
             timing = json.loads((out / name / "timing.json").read_text())
             settings = summary["settings"]
+            candidates = (f"{experiment.genotypes} genotypes drawn with seed {candidate_seed} "
+                          f"from {experiment.table}" if experiment.genotypes
+                          else f"{settings['candidates']} candidates")
             sections.append(f"## {name}: {settings['space']} supernet {settings['supernet']}, "
                             f"{settings['sampler']}, {settings['supernet_epochs']} epochs; "
-                            f"{settings['candidates']} candidates; truth: "
+                            f"{candidates}; truth: "
                             f"{settings['ground_truth'].replace(str(BENCHMARKS) + '/', '')}\n\n"
                             + experiment_table(experiment, summary, timing))
     command = (f"python benchmarks/reproduce.py --out {out} --experiments NAME "

@@ -1,0 +1,63 @@
+"""benchmarks/reproduce.py on a toy experiment: table, timing, copied summaries and resume."""
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+from supernet.atomic_io import read_jsonl
+from tests.conftest import CIFAR10_DIR, NB201_TABLE, REPO
+
+
+@pytest.fixture(scope="module")
+def reproduce() -> dict:
+    """The script's namespace with a toy experiment (configs/toy.yaml, search_toy.yaml) added
+    to its experiment registry."""
+    namespace = runpy.run_path(str(REPO / "benchmarks" / "reproduce.py"))
+    assert namespace["BENCHMARKS"] / "nb201.json" == NB201_TABLE
+    namespace["EXPERIMENTS"]["toy"] = namespace["Experiment"](
+        "toy", "search_toy", "nb201.json", "cifar10_test", {"tse": 0.70}, {"tse": 92.67})
+    yield namespace
+    del namespace["EXPERIMENTS"]["toy"]
+
+
+def run_main(reproduce: dict, out: Path, work: Path, monkeypatch) -> None:
+    monkeypatch.setattr(sys, "argv", [
+        "reproduce.py", "--out", str(out), "--work-dir", str(work), "--experiments", "toy",
+        "--data-root", str(CIFAR10_DIR), "--candidate-seed", "5"])
+    reproduce["main"]()
+
+
+def test_one_command_writes_the_table_and_resumes_without_redoing_work(
+        reproduce, tmp_path, monkeypatch):
+    out, work = tmp_path / "results", tmp_path / "work"
+    run_main(reproduce, out, work, monkeypatch)
+    summary = json.loads((out / "toy" / "summary.json").read_text())
+    timing = json.loads((out / "toy" / "timing.json").read_text())
+    records = read_jsonl(work / "toy" / "search" / "seed5" / "results.jsonl")
+    assert [r["index"] for r in records] == list(range(12))
+    assert summary["settings"]["candidates"].endswith("seed 5")
+    assert timing["search"] == pytest.approx(sum(r["seconds"] for r in records))
+    assert timing["search"] == pytest.approx(summary["search_wall_seconds"])
+    history = json.loads((out / "toy" / "train_history.json").read_text())
+    assert timing["train"] == pytest.approx(sum(entry["seconds"] for entry in history))
+    for name in ("summary.md", "scores_vs_truth.png", "correlation_vs_budget.png"):
+        assert (out / "toy" / name).stat().st_size > 0
+
+    table = (out / "table.md").read_text()
+    assert "## toy: nb201 supernet" in table and "--candidate-seed 5" in table
+    tse_row = next(line for line in table.splitlines() if line.startswith("| tse |"))
+    cells = [cell.strip() for cell in tse_row.strip("|").split("|")]
+    ours = summary["metrics"]["tse"]
+    assert cells[1:3] == [f"{ours[b]['spearman']:.2f}" for b in ("2", "4")]
+    assert cells[-3:] == [f"{ours['4']['top10']:.2f}", "0.70", "92.67"]
+
+    # Re-running finds everything done: no new training epoch, no candidate fine-tuned again.
+    stored = (work / "toy" / "search" / "seed5" / "results.jsonl").read_bytes()
+    run_main(reproduce, out, work, monkeypatch)
+    assert (work / "toy" / "search" / "seed5" / "results.jsonl").read_bytes() == stored
+    assert json.loads((out / "toy" / "timing.json").read_text()) == timing
+    assert (out / "table.md").read_text() == table
