@@ -30,7 +30,7 @@ from typing import Any
 from estimators.report import format_retrain
 from estimators.search import Search, search_dir
 from estimators.search_config import SearchConfig
-from supernet.atomic_io import atomic_write_json, atomic_write_text, read_jsonl
+from supernet.atomic_io import atomic_write_json, atomic_write_text
 from supernet.config import load_config
 from supernet.distributed import DistEnv, init_distributed, shutdown
 from supernet.run_dir import resolve_train_config
@@ -107,9 +107,8 @@ def write_genotype_file(experiment: Experiment, path: Path, seed: int) -> None:
     atomic_write_text(path, "".join(f"{arch}\n" for arch in chosen))
 
 
-def search_stage(name: str, run_dir: Path, ctx: Context) -> tuple[dict[str, Any], float, Path]:
-    """Search the supernet (resumable); the summary (rank 0), the search's wall seconds (each
-    candidate's seconds over the processes sharing its run) and its output folder."""
+def search_stage(name: str, run_dir: Path, ctx: Context) -> tuple[dict[str, Any], Path]:
+    """Search the supernet (resumable); the summary (rank 0) and the search's output folder."""
     experiment, seed = EXPERIMENTS[name], ctx.candidate_seed
     overrides = [f"ground_truth.table={BENCHMARKS / experiment.table}",
                  f"ground_truth.column={experiment.column}", f"name=seed{seed}",
@@ -125,9 +124,7 @@ def search_stage(name: str, run_dir: Path, ctx: Context) -> tuple[dict[str, Any]
     cfg = load_config(SearchConfig, REPO / "configs" / f"{experiment.search_config}.yaml",
                       overrides)
     summary = Search(run_dir, cfg, ctx.env, ctx.device).run()
-    out = search_dir(run_dir, cfg)
-    seconds = Search.wall_seconds(read_jsonl(out / "results.jsonl"))
-    return summary, seconds, out
+    return summary, search_dir(run_dir, cfg)
 
 
 def fmt(value: float | None, digits: int = 2) -> str:
@@ -165,9 +162,10 @@ def run_experiment(name: str, ctx: Context) -> None:
     """Train, search and (rank 0) copy one experiment's outputs into ``ctx.out / name``."""
     run_dir = ctx.work_dir / EXPERIMENTS[name].train_config
     timing = {"train": train_stage(EXPERIMENTS[name], run_dir, ctx)}
-    summary, timing["search"], search_out = search_stage(name, run_dir, ctx)
+    summary, search_out = search_stage(name, run_dir, ctx)
     if not ctx.env.is_main:
         return
+    timing["search"] = summary["search_wall_seconds"]
     out = ctx.out / name
     out.mkdir(parents=True, exist_ok=True)
     for file in COPIED:

@@ -13,6 +13,8 @@ SHARED = REPO.parent / "shared"
 NB201_TABLE = SHARED / "benchmarks" / "nb201.json"
 NB301_TABLE = SHARED / "benchmarks" / "darts_nb301_surrogate_naslib.json"
 CIFAR10_DIR = REPO / "data" / "cifar10"
+# Fields of a search's results.jsonl record that measure time (they differ between runs).
+TIMING = ("seconds", "processes", "train_seconds", "validation_seconds", "zero_cost_seconds")
 
 
 def _require(path: Path) -> Path:

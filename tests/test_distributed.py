@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from supernet.atomic_io import load_checkpoint, read_jsonl
-from tests.conftest import CIFAR10_DIR, NB201_TABLE, REPO
+from tests.conftest import CIFAR10_DIR, NB201_TABLE, REPO, TIMING
 
 TOY = REPO / "configs" / "toy.yaml"
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
@@ -80,16 +80,14 @@ def test_sharded_search_writes_the_same_results_as_one_process(toy_supernet):
     assert sharded.stdout.count("| tse ") == 1  # only rank 0 reports
     out = toy_supernet / "search"
     assert not list((out / "sharded").glob("results.rank*.jsonl"))
-    timing = ("seconds", "processes", "train_seconds", "validation_seconds",
-              "zero_cost_seconds")
     single, ours = (read_jsonl(out / name / "results.jsonl") for name in ("single", "sharded"))
     assert {r["processes"] for r in single} == {1} and {r["processes"] for r in ours} == {2}
     wall = json.loads((out / "sharded" / "summary.json").read_text())["search_wall_seconds"]
     assert wall == pytest.approx(sum(r["seconds"] for r in ours) / 2)
     assert [r["index"] for r in ours] == list(range(7))
     for a, b in zip(single, ours, strict=True):  # one thread per process on both sides
-        assert {k: v for k, v in a.items() if k not in timing} == {
-            k: v for k, v in b.items() if k not in timing}
+        assert {k: v for k, v in a.items() if k not in TIMING} == {
+            k: v for k, v in b.items() if k not in TIMING}
     summaries = [json.loads((out / name / "summary.json").read_text())["retrain"]["archs"]
                  for name in ("single", "sharded")]
     assert summaries[0].keys() == summaries[1].keys()

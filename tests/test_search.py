@@ -14,11 +14,11 @@ from estimators.search_config import SearchConfig
 from supernet import tensor_snapshot
 from supernet.atomic_io import read_jsonl
 from supernet.config import load_config
-from tests.conftest import CIFAR10_DIR, NB201_TABLE, NB301_TABLE, REPO, assert_one_line_error
+from tests.conftest import (CIFAR10_DIR, NB201_TABLE, NB301_TABLE, REPO, TIMING,
+                            assert_one_line_error)
 from tests.conftest import run_script as run
 
 SEARCH_TOY = REPO / "configs" / "search_toy.yaml"
-TIMING = ("seconds", "processes", "train_seconds", "validation_seconds", "zero_cost_seconds")
 
 
 def without_timing(records: list[dict]) -> list[dict]:
