@@ -69,21 +69,22 @@ def test_supernet_is_bit_identical_after_a_search(toy_supernet):
 
 
 def test_killed_search_resumes_to_the_same_results(toy_supernet):
+    candidates, kill_after = 16, 4
     common = ["--run-dir", str(toy_supernet), "--config", str(SEARCH_TOY), "retrain.enabled=false",
-              "candidates.num=16", "finetune.budgets=[8, 16]"]
+              f"candidates.num={candidates}", "finetune.budgets=[8, 16]"]
     whole = run("search.py", *common, "name=whole")
     assert whole.returncode == 0
     cmd = [sys.executable, str(REPO / "search.py"), *common, "name=killed"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     results = toy_supernet / "search" / "killed" / "results.jsonl"
     deadline = time.time() + 300
-    while not (results.exists() and len(results.read_text().splitlines()) >= 4):
+    while not (results.exists() and len(results.read_text().splitlines()) >= kill_after):
         assert proc.poll() is None and time.time() < deadline
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     partial = read_jsonl(results)
-    assert 4 <= len(partial) < 16
+    assert kill_after <= len(partial) < candidates
     run("search.py", *common, "name=killed")
     expected = read_jsonl(toy_supernet / "search" / "whole" / "results.jsonl")
     assert without_timing(read_jsonl(results)) == without_timing(expected)
