@@ -9,11 +9,11 @@ Writes RUN_DIR/search/ (or RUN_DIR/search/NAME with name=NAME); rerun the same c
 """
 from __future__ import annotations
 
-from estimators.search import Search
-from estimators.search_config import SearchConfig
-from supernet.cli import parse_run_args, run_cli, run_parser
-from supernet.config import load_config
-from supernet.distributed import DistEnv, init_distributed, shutdown
+from core.cli import parse_run_args, run_cli, run_parser
+from core.config import load_config
+from core.distributed import DistEnv, init_distributed, shutdown
+from search_pipeline.search_config import SearchConfig
+from search_pipeline.search_run import Search
 
 
 def main(argv: list[str]) -> int:

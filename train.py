@@ -7,9 +7,9 @@
 """
 from __future__ import annotations
 
-from supernet.cli import parse_run_args, run_cli, run_parser
-from supernet.config import load_config
-from supernet.distributed import DistEnv, init_distributed, shutdown
+from core.cli import parse_run_args, run_cli, run_parser
+from core.config import load_config
+from core.distributed import DistEnv, init_distributed, shutdown
 from supernet.run_dir import config_path, resolve_train_config
 from supernet.train_config import TrainConfig
 from supernet.trainer import SupernetTrainer

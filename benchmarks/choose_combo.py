@@ -18,11 +18,11 @@ from itertools import combinations
 from pathlib import Path
 
 import search_spaces
-from estimators import create_ground_truth, pair_with_truth, rank_metrics
+from core.atomic_io import read_jsonl
+from core.config import load_config
 from estimators.combo import inline_name, rank_mean
-from estimators.search_config import SearchConfig
-from supernet.atomic_io import read_jsonl
-from supernet.config import load_config
+from search_pipeline import create_ground_truth, pair_with_truth, rank_metrics
+from search_pipeline.search_config import SearchConfig
 
 DEFAULT_MEMBERS = ["tse", "tse_e", "sovl", "valacc_inherited", "params", "synflow", "jacov",
                    "nwot", "snip", "grad_norm"]

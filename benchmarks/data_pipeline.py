@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from search_spaces.errors import SpeedyNASError
-from supernet.augment import CIFAR10_MEAN, CIFAR10_STD, BatchAugment
-from supernet.batches import BatchIterator
-from supernet.datasets import load_dataset
+from core.errors import SpeedyNASError
+from imagedata.augment import CIFAR10_MEAN, CIFAR10_STD, BatchAugment
+from imagedata.batches import BatchIterator
+from imagedata.datasets import load_dataset
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[1] / "data" / "cifar10"
 BATCH_SIZE = 64

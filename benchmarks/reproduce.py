@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from estimators.report import format_retrain
-from estimators.search import Search, search_dir
-from estimators.search_config import SearchConfig
-from supernet.atomic_io import atomic_write_json, atomic_write_text
-from supernet.config import load_config
-from supernet.distributed import DistEnv, init_distributed, shutdown
+from core.atomic_io import atomic_write_json, atomic_write_text
+from core.config import load_config
+from core.distributed import DistEnv, init_distributed, shutdown
+from search_pipeline.report import format_retrain
+from search_pipeline.search_config import SearchConfig
+from search_pipeline.search_run import Search, search_dir
 from supernet.run_dir import resolve_train_config
 from supernet.trainer import SupernetTrainer
 

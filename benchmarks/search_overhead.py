@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.config import load_config
 from estimators import Candidate, create_estimator, needed_records
-from estimators.finetune import finetune, prepare_batches
-from estimators.search_config import DEFAULT_ESTIMATORS, FinetuneConfig
+from imagedata.run_data import load_run_data
+from search_pipeline.finetune import finetune, prepare_batches
+from search_pipeline.search_config import DEFAULT_ESTIMATORS, FinetuneConfig
 from supernet import create_supernet
-from supernet.config import load_config
 from supernet.measure import arch_flops, arch_parameters
-from supernet.run_data import load_run_data
 from supernet.run_dir import load_supernet
 from supernet.train_config import TrainConfig
 

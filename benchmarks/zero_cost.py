@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.config import load_config
 from estimators import create_estimator, needed_records
-from estimators.finetune import ZeroCostSetup, finetune, prepare_batches
-from estimators.search_config import FinetuneConfig
+from imagedata.run_data import load_run_data
+from search_pipeline.finetune import ZeroCostSetup, finetune, prepare_batches
+from search_pipeline.search_config import FinetuneConfig
 from supernet import create_supernet
-from supernet.config import load_config
-from supernet.run_data import load_run_data
 from supernet.run_dir import load_supernet
 from supernet.train_config import TrainConfig
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from search_spaces.errors import SpeedyNASError
+from core.errors import SpeedyNASError
 
 from .registry import Estimator, register_estimator
 from .trajectory import Candidate, Trajectory

@@ -31,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy.stats import rankdata
 
-from search_spaces.errors import SpeedyNASError
+from core.errors import SpeedyNASError
 
 from .registry import Estimator, create_estimator, register_estimator
 from .trajectory import Candidate, Trajectory

@@ -39,8 +39,8 @@ import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from search_spaces import Registry
-from search_spaces.errors import SpeedyNASError
+from core.errors import SpeedyNASError
+from core.registry import Registry, create_checked
 
 from .trajectory import RECORDS, Candidate, Trajectory
 
@@ -53,7 +53,7 @@ T = TypeVar("T")
 Batch = tuple["torch.Tensor", "torch.Tensor"]
 
 __all__ = [
-    "ESTIMATORS", "Batch", "Estimator", "FunctionEstimator", "create_checked", "create_estimator",
+    "ESTIMATORS", "Batch", "Estimator", "FunctionEstimator", "create_estimator",
     "list_estimators", "needed_records", "register_estimator", "zero_cost_measurers",
 ]
 
@@ -183,23 +183,6 @@ def register_estimator(name: str, needs: Iterable[str] | None = None) -> Callabl
         return target
 
     return decorate
-
-
-def create_checked(registry: Registry[T], name: str, options: dict[str, Any]) -> T:
-    """``registry.create(name, **options)``, first naming any unknown or missing option."""
-    factory = registry.get(name)
-    params = inspect.signature(factory).parameters.values()
-    if not any(p.kind is p.VAR_KEYWORD for p in params):
-        accepted = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        listing = f"options: {', '.join(accepted)}" if accepted else "it takes no options"
-        for option in options:
-            if option not in accepted:
-                raise SpeedyNASError(f"{registry.kind} {name!r} has no option {option!r}; "
-                                     f"{listing}")
-        for p in params:
-            if p.default is p.empty and p.kind is not p.VAR_POSITIONAL and p.name not in options:
-                raise SpeedyNASError(f"{registry.kind} {name!r} needs option {p.name!r}")
-    return factory(**options)
 
 
 def create_estimator(name: str, **options: Any) -> Estimator:

@@ -1,6 +1,6 @@
 """Zero-cost estimators: a proxy measured on the candidate's network before any update.
 
-The fine-tune stage (:func:`estimators.finetune.finetune`) calls :meth:`ZeroCostEstimator.measure`
+The fine-tune stage (:func:`search_pipeline.finetune.finetune`) calls :meth:`ZeroCostEstimator.measure`
 on a private copy of the candidate's network -- its inherited supernet weights, or a fresh
 seeded initialisation of its stand-alone network (``estimators.zero_cost_weights``) -- on the
 first ``estimators.zero_cost_batches`` fixed train batches, and stores the value in

@@ -6,9 +6,9 @@
 """
 from __future__ import annotations
 
+from core.registry import Registry
+
 from .base import Arch, ArchParseError, SearchSpace
-from .errors import SpeedyNASError
-from .registry import Registry
 
 SPACES: Registry[SearchSpace] = Registry("search space")
 register_space = SPACES.register
@@ -33,6 +33,5 @@ def space_of(arch: Arch) -> SearchSpace:
 from . import darts, nb201  # noqa: E402,F401
 
 __all__ = [
-    "Arch", "ArchParseError", "Registry", "SearchSpace", "SpeedyNASError",
-    "create", "list_spaces", "register_space", "space_of",
+    "Arch", "ArchParseError", "SearchSpace", "create", "list_spaces", "register_space", "space_of",
 ]

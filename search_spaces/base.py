@@ -6,7 +6,7 @@ from typing import Hashable, Iterator, Protocol
 
 import numpy as np
 
-from .errors import SpeedyNASError
+from core.errors import SpeedyNASError
 
 
 class ArchParseError(SpeedyNASError):

@@ -21,10 +21,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from core.errors import SpeedyNASError
+
 from . import register_space
 from .base import ArchParseError, SearchSpace
 from .darts_genotypes import NAMED_GENOTYPES
-from .errors import SpeedyNASError
 
 #: Every op of the space, ``none`` first (``none`` never appears in a genotype).
 OPS: tuple[str, ...] = (

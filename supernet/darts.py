@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 import search_spaces
+from core.errors import SpeedyNASError
 from search_spaces.darts import CANDIDATE_OPS, NUM_NODES, DartsArch, edge_index, parse_genotype
-from search_spaces.errors import SpeedyNASError
 
 from .base import Supernet
 from .darts_ops import drop_path, make_op, preprocess

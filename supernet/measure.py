@@ -1,4 +1,5 @@
-"""Model size: parameter counts and FLOPs of networks and of an arch's networks."""
+"""Measuring networks: parameter counts and FLOPs (of networks and of an arch's networks), and
+accuracy on a set of images."""
 from __future__ import annotations
 
 from typing import Any
@@ -56,3 +57,17 @@ def arch_flops(arch: Arch, num_classes: int = 10, resolution: int = 32, **size: 
 def path_parameters(net: Supernet, arch: Any) -> int:
     """Parameters of the sub-network ``arch`` selects in ``net`` (nothing is copied)."""
     return count_parameters(net.assemble_subnet(arch, lambda module: module))
+
+
+@torch.no_grad()
+def path_accuracy(net: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *arch: Any,
+                  batch_size: int = 500) -> float:
+    """Accuracy of ``net(x, *arch)`` (eval mode) on already normalised images."""
+    was_training = net.training
+    net.eval()
+    correct = 0
+    for start in range(0, len(labels), batch_size):
+        logits = net(images[start:start + batch_size], *arch)
+        correct += int((logits.argmax(1) == labels[start:start + batch_size]).sum())
+    net.train(was_training)
+    return correct / len(labels)

@@ -5,7 +5,7 @@ from typing import Callable
 
 from torch import nn
 
-from search_spaces import Registry
+from core.registry import Registry
 
 from .base import Supernet
 

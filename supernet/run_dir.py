@@ -10,11 +10,11 @@ from typing import Any, Sequence
 
 import torch
 
-from search_spaces.errors import SpeedyNASError
+from core.atomic_io import load_checkpoint
+from core.config import config_diff, load_config, save_config
+from core.errors import SpeedyNASError
 
-from .atomic_io import load_checkpoint
 from .base import Supernet
-from .config import config_diff, load_config, save_config
 from .registry import SUPERNETS
 from .train_config import TrainConfig
 

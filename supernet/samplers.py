@@ -13,7 +13,8 @@ from typing import Any, Callable, Literal, Union
 
 import numpy as np
 
-from search_spaces import Arch, Registry
+from core.registry import Registry
+from search_spaces import Arch
 
 from .base import Supernet
 from .measure import path_parameters

@@ -16,17 +16,19 @@ import torch.nn.functional as F
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from search_spaces.errors import SpeedyNASError
+from core.atomic_io import atomic_torch_save, atomic_write_json, load_checkpoint
+from core.config import config_to_dict
+from core.distributed import DistEnv, average_buffers, average_gradients, mean_over_ranks
+from core.errors import SpeedyNASError
+from core.runtime import capture_rng_state, resolve_device, restore_rng_state, seed_everything
+from imagedata.run_data import RunData, load_run_data
 
-from .atomic_io import atomic_torch_save, atomic_write_json, load_checkpoint
 from .base import Supernet
-from .cli import capture_rng_state, resolve_device, restore_rng_state, seed_everything
-from .config import config_to_dict
-from .distributed import DistEnv, average_buffers, average_gradients, mean_over_ranks
+from .measure import path_accuracy
 from .registry import SUPERNETS
-from .run_data import RunData, load_run_data
 from .run_dir import checkpoint_meta, last_checkpoint
-from .samplers import Path as ArchPath, create_sampler
+from .samplers import Path as ArchPath
+from .samplers import create_sampler
 from .train_config import TrainConfig
 
 
@@ -43,20 +45,6 @@ def accumulate_paths(net: Supernet, x: torch.Tensor, y: torch.Tensor,
         losses.append(loss.detach())
         correct += int((logits.argmax(1) == y).sum())
     return float(torch.stack(losses).mean()), correct / (len(paths) * len(y))
-
-
-@torch.no_grad()
-def path_accuracy(net: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *arch: Any,
-                  batch_size: int = 500) -> float:
-    """Accuracy of ``net(x, *arch)`` (eval mode) on already normalised images."""
-    was_training = net.training
-    net.eval()
-    correct = 0
-    for start in range(0, len(labels), batch_size):
-        logits = net(images[start:start + batch_size], *arch)
-        correct += int((logits.argmax(1) == labels[start:start + batch_size]).sum())
-    net.train(was_training)
-    return correct / len(labels)
 
 
 class StopRequested(KeyboardInterrupt):

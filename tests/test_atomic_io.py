@@ -11,12 +11,18 @@ import numpy as np
 import pytest
 import torch
 
-from search_spaces.errors import SpeedyNASError
-from supernet.atomic_io import (
-    append_jsonl, atomic_torch_save, atomic_write_bytes, atomic_write_json, atomic_write_text,
-    atomic_writer, load_checkpoint, read_jsonl,
+from core.atomic_io import (
+    append_jsonl,
+    atomic_torch_save,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    atomic_writer,
+    load_checkpoint,
+    read_jsonl,
 )
-from supernet.cli import capture_rng_state, restore_rng_state
+from core.errors import SpeedyNASError
+from core.runtime import capture_rng_state, restore_rng_state
 
 
 def listing(directory: Path) -> list[str]:

@@ -8,9 +8,9 @@ import torch
 import search_spaces
 import supernet
 from estimators import create_estimator, needed_records
-from estimators.candidates import draw_candidates
-from estimators.finetune import FinetuneBatches, finetune
-from estimators.search_config import CandidatesConfig, FinetuneConfig
+from search_pipeline.candidates import draw_candidates
+from search_pipeline.finetune import FinetuneBatches, finetune
+from search_pipeline.search_config import CandidatesConfig, FinetuneConfig
 
 NB201 = search_spaces.create("nb201")
 

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from estimators import Candidate, Trajectory, create_estimator, format_table, summarize
+from core.errors import SpeedyNASError
+from estimators import Candidate, Trajectory, create_estimator
 from estimators.combo import rank_mean, set_ranks
-from search_spaces import SpeedyNASError
+from search_pipeline import format_table, summarize
 
 
 def test_set_ranks_average_ties_and_put_non_finite_lowest():

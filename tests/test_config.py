@@ -16,13 +16,20 @@ import pytest
 import torch
 import yaml
 
-from search_spaces.errors import SpeedyNASError
-from supernet.cli import call_main, resolve_device, run_cli, seed_everything
-from supernet.config import (
-    config_diff, config_to_dict, dump_config, format_schema_help, load_config, parse_override,
-    replace_path, save_config, setting,
+from core.cli import call_main, run_cli
+from core.config import (
+    config_diff,
+    config_to_dict,
+    dump_config,
+    format_schema_help,
+    load_config,
+    parse_override,
+    replace_path,
+    save_config,
+    setting,
 )
-
+from core.errors import SpeedyNASError
+from core.runtime import resolve_device, seed_everything
 
 # --------------------------------------------------------------------------- example schema
 
@@ -462,12 +469,12 @@ def test_non_frozen_schema_and_init_false_fields():
     assert dataclasses.is_dataclass(cfg)
 
 
-# --------------------------------------------------------------------------- supernet.cli
+# --------------------------------------------------------------------------- core.cli
 
 SCRIPT = """
 import sys
-from supernet.cli import run_cli
-from supernet.config import load_config, setting
+from core.cli import run_cli
+from core.config import load_config, setting
 from dataclasses import dataclass
 
 @dataclass
@@ -584,7 +591,7 @@ def test_seed_everything_is_reproducible():
 
 
 def test_set_deterministic_toggles_torch():
-    from supernet.cli import set_deterministic
+    from core.runtime import set_deterministic
 
     before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
               torch.backends.cudnn.benchmark)

@@ -3,6 +3,7 @@ isolation, gradients of single and multiple paths, channels_last."""
 from __future__ import annotations
 
 import copy
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +11,7 @@ import torch.nn.functional as F
 
 import search_spaces
 import supernet
-from search_spaces import SpeedyNASError
+from core.errors import SpeedyNASError
 from search_spaces.darts import CANDIDATE_OPS, DartsArch, edge_index
 from supernet import tensor_snapshot
 from supernet.darts import DartsNetwork, DartsSupernet, macro_layout

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import search_spaces
-from search_spaces import ArchParseError, SpeedyNASError
+from core.errors import SpeedyNASError
+from search_spaces import ArchParseError
 from search_spaces.darts import CANDIDATE_OPS, DartsArch, DartsSpace, edge_index
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

@@ -12,15 +12,22 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from search_spaces.errors import SpeedyNASError
-from supernet import datasets
-from supernet.augment import (
-    CIFAR10_MEAN, CIFAR10_STD, BatchAugment, channel_stats, crop_flip, crop_flip_params,
-    denormalize, normalize, random_crop_flip,
+from core.errors import SpeedyNASError
+from imagedata import datasets
+from imagedata.augment import (
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    BatchAugment,
+    channel_stats,
+    crop_flip,
+    crop_flip_params,
+    denormalize,
+    normalize,
+    random_crop_flip,
 )
-from supernet.batches import BatchIterator
-from supernet.datasets import CACHE_DIRNAME, ImageTensors, load_dataset, resize_images
-from supernet.splits import split_indices, subset_indices
+from imagedata.batches import BatchIterator
+from imagedata.datasets import CACHE_DIRNAME, ImageTensors, load_dataset, resize_images
+from imagedata.splits import split_indices, subset_indices
 
 CIFAR_DIR = Path(__file__).resolve().parents[1] / "data" / "cifar10"
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",

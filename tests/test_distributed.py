@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from supernet.atomic_io import load_checkpoint, read_jsonl
-from tests.conftest import CIFAR10_DIR, NB201_TABLE, REPO, TIMING
+from core.atomic_io import load_checkpoint, read_jsonl
+
+from .conftest import CIFAR10_DIR, NB201_TABLE, REPO, TIMING
 
 TOY = REPO / "configs" / "toy.yaml"
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",

@@ -7,9 +7,19 @@ import math
 import numpy as np
 import pytest
 
-from estimators import (ESTIMATORS, RECORDS, Candidate, Estimator, Trajectory, create_estimator,
-                        list_estimators, needed_records, register_estimator, zero_cost_measurers)
-from search_spaces import SpeedyNASError
+from core.errors import SpeedyNASError
+from estimators import (
+    ESTIMATORS,
+    RECORDS,
+    Candidate,
+    Estimator,
+    Trajectory,
+    create_estimator,
+    list_estimators,
+    needed_records,
+    register_estimator,
+    zero_cost_measurers,
+)
 
 BUDGETS = (4, 8)
 

@@ -10,9 +10,15 @@ import numpy as np
 import pytest
 
 import search_spaces
-from estimators import (GROUND_TRUTHS, GroundTruth, create_ground_truth, list_ground_truths,
-                        lookup_key, register_ground_truth)
-from search_spaces import SpeedyNASError
+from core.errors import SpeedyNASError
+from search_pipeline import (
+    GROUND_TRUTHS,
+    GroundTruth,
+    create_ground_truth,
+    list_ground_truths,
+    lookup_key,
+    register_ground_truth,
+)
 from search_spaces.darts import DartsArch
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"

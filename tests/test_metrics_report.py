@@ -7,10 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from estimators import (pair_with_truth, plot_correlation_vs_budget, plot_scores, rank_metrics,
-                        rank_order, summarize, top_k, write_summary)
-from estimators.report import format_table, log_figures
-from search_spaces import SpeedyNASError
+from core.errors import SpeedyNASError
+from search_pipeline import (
+    pair_with_truth,
+    plot_correlation_vs_budget,
+    plot_scores,
+    rank_metrics,
+    rank_order,
+    summarize,
+    top_k,
+    write_summary,
+)
+from search_pipeline.report import format_table, log_figures
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import search_spaces
-from search_spaces import ArchParseError, SpeedyNASError
+from core.errors import SpeedyNASError
+from search_spaces import ArchParseError
 from search_spaces.nb201 import OPS
 
 SPACE = search_spaces.create("nb201")

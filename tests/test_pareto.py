@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from estimators import pareto_front, pareto_summary, plot_pareto
-from estimators.report import format_markdown, format_pareto
+from search_pipeline import pareto_front, pareto_summary, plot_pareto
+from search_pipeline.report import format_markdown, format_pareto
 
 
 def test_pareto_front_hand_example():

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from supernet.atomic_io import read_jsonl
-from tests.conftest import CIFAR10_DIR, NB201_TABLE, REPO
+from core.atomic_io import read_jsonl
+
+from .conftest import CIFAR10_DIR, NB201_TABLE, REPO
 
 
 @pytest.fixture(scope="module")

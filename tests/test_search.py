@@ -9,14 +9,14 @@ import time
 
 import pytest
 
-from estimators.search import Search
-from estimators.search_config import SearchConfig
+from core.atomic_io import read_jsonl
+from core.config import load_config
+from search_pipeline.search_config import SearchConfig
+from search_pipeline.search_run import Search
 from supernet import tensor_snapshot
-from supernet.atomic_io import read_jsonl
-from supernet.config import load_config
-from tests.conftest import (CIFAR10_DIR, NB201_TABLE, NB301_TABLE, REPO, TIMING,
-                            assert_one_line_error)
-from tests.conftest import run_script as run
+
+from .conftest import CIFAR10_DIR, NB201_TABLE, NB301_TABLE, REPO, TIMING, assert_one_line_error
+from .conftest import run_script as run
 
 SEARCH_TOY = REPO / "configs" / "search_toy.yaml"
 

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from core.atomic_io import read_jsonl
 from estimators.combo import rank_mean
-from supernet.atomic_io import read_jsonl
-from tests.conftest import NB201_TABLE, assert_one_line_error
-from tests.conftest import run_script as run
-from tests.test_search import SEARCH_TOY
+
+from .conftest import NB201_TABLE, assert_one_line_error
+from .conftest import run_script as run
+from .test_search import SEARCH_TOY
 
 ZERO_COST = ["grad_norm", "snip", "synflow", "jacov", "nwot"]
 

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from estimators.search import build_estimators
-from estimators.search_config import SearchConfig
+from core.config import load_config
+from search_pipeline.search_config import SearchConfig
+from search_pipeline.search_run import build_estimators
 from supernet import create_supernet
-from supernet.config import load_config
 from supernet.measure import count_parameters
 from supernet.train_config import TrainConfig
-from tests.conftest import REPO
+
+from .conftest import REPO
 
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 SEARCH = [p for p in CONFIGS if p.name.startswith("search")]

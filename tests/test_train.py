@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from search_spaces.errors import SpeedyNASError
-from supernet.atomic_io import load_checkpoint
-from supernet.config import load_config
+from core.atomic_io import load_checkpoint
+from core.config import load_config
+from core.errors import SpeedyNASError
 from supernet.train_config import TrainConfig
 from supernet.trainer import SupernetTrainer, accumulate_paths
 
-from tests.conftest import CIFAR10_DIR, REPO, assert_one_line_error
+from .conftest import CIFAR10_DIR, REPO, assert_one_line_error
 
 TOY = REPO / "configs" / "toy.yaml"
 DATA = f"data.root={CIFAR10_DIR}"

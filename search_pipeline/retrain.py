@@ -17,18 +17,18 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 import search_spaces
+from core.atomic_io import atomic_write_json
+from core.config import config_to_dict
+from core.distributed import DistEnv
+from imagedata.augment import BatchAugment
+from imagedata.batches import BatchIterator
+from imagedata.datasets import ImageTensors, load_dataset
+from imagedata.run_data import normalisation
+from imagedata.splits import subset_indices
 from search_spaces import SearchSpace
 from supernet import build_network
-from supernet.atomic_io import atomic_write_json
-from supernet.augment import BatchAugment
-from supernet.batches import BatchIterator
-from supernet.config import config_to_dict
-from supernet.datasets import ImageTensors, load_dataset
-from supernet.distributed import DistEnv
-from supernet.run_data import normalisation
-from supernet.splits import subset_indices
+from supernet.measure import path_accuracy
 from supernet.train_config import TrainConfig, space_size
-from supernet.trainer import path_accuracy
 
 from .ground_truth import GroundTruth, lookup_key, register_ground_truth
 from .metrics import top_k

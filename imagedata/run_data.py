@@ -12,14 +12,21 @@ from pathlib import Path
 
 import torch
 
-from search_spaces.errors import SpeedyNASError
+from core.atomic_io import atomic_write_json
+from core.errors import SpeedyNASError
 
-from .atomic_io import atomic_write_json
-from .augment import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD, BatchAugment, channel_stats
+from .augment import (
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    CIFAR100_MEAN,
+    CIFAR100_STD,
+    BatchAugment,
+    channel_stats,
+)
 from .batches import BatchIterator, Order
+from .data_config import DataConfig
 from .datasets import load_dataset
 from .splits import split_indices
-from .train_config import DataConfig
 
 NORMALISATION = {"cifar10": (CIFAR10_MEAN, CIFAR10_STD), "cifar100": (CIFAR100_MEAN, CIFAR100_STD)}
 

@@ -27,10 +27,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import search_spaces
-from search_spaces import Arch, Registry, SearchSpace
-from search_spaces.errors import SpeedyNASError
-
-from .registry import create_checked
+from core.errors import SpeedyNASError
+from core.registry import Registry, create_checked
+from search_spaces import Arch, SearchSpace
 
 __all__ = [
     "GROUND_TRUTHS", "GroundTruth", "TableTruth", "create_ground_truth", "list_ground_truths",

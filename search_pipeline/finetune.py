@@ -25,18 +25,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.errors import SpeedyNASError
+from estimators.registry import Batch, Estimator
+from estimators.trajectory import FINE_TUNE_RECORDS, Trajectory
+from imagedata.augment import random_crop_flip
+from imagedata.batches import BatchIterator
+from imagedata.run_data import RunData
 from search_spaces import Arch
-from search_spaces.errors import SpeedyNASError
 from supernet import build_network
-from supernet.augment import random_crop_flip
 from supernet.base import Supernet, clone_module
-from supernet.batches import BatchIterator
-from supernet.run_data import RunData
-from supernet.trainer import path_accuracy
+from supernet.measure import path_accuracy
 
-from .registry import Batch, Estimator
 from .search_config import FinetuneConfig
-from .trajectory import FINE_TUNE_RECORDS, Trajectory
 
 
 @dataclass

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.errors import SpeedyNASError
 from search_spaces import Arch, ArchParseError, SearchSpace
-from search_spaces.errors import SpeedyNASError
 
 from .search_config import CandidatesConfig
 

@@ -25,9 +25,8 @@ import torch.distributed as dist
 from torch import nn
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
-from search_spaces.errors import SpeedyNASError
-
-from .cli import resolve_device
+from .errors import SpeedyNASError
+from .runtime import resolve_device
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from search_spaces.errors import SpeedyNASError
-
-from .atomic_io import atomic_torch_save
+from core.atomic_io import atomic_torch_save
+from core.errors import SpeedyNASError
 
 log = logging.getLogger(__name__)
 

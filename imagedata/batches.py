@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from search_spaces.errors import SpeedyNASError
+from core.errors import SpeedyNASError
 
 Order = Literal["shuffle", "fixed", "sequential"]
 Transform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
-from search_spaces.errors import SpeedyNASError
-from supernet.config import setting
+from core.config import setting
+from core.errors import SpeedyNASError
 
 DEFAULT_ESTIMATORS = ["tse", "tse_e", "tse_ema", "tlmini", "sovl", "valacc", "valacc_inherited",
                       "params", "flops"]

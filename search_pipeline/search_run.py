@@ -19,27 +19,35 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from core.atomic_io import append_jsonl, atomic_write_text, read_jsonl
+from core.config import config_diff, load_config, save_config
+from core.distributed import DistEnv
+from core.errors import SpeedyNASError
+from core.runtime import resolve_device
+from estimators.combo import inline_name, parse_inline
+from estimators.registry import Estimator, create_estimator, needed_records, zero_cost_measurers
+from estimators.trajectory import Candidate, Trajectory
+from imagedata.run_data import RunData, load_run_data
 from search_spaces import Arch
-from search_spaces.errors import SpeedyNASError
-from supernet.atomic_io import append_jsonl, atomic_write_text, read_jsonl
-from supernet.cli import resolve_device
-from supernet.distributed import DistEnv
-from supernet.config import config_diff, load_config, save_config
 from supernet.measure import arch_flops, arch_parameters
-from supernet.run_data import RunData, load_run_data
 from supernet.run_dir import load_supernet
 
 from .candidates import draw_candidates
-from .combo import inline_name, parse_inline
 from .finetune import FinetuneBatches, ZeroCostSetup, fine_tune_steps, finetune, prepare_batches
 from .ground_truth import GroundTruth, create_ground_truth
-from .registry import Estimator, create_estimator, needed_records, zero_cost_measurers
-from .report import (PARETO_COSTS, format_table, log_figures, pareto_summary,
-                     plot_correlation_vs_budget, plot_pareto, plot_scores, summarize,
-                     write_summary)
+from .report import (
+    PARETO_COSTS,
+    format_table,
+    log_figures,
+    pareto_summary,
+    plot_correlation_vs_budget,
+    plot_pareto,
+    plot_scores,
+    summarize,
+    write_summary,
+)
 from .retrain import retrain_top_k
 from .search_config import EstimatorsConfig, SearchConfig
-from .trajectory import Candidate, Trajectory
 
 #: Printed (and put in the summary settings) when no estimator needs a fine-tune.
 NO_FINETUNE = "zero-cost only: no fine-tuning"

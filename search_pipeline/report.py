@@ -21,8 +21,8 @@ from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from search_spaces.errors import SpeedyNASError
-from supernet.atomic_io import atomic_write_json, atomic_write_text, atomic_writer
+from core.atomic_io import atomic_write_json, atomic_write_text, atomic_writer
+from core.errors import SpeedyNASError
 
 from .metrics import best_top_k, pair_with_truth, rank_metrics
 from .pareto import pareto_front
@@ -61,7 +61,7 @@ def summarize(results: Sequence[Mapping[str, Any]], truths: Mapping[str, float |
               estimators: Sequence[str], budgets: Sequence[int], settings: Mapping[str, Any],
               ks: Sequence[int] = (1, 5, 10), learned: Collection[str] = ()) -> dict[str, Any]:
     """A JSON-able summary: ``settings``, candidate counts, missing archs, ``best_possible``
-    top-k means, and ``metrics[estimator][str(B)]`` = :func:`~estimators.metrics.rank_metrics`
+    top-k means, and ``metrics[estimator][str(B)]`` = :func:`~search_pipeline.metrics.rank_metrics`
     (n, spearman, kendall, top{k}, best_top{k}). The ``learned`` estimators are evaluated only
     on the candidates they scored (finite scores); ``learned[name]["fitted"]`` counts the
     others at the largest B."""

@@ -1,7 +1,8 @@
 """A tiny name -> factory registry used by every pluggable part (spaces, samplers, estimators...)."""
 from __future__ import annotations
 
-from typing import Callable, Generic, Iterator, TypeVar
+import inspect
+from typing import Any, Callable, Generic, Iterator, TypeVar
 
 from .errors import SpeedyNASError
 
@@ -48,3 +49,20 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
+
+
+def create_checked(registry: Registry[T], name: str, options: dict[str, Any]) -> T:
+    """``registry.create(name, **options)``, first naming any unknown or missing option."""
+    factory = registry.get(name)
+    params = inspect.signature(factory).parameters.values()
+    if not any(p.kind is p.VAR_KEYWORD for p in params):
+        accepted = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        listing = f"options: {', '.join(accepted)}" if accepted else "it takes no options"
+        for option in options:
+            if option not in accepted:
+                raise SpeedyNASError(f"{registry.kind} {name!r} has no option {option!r}; "
+                                     f"{listing}")
+        for p in params:
+            if p.default is p.empty and p.kind is not p.VAR_POSITIONAL and p.name not in options:
+                raise SpeedyNASError(f"{registry.kind} {name!r} needs option {p.name!r}")
+    return factory(**options)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from search_spaces.errors import SpeedyNASError
+from core.errors import SpeedyNASError
 
 # Per-channel statistics of the training images (the values the DARTS / NB201 code uses).
 CIFAR10_MEAN = (0.49139968, 0.48215827, 0.44653124)

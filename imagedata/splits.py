@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import torch
 
-from search_spaces.errors import SpeedyNASError
+from core.errors import SpeedyNASError
 
 
 def _generator(seed: int) -> torch.Generator:

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import torch
 
-from search_spaces.errors import SpeedyNASError
+from .errors import SpeedyNASError
 
 __all__ = [
     "append_jsonl", "atomic_torch_save", "atomic_write_bytes", "atomic_write_json",

@@ -40,9 +40,8 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 
 import yaml
 
-from search_spaces.errors import SpeedyNASError
-
 from .atomic_io import atomic_write_text
+from .errors import SpeedyNASError
 
 T = TypeVar("T")
 
