@@ -12,21 +12,29 @@ from __future__ import annotations
 from core.cli import parse_run_args, run_cli, run_parser
 from core.config import load_config
 from core.distributed import DistEnv, init_distributed, shutdown
-from search_pipeline.search_config import SearchConfig
+from search_pipeline.ground_truth import GROUND_TRUTHS
+from search_pipeline.search_config import SearchConfig, search_context
 from search_pipeline.search_run import Search
+from supernet.run_dir import load_run_config
 
 
 def main(argv: list[str]) -> int:
     parser = run_parser("Rank candidate architectures with a trained supernet (fine-tune, "
                         "estimate, compare).", "YAML search config (see configs/search_*.yaml)")
-    parser.add_argument("--ground-truth", help="shortcut for ground_truth.table=PATH")
+    parser.add_argument("--ground-truth", metavar="SOURCE_OR_PATH",
+                        help="a registered ground-truth source (nb201: the table shipped with "
+                             "the package), or a table file: ground_truth.source=table "
+                             "ground_truth.path=PATH")
     args = parse_run_args(parser, SearchConfig, argv)
     if args is None:
         return 0
     overrides = list(args.overrides)
-    if args.ground_truth:
-        overrides.append(f"ground_truth.table={args.ground_truth}")
-    cfg = load_config(SearchConfig, args.config, overrides)
+    if args.ground_truth in GROUND_TRUTHS:
+        overrides.append(f"ground_truth.source={args.ground_truth}")
+    elif args.ground_truth:
+        overrides += ["ground_truth.source=table", f"ground_truth.path={args.ground_truth}"]
+    cfg = load_config(SearchConfig, args.config, overrides,
+                      context=search_context(load_run_config(args.run_dir)))
     env = DistEnv()
     try:
         env, device = init_distributed(cfg.device)

@@ -21,7 +21,7 @@ import search_spaces
 from core.atomic_io import read_jsonl
 from core.config import load_config
 from estimators.combo import inline_name, rank_mean
-from search_pipeline import create_ground_truth, pair_with_truth, rank_metrics
+from search_pipeline import pair_with_truth, rank_metrics
 from search_pipeline.search_config import SearchConfig
 
 DEFAULT_MEMBERS = ["tse", "tse_e", "sovl", "valacc_inherited", "params", "synflow", "jacov",
@@ -36,13 +36,15 @@ def main() -> None:
     parser.add_argument("--max-members", type=int, default=4)
     parser.add_argument("--show", type=int, default=15)
     args = parser.parse_args()
-    cfg = load_config(SearchConfig, args.search_dir / "config.yaml")
-    budget = str(args.budget or max(cfg.finetune.budgets))
-    results = read_jsonl(args.search_dir / "results.jsonl")
     summary = json.loads((args.search_dir / "summary.json").read_text())
     space = search_spaces.create(summary["settings"]["space"])
-    truth = create_ground_truth("table", path=cfg.ground_truth.table,
-                                column=cfg.ground_truth.column, space=space)
+    cfg = load_config(SearchConfig, args.search_dir / "config.yaml",
+                      context={"space": space.name})
+    budget = str(args.budget or max(cfg.finetune.budgets))
+    results = read_jsonl(args.search_dir / "results.jsonl")
+    truth = cfg.ground_truth.create(space)
+    if truth is None:
+        raise SystemExit(f"{args.search_dir} was searched without ground truth")
     archs = [r["arch"] for r in results]
     columns = {m: [r["scores"][m][budget] for r in results] for m in args.members}
 
@@ -58,7 +60,7 @@ def main() -> None:
             rows.append((name, size, evaluate(scores)))
     rows.sort(key=lambda row: -(row[2]["spearman"] or -1.0))
     print(f"{len(results)} candidates of {args.search_dir}, B={budget}, truth "
-          f"{cfg.ground_truth.column}")
+          f"{truth.describe()}")
     print(f"{'estimator':58s} Spearman  Kendall  top-10")
     shown = rows[: args.show] + [row for row in rows[args.show:] if row[1] == 1]
     for name, _, m in shown:

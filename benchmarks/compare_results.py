@@ -8,6 +8,7 @@ import argparse
 import json
 from pathlib import Path
 
+
 def strip_timings(value):
     """``value`` without its timing fields (``*seconds``, ``processes``), at any depth."""
     if isinstance(value, dict):

@@ -31,9 +31,9 @@ from core.atomic_io import atomic_write_json, atomic_write_text
 from core.config import load_config
 from core.distributed import DistEnv, init_distributed, shutdown
 from search_pipeline.report import format_retrain
-from search_pipeline.search_config import SearchConfig
+from search_pipeline.search_config import SearchConfig, search_context
 from search_pipeline.search_run import Search, search_dir
-from supernet.run_dir import resolve_train_config
+from supernet.run_dir import load_run_config, resolve_train_config
 from supernet.trainer import SupernetTrainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,7 +110,7 @@ def write_genotype_file(experiment: Experiment, path: Path, seed: int) -> None:
 def search_stage(name: str, run_dir: Path, ctx: Context) -> tuple[dict[str, Any], Path]:
     """Search the supernet (resumable); the summary (rank 0) and the search's output folder."""
     experiment, seed = EXPERIMENTS[name], ctx.candidate_seed
-    overrides = [f"ground_truth.table={BENCHMARKS / experiment.table}",
+    overrides = ["ground_truth.source=table", f"ground_truth.path={BENCHMARKS / experiment.table}",
                  f"ground_truth.column={experiment.column}", f"name=seed{seed}",
                  "progress=false", f"retrain.enabled={str(name in ctx.retrain).lower()}"]
     if experiment.genotypes:
@@ -122,7 +122,7 @@ def search_stage(name: str, run_dir: Path, ctx: Context) -> tuple[dict[str, Any]
     else:
         overrides.append(f"candidates.seed={seed}")
     cfg = load_config(SearchConfig, REPO / "configs" / f"{experiment.search_config}.yaml",
-                      overrides)
+                      overrides, context=search_context(load_run_config(run_dir)))
     summary = Search(run_dir, cfg, ctx.env, ctx.device).run()
     return summary, search_dir(run_dir, cfg)
 

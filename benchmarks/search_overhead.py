@@ -45,7 +45,7 @@ def main() -> None:
         net, cfg, _ = load_supernet(args.run_dir)
     else:
         cfg = load_config(TrainConfig, args.config, [f"data.root={REPO / 'data' / 'cifar10'}"])
-        net = create_supernet(cfg.model.space, **cfg.model.size())
+        net = create_supernet(cfg.model.space, **cfg.model.options())
     net = net.to(memory_format=torch.channels_last)
     estimators = [create_estimator(name) for name in DEFAULT_ESTIMATORS]
     records = needed_records(estimators)
@@ -73,7 +73,7 @@ def main() -> None:
               f" | extract {extract_seconds * 1e3:5.1f} ms, deep copy {deepcopy_seconds * 1e3:5.1f} ms")
     total, train, val, extract, deep = (statistics.median(c) for c in zip(*rows))
     overhead = total - train - val
-    print(f"{cfg.model.space} {cfg.model.size()} at B={args.budget}, {args.candidates} candidates "
+    print(f"{cfg.model.space} {cfg.model.options()} at B={args.budget}, {args.candidates} candidates "
           f"(medians): {total:.2f} s per candidate ({train / args.budget * 1e3:.1f} ms per step); "
           f"overhead {overhead:.3f} s = {overhead / total:.1%} of the candidate (goal <= 5%); "
           f"with a deep copy of the supernet instead of extraction the overhead would be "

@@ -49,7 +49,7 @@ def main() -> None:
         net, cfg, _ = load_supernet(args.run_dir)
     else:
         cfg = load_config(TrainConfig, args.config, [f"data.root={REPO / 'data' / 'cifar10'}"])
-        net = create_supernet(cfg.model.space, **cfg.model.size())
+        net = create_supernet(cfg.model.space, **cfg.model.options())
     if cfg.model.channels_last:
         net = net.to(memory_format=torch.channels_last)
     estimators = tuple(create_estimator(name) for name in ZERO_COST)
@@ -71,7 +71,7 @@ def main() -> None:
                 continue  # warm-up
             for name, value in [*times.zero_cost.items(), ("network build", build)]:
                 seconds[mode][name].append(value)
-    print(f"{cfg.model.space} {cfg.model.size()}, resolution {cfg.data.resolution}, batch "
+    print(f"{cfg.model.space} {cfg.model.options()}, resolution {cfg.data.resolution}, batch "
           f"{ft.batch_size} x {args.batches}, {args.candidates} candidates, "
           f"{torch.get_num_threads()} threads: seconds per candidate (median)")
     print(f"| {'estimator':<13} | " + " | ".join(f"{m:>9}" for m in MODES) + " |")

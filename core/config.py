@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import importlib
 import math
 import re
 import types
@@ -406,8 +407,9 @@ def _range_problem(value: Any, meta: Mapping[str, Any]) -> str | None:
 class _Builder:
     """Builds a schema instance from a raw nested mapping, naming where each key came from."""
 
-    def __init__(self, origins: dict[str, str]) -> None:
+    def __init__(self, origins: dict[str, str], context: Mapping[str, Any] | None = None) -> None:
         self.origins = origins
+        self.context = context or {}
 
     def _origin(self, key: str) -> str:
         parts = key.split(".")
@@ -435,13 +437,34 @@ class _Builder:
             raise SpeedyNASError(f"{key}: {problem}{self._origin(key)}")
         return result
 
+    def variant(self, schema: type, raw: Mapping, prefix: str, base: Any) -> type:
+        """The schema a variant section is built as (see :func:`load_config`)."""
+        key = schema.variant_key
+        choice = None
+        if key is not None:
+            f, tp = next((f, tp) for f, tp in _fields(schema) if f.name == key)
+            dotted = f"{prefix}.{key}" if prefix else key
+            value = raw[key] if key in raw else (
+                getattr(base, key) if base is not None else _default(f))
+            choice = self.field_value(dotted, value, tp, f.metadata)
+        try:
+            return schema.config_variant(choice, self.context)
+        except SpeedyNASError as err:
+            where = f"{prefix}.{key}" if key else prefix
+            raise SpeedyNASError(f"{where}: {err}{self._origin(where)}") from None
+
     def section(self, schema: type, raw: Any, prefix: str, base: Any = None) -> Any:
-        label = f"in section {prefix!r}" if prefix else "at the top level"
         if raw is None:
             raw = {}
         if not isinstance(raw, Mapping):
             raise SpeedyNASError(f"{prefix}: expected a mapping (section), got {_show(raw)} "
                                  f"({_kind(raw)}){self._origin(prefix)}")
+        if hasattr(schema, "config_variant"):
+            schema = self.variant(schema, raw, prefix, base)
+            if base is not None and type(base) is not schema:
+                base = None
+        label = f"in section {prefix!r}" if prefix else "at the top level"
+        label += getattr(schema, "variant_label", "")
         fields = _fields(schema)
         names = [f.name for f, _ in fields]
         for key in raw:
@@ -452,8 +475,11 @@ class _Builder:
             if key not in names:
                 message = (f"unknown key {dotted!r}{self._origin(dotted)}; valid keys {label}: "
                            f"{', '.join(names) or '(none)'}")
+                hint = getattr(schema, "config_key_hint", lambda _: None)(key)
                 close = difflib.get_close_matches(key, names, n=1)
-                if close:
+                if hint:
+                    message += f"; {hint}"
+                elif close:
                     hint = f"{prefix}.{close[0]}" if prefix else close[0]
                     message += f"; did you mean {hint!r}?"
                 raise SpeedyNASError(message)
@@ -470,6 +496,9 @@ class _Builder:
                     kwargs[f.name] = self.section(sub, value, dotted, sub_base)
                 else:
                     kwargs[f.name] = self.field_value(dotted, value, tp, f.metadata)
+            elif sub is not None and hasattr(sub, "config_variant"):
+                kwargs[f.name] = self.section(sub, {}, dotted,
+                                              default if isinstance(default, sub) else None)
             elif default is not dataclasses.MISSING:
                 kwargs[f.name] = default
             elif _is_section(tp):
@@ -545,8 +574,16 @@ def _apply_override(raw: dict, text: str, origins: dict[str, str]) -> None:
 # --------------------------------------------------------------------------- public API
 
 def load_config(schema: type[T], path: str | Path | None = None,
-                overrides: Sequence[str] | None = None) -> T:
-    """Defaults of ``schema``, then the YAML file at ``path``, then ``overrides``; validated."""
+                overrides: Sequence[str] | None = None,
+                context: Mapping[str, Any] | None = None) -> T:
+    """Defaults of ``schema``, then the YAML file at ``path``, then ``overrides``; validated.
+
+    Variant sections: a section schema with a ``config_variant(choice, context)`` classmethod
+    is built as the schema that method returns, given the value of its ``variant_key`` field
+    (``None`` as key: chosen by ``context`` alone), so its valid keys can depend on a choice
+    (see :class:`core.plugins.PluginSection`). A top-level ``plugins`` field lists modules
+    imported before anything is built, so the plugins they register can be chosen.
+    """
     _fields(schema)
     raw: Any = {}
     origins: dict[str, str] = {}
@@ -563,7 +600,22 @@ def load_config(schema: type[T], path: str | Path | None = None,
         overrides = [overrides]
     for text in overrides or ():
         _apply_override(raw, text, origins)
-    return _Builder(origins).section(schema, raw, "")
+    builder = _Builder(origins, context)
+    _import_plugins(schema, raw, builder)
+    return builder.section(schema, raw, "")
+
+
+def _import_plugins(schema: type, raw: Mapping, builder: _Builder) -> None:
+    fields = {f.name: (f, tp) for f, tp in _fields(schema)}
+    if "plugins" not in fields or "plugins" not in raw:
+        return
+    f, tp = fields["plugins"]
+    for module in builder.field_value("plugins", raw["plugins"], tp, f.metadata) or ():
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise SpeedyNASError(f"plugins: cannot import module {module!r} ({err}); list "
+                                 "modules importable from this Python") from None
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
@@ -635,6 +687,12 @@ def _replace(cfg: Any, parts: list[str], prefix: str, value: Any) -> Any:
         raise SpeedyNASError(f"unknown key {dotted!r}; valid keys {where}: {', '.join(fields)}")
     f, tp = fields[head]
     sub = _section_of(tp)
+    if hasattr(type(cfg), "config_variant"):  # the choice may change the valid keys
+        raw = node = config_to_dict(cfg)
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = _plain(value)
+        return _Builder({}).section(getattr(type(cfg), "variant_base", type(cfg)), raw, prefix)
     if rest:
         current = getattr(cfg, head)
         if not (dataclasses.is_dataclass(current) and not isinstance(current, type)):
@@ -656,21 +714,47 @@ def _inline(value: Any) -> str:
     return text[:-3].strip() if text.endswith("...") else text
 
 
-def format_schema_help(schema: type, prefix: str = "") -> str:
-    """One line per key: ``section.key: type = default  [range]  help`` (for ``--help``)."""
+def format_schema_help(schema: type, prefix: str = "",
+                       context: Mapping[str, Any] | None = None) -> str:
+    """One line per key: ``section.key: type = default  [range]  help`` (for ``--list-keys``).
+
+    A variant section lists its own keys, then each variant's keys tagged with its choice
+    (``config_variants(context)`` gives ``((key, choice), schema)`` pairs; a key ending in
+    ``[]`` is a list that chooses by membership).
+    """
     lines = []
     for f, tp in _fields(schema):
         dotted = f"{prefix}.{f.name}" if prefix else f.name
         sub = _section_of(tp)
         if sub is not None and _NONE not in (_union_args(tp) or ()):
-            lines.append(format_schema_help(sub, dotted))
-            continue
-        default = _default(f)
-        shown = "(required)" if default is dataclasses.MISSING else _inline(default)
-        line = f"{dotted}: {_describe(tp)} = {shown}"
-        if any(f.metadata.get(k) is not None for k in _BOUND_KEYS):
-            line += f"  [{_range_text(f.metadata)}]"
-        if f.metadata.get("help"):
-            line += f"  {f.metadata['help']}"
-        lines.append(line)
-    return "\n".join(lines)
+            lines.append(format_schema_help(sub, dotted, context))
+        else:
+            lines.append(_help_line(f, tp, dotted))
+    own = {f.name for f, _ in _fields(schema)}
+    tagged: dict[str, list[str]] = {}  # a variant's key line -> the choices that have it
+    key = ""
+    for (key, choice), variant in getattr(schema, "config_variants", lambda _: [])(context or {}):
+        for f, tp in _fields(variant):
+            if f.name not in own:
+                dotted = f"{prefix}.{f.name}" if prefix else f.name
+                sub = _section_of(tp)
+                text = (format_schema_help(sub, dotted, context) if sub is not None
+                        else _help_line(f, tp, dotted))
+                for line in text.splitlines():
+                    tagged.setdefault(line, []).append(choice)
+    for line, choices in tagged.items():
+        when = (f"when {key[:-2]} lists {' or '.join(choices)}" if key.endswith("[]")
+                else f"{key}={'|'.join(choices)}")
+        lines.append(f"{line}  ({when})")
+    return "\n".join(line for line in lines if line)
+
+
+def _help_line(f: dataclasses.Field, tp: Any, dotted: str) -> str:
+    default = _default(f)
+    shown = "(required)" if default is dataclasses.MISSING else _inline(default)
+    line = f"{dotted}: {_describe(tp)} = {shown}"
+    if any(f.metadata.get(k) is not None for k in _BOUND_KEYS):
+        line += f"  [{_range_text(f.metadata)}]"
+    if f.metadata.get("help"):
+        line += f"  {f.metadata['help']}"
+    return line

@@ -10,10 +10,15 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """Maps names to factories; ``kind`` names the registered things in error messages."""
+    """Maps names to factories; ``kind`` names the registered things in error messages.
 
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
+    ``fixed`` names the factory parameters the caller supplies (a sampler's supernet, a
+    network's arch); every other keyword parameter is an option users set in the config (see
+    :mod:`core.plugins`).
+    """
+
+    def __init__(self, kind: str, fixed: tuple[str, ...] = ()) -> None:
+        self.kind, self.fixed = kind, fixed
         self._factories: dict[str, Callable[..., T]] = {}
 
     def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:

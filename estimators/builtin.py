@@ -26,9 +26,10 @@ name                  score at budget B                           options
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any
 
 from core.errors import SpeedyNASError
+from core.plugins import Option
 
 from .registry import Estimator, register_estimator
 from .trajectory import Candidate, Trajectory
@@ -50,19 +51,16 @@ class TSEE(Estimator):
 
     needs = frozenset({"train_losses"})
 
-    def __init__(self, window: int | None = None, window_fraction: float | None = None) -> None:
-        if window is not None and window_fraction is not None:
-            raise SpeedyNASError("estimator 'tse_e': give option 'window' or 'window_fraction', "
-                                 "not both")
+    def __init__(self, window: Annotated[int | None, Option(
+                     min=1, help="E in minibatches (set: overrides window_fraction)")] = None,
+                 window_fraction: Annotated[float, Option(
+                     gt=0, max=1, help="E as a fraction of B")] = 0.5) -> None:
         if window is not None and (isinstance(window, bool) or not isinstance(window, int)
                                    or window < 1):
             raise SpeedyNASError(f"estimator 'tse_e': option 'window' must be an integer >= 1, "
                                  f"got {window!r}")
-        if window is None and window_fraction is None:
-            window_fraction = 0.5
-        if window_fraction is not None and not (isinstance(window_fraction, (int, float))
-                                                and not isinstance(window_fraction, bool)
-                                                and 0 < window_fraction <= 1):
+        if not (isinstance(window_fraction, (int, float)) and not isinstance(window_fraction, bool)
+                and 0 < window_fraction <= 1):
             raise SpeedyNASError(f"estimator 'tse_e': option 'window_fraction' must be in (0, 1], "
                                  f"got {window_fraction!r}")
         self.window = window
@@ -96,7 +94,7 @@ class TSEEMA(Estimator):
 
     needs = frozenset({"train_losses"})
 
-    def __init__(self, gamma: float = 0.999) -> None:
+    def __init__(self, gamma: Annotated[float, Option(gt=0, max=1, help="decay")] = 0.999) -> None:
         if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 < gamma <= 1:
             raise SpeedyNASError(f"estimator 'tse_ema': option 'gamma' must be in (0, 1], "
                                  f"got {gamma!r}")

@@ -26,12 +26,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from scipy.stats import rankdata
 
 from core.errors import SpeedyNASError
+from core.plugins import Option
 
 from .registry import Estimator, create_estimator, register_estimator
 from .trajectory import Candidate, Trajectory
@@ -39,6 +40,12 @@ from .trajectory import Candidate, Trajectory
 __all__ = ["Combo", "LearnedCombo", "parse_inline", "rank_mean", "set_ranks"]
 
 Method = Literal["rank_mean", "learned"]
+Members = Annotated[Sequence["str | Estimator"], Option(
+    type=list[str], help="member estimators (inline names such as combo(tse+params) give "
+                         "their own)")]
+FitSize = Annotated[int, Option(min=2, help="learned: archs with ground truth fitted on (never "
+                                            "scored or evaluated)")]
+Seed = Annotated[int, Option(min=0, help="learned: seed of the fit set and the model")]
 METHODS = ("rank_mean", "learned")
 
 
@@ -97,8 +104,10 @@ class Combo(Estimator):
 
     joint = True
 
-    def __init__(self, members: Sequence[str | Estimator] = ("tse", "params"),
-                 method: Method = "rank_mean", fit_size: int = 20, seed: int = 0) -> None:
+    def __init__(self, members: Members = ("tse", "params"),
+                 method: Annotated[Method, Option(help="mean of the members' ranks, or a model "
+                                                       "fitted on ground truth")] = "rank_mean",
+                 fit_size: FitSize = 20, seed: Seed = 0) -> None:
         if isinstance(members, str) or not members:
             raise SpeedyNASError(f"estimator {self.name!r}: option 'members' must list at least "
                                  f"one estimator, got {members!r}")
@@ -171,8 +180,8 @@ class Combo(Estimator):
 class LearnedCombo(Combo):
     """``combo`` with ``method="learned"`` (to report it beside a rank-mean ``combo``)."""
 
-    def __init__(self, members: Sequence[str | Estimator] = ("tse", "params"), fit_size: int = 20,
-                 seed: int = 0) -> None:
+    def __init__(self, members: Members = ("tse", "params"), fit_size: FitSize = 20,
+                 seed: Seed = 0) -> None:
         super().__init__(members, "learned", fit_size, seed)
 
 

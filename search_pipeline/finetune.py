@@ -142,8 +142,7 @@ def finetune(net: Supernet, arch: Arch, batches: FinetuneBatches, cfg: FinetuneC
         measured = zero_cost.network(net, arch, sub)
         zero_cost_values, times.zero_cost = zero_cost.measure(
             measured, batches.train[: zero_cost.batches])
-    optimizer = torch.optim.SGD(sub.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+    optimizer = cfg.optimizer(sub.parameters())
     val_acc: dict[int, float] = {}
     if "val_acc_inherited" in records:
         start = time.perf_counter()

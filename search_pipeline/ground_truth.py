@@ -22,12 +22,13 @@ import csv
 import json
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
 import search_spaces
 from core.errors import SpeedyNASError
+from core.plugins import Option
 from core.registry import Registry, create_checked
 from search_spaces import Arch, SearchSpace
 
@@ -70,8 +71,13 @@ class GroundTruth(ABC):
         """:meth:`lookup` of each arch, in order (sources that batch work override this)."""
         return [self.lookup(arch) for arch in archs]
 
+    def space_values(self) -> Sequence[float] | None:
+        """Every known true value in the whole search space, when the source has them all
+        (reports then place an arch among the space); ``None`` when it does not."""
+        return None
 
-GROUND_TRUTHS: Registry[GroundTruth] = Registry("ground-truth source")
+
+GROUND_TRUTHS: Registry[GroundTruth] = Registry("ground-truth source", fixed=("space",))
 register_ground_truth: Callable = GROUND_TRUTHS.register
 
 
@@ -174,8 +180,11 @@ class TableTruth(GroundTruth):
 
     name = "table"
 
-    def __init__(self, path: str | Path, space: SearchSpace | str,
-                 column: str | None = None) -> None:
+    def __init__(self, path: Annotated[str | Path, Option(type=str, help="JSON or CSV file")],
+                 space: SearchSpace | str,
+                 column: Annotated[str | None, Option(
+                     help="metric column (null: the table's only numeric column)")
+                 ] = "cifar10_test") -> None:
         self.path = Path(path)
         self.space = search_spaces.create(space) if isinstance(space, str) else space
         try:

@@ -24,15 +24,16 @@ from typing import TYPE_CHECKING, Any
 from core.atomic_io import atomic_write_json, atomic_write_text, atomic_writer
 from core.errors import SpeedyNASError
 
-from .metrics import best_top_k, pair_with_truth, rank_metrics
+from .metrics import best_top_k, pair_with_truth, rank_metrics, rank_order
 from .pareto import pareto_front
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
-    "PARETO_COSTS", "format_markdown", "format_table", "log_figures", "pareto_summary",
-    "plot_correlation_vs_budget", "plot_pareto", "plot_scores", "summarize", "write_summary",
+    "PARETO_COSTS", "best_ranked", "format_best", "format_markdown", "format_table", "log_figures",
+    "pareto_summary", "plot_correlation_vs_budget", "plot_pareto", "plot_scores", "summarize",
+    "write_summary",
 ]
 
 #: The costs Pareto fronts minimise (keys of a results record).
@@ -133,6 +134,48 @@ def format_table(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def best_ranked(results: Sequence[Mapping[str, Any]], truths: Mapping[str, float | None],
+                estimator: str, budget: int,
+                space_values: Sequence[float] | None = None) -> dict[str, Any] | None:
+    """The candidate ``estimator`` ranks first at ``budget`` (see
+    :func:`~search_pipeline.metrics.rank_order`), with its true accuracy, its rank by truth
+    among the candidates with ground truth (1 = best; ties share the better rank) and, given
+    every known value of the search space (``space_values``), its rank in the whole space.
+    ``None`` when no candidate has a finite score."""
+    scores = _scores(results, estimator, budget)
+    order = rank_order(scores)
+    if not order or not math.isfinite(scores[order[0]]):
+        return None
+    arch = str(results[order[0]]["arch"])
+    truth = truths.get(arch)
+    best: dict[str, Any] = {"estimator": estimator, "budget": int(budget), "arch": arch,
+                            "score": scores[order[0]], "truth": truth}
+    if truth is None:
+        return best
+    known = [t for t in (truths.get(str(r["arch"])) for r in results) if t is not None]
+    best["rank"], best["of"] = 1 + sum(t > truth for t in known), len(known)
+    if space_values is not None:
+        space = [float(v) for v in space_values if math.isfinite(v)]
+        best["space_rank"], best["space_size"] = 1 + sum(v > truth for v in space), len(space)
+    return best
+
+
+def format_best(best: Mapping[str, Any] | None) -> str:
+    """Two lines on :func:`best_ranked`'s candidate: the arch, then its true accuracy and ranks."""
+    if best is None:
+        return "best-ranked arch: none (no finite score)"
+    line = (f"best-ranked by {best['estimator']} (B={best['budget']}): {best['arch']}\n"
+            f"  true accuracy {_fmt(best['truth'], 2)}")
+    if best["truth"] is None:
+        return line + " (not in the ground truth)"
+    line += f": rank {best['rank']} of {best['of']} candidates"
+    if "space_rank" in best:
+        share = 100.0 * best["space_rank"] / best["space_size"]
+        line += (f", rank {best['space_rank']:,} of {best['space_size']:,} in the search space "
+                 f"(top {share:.1f} %)")
+    return line
+
+
 def pareto_summary(results: Sequence[Mapping[str, Any]], estimators: Sequence[str],
                    budget: int) -> dict[str, Any]:
     """``{"budget": B, "fronts": {estimator: {cost: [{arch, score, params, flops}, ...]}}}``:
@@ -189,6 +232,8 @@ def format_markdown(summary: Mapping[str, Any]) -> str:
             if len(missing) > MAX_MISSING_SHOWN else ""
         lines.append(f"- missing from ground truth: {shown}{more}")
     lines += ["", "## Ranking quality", "", format_table(summary), ""]
+    if "best" in summary:
+        lines += [format_best(summary["best"]).replace("\n  ", "; "), ""]
     if "retrain" in summary:
         lines += ["## Top-k retrained from scratch", "", format_retrain(summary["retrain"]), ""]
     if "pareto" in summary:

@@ -10,7 +10,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Annotated, Any, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +20,8 @@ import search_spaces
 from core.atomic_io import atomic_write_json
 from core.config import config_to_dict
 from core.distributed import DistEnv
+from core.optim import cosine_schedule
+from core.plugins import Option
 from imagedata.augment import BatchAugment
 from imagedata.batches import BatchIterator
 from imagedata.datasets import ImageTensors, load_dataset
@@ -28,7 +30,7 @@ from imagedata.splits import subset_indices
 from search_spaces import SearchSpace
 from supernet import build_network
 from supernet.measure import path_accuracy
-from supernet.train_config import TrainConfig, space_size
+from supernet.train_config import TrainConfig
 
 from .ground_truth import GroundTruth, lookup_key, register_ground_truth
 from .metrics import top_k
@@ -46,16 +48,14 @@ def train_standalone(arch: Any, cfg: RetrainConfig, train: ImageTensors, test: I
     """Train ``arch``'s stand-alone network from scratch; its test accuracy."""
     torch.manual_seed(cfg.seed)
     net = build_network(arch, num_classes=len(train.classes),
-                        **space_size(arch.space_name, cfg.C, cfg.N, cfg.layers)).to(device)
+                        **cfg.options()).to(device)
     net = net.to(memory_format=torch.channels_last)
     train_idx = subset_indices(torch.arange(len(train)), cfg.train_size, seed=cfg.seed)
     batches = BatchIterator(train.images, train.labels, cfg.batch_size, indices=train_idx,
                             order="shuffle", drop_last=True, seed=cfg.seed, device=device,
                             transform=augment.train)
-    optimizer = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=cfg.epochs * len(batches), eta_min=cfg.lr_min)
+    optimizer = cfg.optimizer(net.parameters())
+    scheduler = cosine_schedule(optimizer, cfg.epochs * len(batches), cfg.lr_min)
     net.train()
     for x, y in batches.take(cfg.epochs * len(batches)):
         loss = F.cross_entropy(net(x), y)
@@ -129,7 +129,8 @@ def _cached(path: Path, settings: Mapping[str, Any]) -> float | None:
 class RetrainTruth(GroundTruth):
     """Measured test accuracies of archs retrained into ``cache_dir`` (missing: not retrained)."""
 
-    def __init__(self, cache_dir: str | Path, space: SearchSpace) -> None:
+    def __init__(self, cache_dir: Annotated[str | Path, Option(
+                     type=str, help="a search's retrain/ folder")], space: SearchSpace) -> None:
         self.cache_dir, self.space = Path(cache_dir), space
 
     def lookup(self, arch: Any) -> float | None:

@@ -1,11 +1,24 @@
 """The typed schema of ``search.py``'s configuration."""
 from __future__ import annotations
 
+import dataclasses
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Any, ClassVar, Literal, Optional
 
-from core.config import setting
+from core.config import config_to_dict, setting
 from core.errors import SpeedyNASError
+from core.optim import SGDConfig
+from core.plugins import PluginSection, options_schema
+from core.registry import Registry
+from estimators import ESTIMATORS
+from estimators.combo import parse_inline
+from search_spaces import SearchSpace
+from supernet.registry import NETWORKS
+from supernet.train_config import TrainConfig
+
+from .ground_truth import GROUND_TRUTHS, GroundTruth, create_ground_truth
 
 DEFAULT_ESTIMATORS = ["tse", "tse_e", "tse_ema", "tlmini", "sovl", "valacc", "valacc_inherited",
                       "params", "flops"]
@@ -24,16 +37,13 @@ class CandidatesConfig:
 
 
 @dataclass(frozen=True)
-class FinetuneConfig:
+class FinetuneConfig(SGDConfig):
     """The fine-tune of every candidate from its inherited weights."""
 
+    lr: float = setting(0.001, gt=0, max=10, help="constant learning rate")
     budgets: list[int] = setting([100, 200, 300], min=0,
                                  help="B values scored; one fine-tune of max(B) steps feeds all")
     batch_size: int = setting(64, min=1)
-    lr: float = setting(0.001, gt=0, help="constant learning rate")
-    momentum: float = setting(0.9, min=0, lt=1)
-    nesterov: bool = setting(True)
-    weight_decay: float = setting(5e-4, min=0)
     augment: bool = setting(True, help="augment the fixed train batches (same for every candidate)")
     val_images: int = setting(1000, min=1, help="validation images for valacc")
     seed: int = setting(0, min=0, help="seed of the fixed batch order and augmentation")
@@ -41,20 +51,12 @@ class FinetuneConfig:
 
 @dataclass(frozen=True)
 class EstimatorsConfig:
-    """Which estimators score the trajectories, with their options."""
+    """Which estimators score the trajectories; each listed estimator's options are keys of its
+    own sub-section (``estimators.tse_e.window_fraction``), present only when it is listed."""
 
     names: list[str] = setting(list(DEFAULT_ESTIMATORS),
                                 help="registered estimator names, and inline combinations "
                                      "such as combo(tse+params)")
-    tse_e_window_fraction: float = setting(0.5, gt=0, max=1, help="tse_e: E = fraction of B")
-    tse_ema_gamma: float = setting(0.999, gt=0, max=1, help="tse_ema: decay gamma")
-    combo_members: list[str] = setting(["tse", "params"],
-                                       help="members of a plain combo, combo_learned")
-    combo_method: Literal["rank_mean", "learned"] = setting(
-        "rank_mean", help="combo: mean of the members' ranks, or a model fitted on ground truth")
-    combo_fit_size: int = setting(20, min=2, help="learned combos: archs with ground truth fitted "
-                                                  "on (never scored or evaluated)")
-    combo_seed: int = setting(0, min=0, help="learned combos: seed of the fit set and the model")
     zero_cost_weights: Literal["inherited", "init"] = setting(
         "init", help="zero-cost estimators: measure the inherited supernet weights, or the "
                      "stand-alone network freshly initialised (as the papers define them)")
@@ -63,36 +65,93 @@ class EstimatorsConfig:
     zero_cost_seed: int = setting(0, min=0, help="zero-cost init weights: seed of the fresh "
                                                  "initialisation (the same for every candidate)")
 
+    variant_key: ClassVar[str] = "names"
+
+    @classmethod
+    def config_variant(cls, names: list[str], context: Mapping[str, Any]) -> type:
+        """This section with a sub-section of options for each listed estimator that has any."""
+        return _estimators_variant(cls, tuple(dict.fromkeys(base_name(n) for n in names)))
+
+    @classmethod
+    def config_variants(cls, context: Mapping[str, Any]) -> list[tuple[tuple[str, str], type]]:
+        """One variant per registered estimator (for ``--list-keys``)."""
+        return [(("names[]", name), _estimators_variant(cls, (name,)))
+                for name in ESTIMATORS.names()]
+
+    @classmethod
+    def config_key_hint(cls, key: str) -> str | None:
+        """Why an estimator's options are refused: it is not listed."""
+        if key in ESTIMATORS and dataclasses.fields(options_schema(ESTIMATORS, key)):
+            return f"options of {key} apply only when estimators.names lists {key}"
+        return None
+
+    def options(self, name: str) -> dict[str, Any]:
+        """Options of the estimator listed as ``name`` (an inline combination: its base's)."""
+        section = getattr(self, base_name(name), None)
+        return config_to_dict(section) if section is not None else {}
+
+
+def base_name(name: str) -> str:
+    """The registered estimator behind a listed name: ``combo(tse+params)`` -> ``combo``."""
+    inline = parse_inline(name)
+    return name if inline is None else inline[0]
+
+
+@functools.lru_cache(maxsize=None)
+def _estimators_variant(base: type, names: tuple[str, ...]) -> type:
+    fields = []
+    for name in names:
+        options = options_schema(ESTIMATORS, name)
+        if dataclasses.fields(options):
+            fields.append((name, options, dataclasses.field(default_factory=options)))
+    if not fields:
+        return base
+    return dataclasses.make_dataclass(f"{base.__name__}_{'_'.join(n for n, _, _ in fields)}",
+                                      fields, bases=(base,), frozen=True, kw_only=True,
+                                      namespace={"variant_base": base})
+
 
 @dataclass(frozen=True)
-class GroundTruthConfig:
-    """Where the true accuracy of a candidate comes from."""
+class GroundTruthConfig(PluginSection):
+    """Where the true accuracy of a candidate comes from: a registered source and its options."""
 
-    table: Optional[str] = setting(None, help="JSON/CSV table of arch -> metric")
-    column: Optional[str] = setting("cifar10_test", help="metric column of the table")
+    registry: ClassVar[Registry] = GROUND_TRUTHS
+    variant_key: ClassVar[str] = "source"
+
+    source: Optional[str] = setting(None, help="ground-truth source (null: none), e.g. nb201 "
+                                               "(the table shipped with the package) or table")
+
+    def create(self, space: SearchSpace) -> GroundTruth | None:
+        """The configured source for ``space`` (``None`` when no source is set)."""
+        return None if self.source is None else create_ground_truth(
+            self.source, space=space, **self.options())
 
 
 @dataclass(frozen=True)
-class RetrainConfig:
-    """Retraining each estimator's top-k from scratch as stand-alone networks."""
+class RetrainConfig(SGDConfig, PluginSection):
+    """Retraining each estimator's top-k from scratch as stand-alone networks; the network's
+    own options (its size) are keys too, and depend on the run's search space."""
 
+    lr: float = setting(0.1, gt=0, max=10, help="initial learning rate")
     enabled: bool = setting(False, help="retrain the union of the estimators' top-k")
     top_k: int = setting(10, min=1)
     estimators: Optional[list[str]] = setting(None, help="whose top-k (default: all enabled)")
-    C: int = setting(16, min=1, help="stand-alone network width")
-    N: int = setting(5, min=1, help="NB201: cells per stage")
-    layers: int = setting(20, min=3, help="DARTS: number of cells")
     epochs: int = setting(200, min=1)
     batch_size: int = setting(96, min=1)
-    lr: float = setting(0.1, gt=0)
     lr_min: float = setting(0.0, min=0)
-    momentum: float = setting(0.9, min=0, lt=1)
-    nesterov: bool = setting(True)
-    weight_decay: float = setting(5e-4, min=0)
     resolution: int = setting(32, min=8, max=64)
     train_size: Optional[int] = setting(None, min=1, help="train on this many of the 50k images")
     test_size: Optional[int] = setting(None, min=1, help="test on this many test images")
     seed: int = setting(0, min=0)
+
+    registry: ClassVar[Registry] = NETWORKS  # the run's space picks the network
+    variant_key: ClassVar[None] = None
+    context_key: ClassVar[str] = "space"
+
+
+def search_context(train_cfg: TrainConfig) -> dict[str, Any]:
+    """What a search config's valid keys depend on: the searched run's space."""
+    return {"space": train_cfg.model.space}
 
 
 @dataclass(frozen=True)
@@ -100,6 +159,7 @@ class SearchConfig:
     """Everything ``search.py`` needs; saved resolved as ``SEARCH_DIR/config.yaml``."""
 
     name: Optional[str] = setting(None, help="write to RUN_DIR/search/NAME instead of RUN_DIR/search")
+    plugins: list[str] = setting([], help="modules imported first (they register plugins)")
     device: str = setting("auto", help="auto, cpu, cuda or cuda:N")
     progress: bool = setting(True, help="show progress bars")
     candidates: CandidatesConfig = field(default_factory=CandidatesConfig)

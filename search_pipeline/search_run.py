@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -34,9 +33,10 @@ from supernet.run_dir import load_supernet
 
 from .candidates import draw_candidates
 from .finetune import FinetuneBatches, ZeroCostSetup, fine_tune_steps, finetune, prepare_batches
-from .ground_truth import GroundTruth, create_ground_truth
 from .report import (
     PARETO_COSTS,
+    best_ranked,
+    format_best,
     format_table,
     log_figures,
     pareto_summary,
@@ -47,7 +47,7 @@ from .report import (
     write_summary,
 )
 from .retrain import retrain_top_k
-from .search_config import EstimatorsConfig, SearchConfig
+from .search_config import EstimatorsConfig, SearchConfig, base_name, search_context
 
 #: Printed (and put in the summary settings) when no estimator needs a fine-tune.
 NO_FINETUNE = "zero-cost only: no fine-tuning"
@@ -59,24 +59,16 @@ def search_dir(run_dir: Path, cfg: SearchConfig) -> Path:
 
 
 def create_configured(name: str, cfg: EstimatorsConfig) -> Estimator:
-    """Estimator ``name`` with its options from ``cfg``: the one place mapping config keys to
-    estimator options (combination members are created the same way)."""
-
+    """Estimator ``name`` with its options from ``cfg`` (its sub-section); the members of a
+    combination (listed inline, or in its ``members`` option) are created the same way, so they
+    carry their own configured options."""
     inline = parse_inline(name)
-    members = cfg.combo_members if inline is None else inline[1]
-
-    def combination() -> dict[str, Any]:
-        return {"members": [create_configured(member, cfg) for member in members],
-                "fit_size": cfg.combo_fit_size, "seed": cfg.combo_seed}
-
-    options: dict[str, Callable[[], dict[str, Any]]] = {
-        "tse_e": lambda: {"window_fraction": cfg.tse_e_window_fraction},
-        "tse_ema": lambda: {"gamma": cfg.tse_ema_gamma},
-        "combo": lambda: {**combination(), "method": cfg.combo_method},
-        "combo_learned": combination,
-    }
-    base = name if inline is None else inline[0]
-    estimator = create_estimator(base, **(options[base]() if base in options else {}))
+    options = cfg.options(name)
+    if inline is not None:
+        options["members"] = inline[1]
+    if "members" in options:
+        options["members"] = [create_configured(member, cfg) for member in options["members"]]
+    estimator = create_estimator(base_name(name), **options)
     if inline is not None:
         estimator.name = inline_name(*inline)  # reported under its inline name
     return estimator
@@ -93,27 +85,31 @@ def build_estimators(cfg: SearchConfig) -> list[Estimator]:
     for estimator in estimators:
         for budget in cfg.finetune.budgets:
             estimator.check_budget(budget)
-        if estimator.learned and cfg.ground_truth.table is None:
+        if estimator.learned and cfg.ground_truth.source is None:
             raise SpeedyNASError(f"estimator {estimator.name!r} is fitted on ground truth: "
-                                 "set ground_truth.table (or --ground-truth)")
+                                 "set ground_truth.source (or --ground-truth)")
     return estimators
 
 
-#: Config keys a search can change and still be resumed: the finished candidates are rescored
-#: from their stored trajectories, and retraining has its own cache (anything else changes the
-#: trajectories themselves).
-CHANGEABLE_ON_RESUME = ("estimators.names", "estimators.tse_e_window_fraction",
-                        "estimators.tse_ema_gamma", "estimators.combo_", "retrain.", "progress")
+def changeable_on_resume(key: str) -> bool:
+    """Whether config ``key`` may change when a search is resumed: the finished candidates are
+    rescored from their stored trajectories (estimator choices and options, ground truth),
+    and retraining has its own cache; anything else changes the trajectories themselves."""
+    if key.startswith("estimators.zero_cost_"):
+        return False
+    return key.startswith(("estimators.", "ground_truth.", "retrain.", "progress", "plugins"))
 
 
-def prepare_out_dir(out_dir: Path, cfg: SearchConfig, candidates: list[Arch]) -> None:
+def prepare_out_dir(out_dir: Path, cfg: SearchConfig, candidates: list[Arch],
+                    context: dict[str, Any]) -> None:
     """Save config and candidates, or check that a search being resumed used the same ones
-    (:data:`CHANGEABLE_ON_RESUME` may differ)."""
+    (keys :func:`changeable_on_resume` may differ); ``context`` is the config's load context."""
     text = "".join(f"{arch}\n" for arch in candidates)
     saved_cfg, saved_candidates = out_dir / "config.yaml", out_dir / "candidates.txt"
     if saved_cfg.exists():
-        changed = [key for key in config_diff(load_config(SearchConfig, saved_cfg), cfg)
-                   if not key.startswith(CHANGEABLE_ON_RESUME)]
+        changed = [key for key in config_diff(load_config(SearchConfig, saved_cfg,
+                                                          context=context), cfg)
+                   if not changeable_on_resume(key)]
         if changed:
             raise SpeedyNASError(f"{out_dir} holds a search with a different config (differs in: "
                                  f"{', '.join(changed)}); use another name=... to keep both")
@@ -142,10 +138,7 @@ class Search:
         if self.train_cfg.model.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.candidates = draw_candidates(self.net.space, cfg.candidates)
-        self.truth: GroundTruth | None = None
-        if cfg.ground_truth.table is not None:
-            self.truth = create_ground_truth("table", path=cfg.ground_truth.table,
-                                             column=cfg.ground_truth.column, space=self.net.space)
+        self.truth = cfg.ground_truth.create(self.net.space)
 
     def run(self) -> dict[str, Any]:
         """Score every candidate not yet in the results, then report (and retrain).
@@ -156,7 +149,8 @@ class Search:
         single-process search), and only rank 0 reports. Returns the summary (empty on other
         ranks)."""
         if self.env.is_main:
-            prepare_out_dir(self.out_dir, self.cfg, self.candidates)
+            prepare_out_dir(self.out_dir, self.cfg, self.candidates,
+                            search_context(self.train_cfg))
         self.env.barrier()
         done = {r["index"] for r in self.finished()}
         mine = [i for i in range(len(self.candidates))
@@ -305,8 +299,8 @@ class Search:
         """The header of the summary: what was trained, searched and compared."""
         t, f = self.train_cfg, self.cfg.finetune
         return {
-            "run_dir": str(self.run_dir), "space": t.model.space, "supernet": t.model.size(),
-            "sampler": t.sampler.name, "per_cell": t.sampler.per_cell,
+            "run_dir": str(self.run_dir), "space": t.model.space, "supernet": t.model.options(),
+            "sampler": t.sampler.name, "sampler_options": t.sampler.options(),
             "supernet_epochs": t.optim.epochs, "resolution": t.data.resolution,
             "candidates": (self.cfg.candidates.file or
                            f"{self.cfg.candidates.num} uniform, seed {self.cfg.candidates.seed}"),
@@ -350,6 +344,8 @@ class Search:
         summary["search_wall_seconds"] = self.wall_seconds(results)
         summary["zero_cost_seconds_per_candidate"] = self.zero_cost_seconds(results)
         summary["pareto"] = pareto_summary(results, names, max(budgets))
+        summary["best"] = best_ranked(results, truths, names[0], max(budgets),
+                                      self.truth.space_values() if self.truth else None)
         for cost in PARETO_COSTS:
             plot_pareto(results, summary["pareto"], cost, self.out_dir / f"pareto_{cost}.png")
         if retrain is not None:
@@ -358,6 +354,7 @@ class Search:
         if self.truth is not None:
             self.plot(results, truths, summary)
         print(format_table(summary))
+        print(format_best(summary["best"]))
         return summary
 
     def plot(self, results: list[dict[str, Any]], truths: dict[str, float | None],

@@ -18,19 +18,24 @@ per cell position; cell ``i`` uses the normal or reduce part of its own arch).
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Callable, Iterator, NamedTuple, Sequence, Union
+from typing import Annotated, Any, Callable, Iterator, NamedTuple, Sequence, Union
 
 import torch
 from torch import nn
 
 import search_spaces
 from core.errors import SpeedyNASError
+from core.plugins import Option
 from search_spaces.darts import CANDIDATE_OPS, NUM_NODES, DartsArch, edge_index, parse_genotype
 
 from .base import Supernet
 from .darts_ops import drop_path, make_op, preprocess
 from .ops import BNPolicy, ReLUConvBN, make_bn
 from .registry import register_network, register_supernet
+
+Channels = Annotated[int, Option(min=1, help="channels of the first cell")]
+Cells = Annotated[int, Option(min=3, help="number of cells (reductions at 1/3 and 2/3)")]
+StemMultiplier = Annotated[int, Option(min=1, help="stem channels = stem_multiplier x C")]
 
 CellArchs = Union[DartsArch, str, Sequence[Union[DartsArch, str]]]
 _OP_INDEX = {op: k for k, op in enumerate(CANDIDATE_OPS)}
@@ -215,9 +220,12 @@ class DartsNetwork(nn.Module):
 
 
 @register_network("darts")
-def build_darts_network(arch: CellArchs, num_classes: int = 10, C: int = 36, layers: int = 20,
-                        auxiliary: bool = False, drop_path_prob: float = 0.0,
-                        stem_multiplier: int = 3, bn: BNPolicy = "standalone") -> DartsNetwork:
+def build_darts_network(arch: CellArchs, num_classes: int = 10, C: Channels = 36,
+                        layers: Cells = 20, auxiliary: bool = False,
+                        drop_path_prob: Annotated[float, Option(
+                            min=0, lt=1, help="drop-path probability of non-identity ops")] = 0.0,
+                        stem_multiplier: StemMultiplier = 3,
+                        bn: BNPolicy = "standalone") -> DartsNetwork:
     """The stand-alone DARTS CIFAR network (C=36, 20 cells by default)."""
     return DartsNetwork(arch, num_classes=num_classes, C=C, layers=layers, auxiliary=auxiliary,
                         drop_path_prob=drop_path_prob, bn=bn, stem_multiplier=stem_multiplier)
@@ -256,8 +264,8 @@ class DartsSupernet(Supernet):
     cell (single path). Cells use search BN (no affine, no running stats), the stem standalone
     BN. ``arch`` is one genotype (all cells) or one per cell position."""
 
-    def __init__(self, num_classes: int = 10, C: int = 16, layers: int = 8,
-                 stem_multiplier: int = 3) -> None:
+    def __init__(self, num_classes: int = 10, C: Channels = 16, layers: Cells = 8,
+                 stem_multiplier: StemMultiplier = 3) -> None:
         super().__init__()
         self.space = search_spaces.create("darts")
         self.num_classes, self.C, self.layers = num_classes, C, layers

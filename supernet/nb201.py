@@ -6,17 +6,21 @@ blocks in that order, so block ``k`` of a network and of the supernet share a st
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence, Union
+from typing import Annotated, Any, Callable, Sequence, Union
 
 import torch
 from torch import nn
 
 import search_spaces
+from core.plugins import Option
 from search_spaces.nb201 import EDGES, NUM_NODES, OPS, NB201Arch
 
 from .base import Supernet
 from .ops import BNPolicy, ReLUConvBN, Zero, avg_pool_3x3, make_bn
 from .registry import register_network, register_supernet
+
+Channels = Annotated[int, Option(min=1, help="channels of the first stage")]
+CellsPerStage = Annotated[int, Option(min=1, help="cells per stage")]
 
 CellArchs = Union[NB201Arch, Sequence[NB201Arch]]
 
@@ -178,8 +182,8 @@ class NB201Network(NB201Skeleton):
 
 
 @register_network("nb201")
-def build_nb201_network(arch: CellArchs, num_classes: int = 10, C: int = 16, N: int = 5,
-                        ) -> NB201Network:
+def build_nb201_network(arch: CellArchs, num_classes: int = 10, C: Channels = 16,
+                        N: CellsPerStage = 5) -> NB201Network:
     """The benchmark's stand-alone network (C=16, N=5 by default)."""
     return NB201Network.build(arch, num_classes=num_classes, C=C, N=N)
 
@@ -188,7 +192,7 @@ def build_nb201_network(arch: CellArchs, num_classes: int = 10, C: int = 16, N: 
 class NB201Supernet(NB201Skeleton, Supernet):
     """Weight-sharing NB201 supernet; ``forward(x, arch)`` accepts one arch or one per cell."""
 
-    def __init__(self, num_classes: int = 10, C: int = 16, N: int = 5) -> None:
+    def __init__(self, num_classes: int = 10, C: Channels = 16, N: CellsPerStage = 5) -> None:
         make_cell = lambda index, channels: NB201SuperCell(channels)  # noqa: E731
         super().__init__(*fresh_parts(make_cell, num_classes, C, N), C=C, N=N)
         self.space = search_spaces.create("nb201")

@@ -9,8 +9,9 @@ from core.registry import Registry
 
 from .base import Supernet
 
-SUPERNETS: Registry[Supernet] = Registry("supernet")
-NETWORKS: Registry[nn.Module] = Registry("stand-alone network")
+SUPERNETS: Registry[Supernet] = Registry("supernet", fixed=("num_classes",))
+NETWORKS: Registry[nn.Module] = Registry(
+    "stand-alone network", fixed=("arch", "num_classes", "parts", "bn", "auxiliary"))
 
 register_supernet: Callable = SUPERNETS.register
 register_network: Callable = NETWORKS.register

@@ -65,20 +65,25 @@ def resolve_train_config(run_dir: Path, config_file: str | None, overrides: Sequ
     return cfg
 
 
-def load_supernet(run_dir: Path, device: torch.device | str = "cpu",
-                  require_finished: bool = True) -> tuple[Supernet, TrainConfig, dict[str, Any]]:
-    """The trained supernet of a run, its config and its checkpoint."""
+def load_run_config(run_dir: Path) -> TrainConfig:
+    """The saved config of the training run in ``run_dir``."""
     if not config_path(run_dir).exists():
         raise SpeedyNASError(f"{run_dir} is not a training run dir ({config_path(run_dir)} is "
                              "missing); train a supernet there first with train.py")
-    cfg = load_config(TrainConfig, config_path(run_dir))
+    return load_config(TrainConfig, config_path(run_dir))
+
+
+def load_supernet(run_dir: Path, device: torch.device | str = "cpu",
+                  require_finished: bool = True) -> tuple[Supernet, TrainConfig, dict[str, Any]]:
+    """The trained supernet of a run, its config and its checkpoint."""
+    cfg = load_run_config(run_dir)
     path = last_checkpoint(run_dir)
     if not path.exists():
         raise SpeedyNASError(f"{run_dir} has no supernet checkpoint ({path}); train it first")
-    expected = {"format": CHECKPOINT_FORMAT, "space": cfg.model.space, "size": cfg.model.size()}
+    expected = {"format": CHECKPOINT_FORMAT, "space": cfg.model.space, "size": cfg.model.options()}
     state = load_checkpoint(path, expected=expected)  # refuses another space or size
     net = SUPERNETS.create(cfg.model.space, num_classes=state["meta"]["size"]["num_classes"],
-                           **cfg.model.size())
+                           **cfg.model.options())
     if require_finished and not state.get("finished", False):
         raise SpeedyNASError(f"the supernet in {run_dir} has not finished training (step "
                              f"{state.get('step')}); resume it with "

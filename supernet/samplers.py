@@ -9,10 +9,11 @@ Samplers hold no state of their own: all randomness comes from the generator pas
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Literal, Union
+from typing import Annotated, Any, Callable, Literal, Union
 
 import numpy as np
 
+from core.plugins import Option
 from core.registry import Registry
 from search_spaces import Arch
 
@@ -20,12 +21,13 @@ from .base import Supernet
 from .measure import path_parameters
 
 Path = Union[Arch, list[Arch]]
+PerCell = Annotated[bool, Option(help="an independent cell per position (reference RandNAS)")]
 
 
 class PathSampler(ABC):
     """Draws the path(s) of one training step."""
 
-    def __init__(self, net: Supernet, per_cell: bool = False) -> None:
+    def __init__(self, net: Supernet, per_cell: PerCell = False) -> None:
         self.space = net.space
         self.num_cells = net.num_search_cells
         self.per_cell = per_cell
@@ -41,7 +43,7 @@ class PathSampler(ABC):
         """The paths trained in one step."""
 
 
-SAMPLERS: Registry[PathSampler] = Registry("path sampler")
+SAMPLERS: Registry[PathSampler] = Registry("path sampler", fixed=("net",))
 register_sampler: Callable = SAMPLERS.register
 
 
@@ -81,9 +83,14 @@ class MultiPaths(PathSampler):
     strata (quantiles of the path's parameter count, a label-free quantity, estimated once from
     ``calibration`` seeded draws)."""
 
-    def __init__(self, net: Supernet, per_cell: bool = False, num_paths: int = 4,
-                 stratify: Literal["none", "params"] = "none", calibration: int = 256,
-                 seed: int = 0) -> None:
+    def __init__(self, net: Supernet, per_cell: PerCell = False,
+                 num_paths: Annotated[int, Option(min=1, help="paths per step")] = 4,
+                 stratify: Annotated[Literal["none", "params"], Option(
+                     help="one path per parameter-count quantile")] = "none",
+                 calibration: Annotated[int, Option(
+                     min=1, help="stratify=params: draws that estimate the quantiles")] = 256,
+                 seed: Annotated[int, Option(min=0, help="seed of the calibration draws")] = 0,
+                 ) -> None:
         super().__init__(net, per_cell)
         if num_paths < 1:
             raise ValueError(f"num_paths must be >= 1, got {num_paths}")

@@ -20,6 +20,7 @@ from core.atomic_io import atomic_torch_save, atomic_write_json, load_checkpoint
 from core.config import config_to_dict
 from core.distributed import DistEnv, average_buffers, average_gradients, mean_over_ranks
 from core.errors import SpeedyNASError
+from core.optim import cosine_schedule
 from core.runtime import capture_rng_state, resolve_device, restore_rng_state, seed_everything
 from imagedata.run_data import RunData, load_run_data
 
@@ -80,7 +81,7 @@ class SupernetTrainer:
         self.rank_batch = cfg.optim.batch_size // env.world_size
         self.data: RunData = load_run_data(cfg.data, run_dir, cfg.model.channels_last)
         net = SUPERNETS.create(cfg.model.space, num_classes=self.data.num_classes,
-                               **cfg.model.size()).to(self.device)
+                               **cfg.model.options()).to(self.device)
         self.net = net.to(memory_format=torch.channels_last) if cfg.model.channels_last else net
         optim = cfg.optim
         self.batches = self.data.batches("train", optim.batch_size, order="shuffle",
@@ -88,11 +89,8 @@ class SupernetTrainer:
                                          train_transform=True)
         self.steps_per_epoch = len(self.batches)
         self.total_steps = optim.epochs * self.steps_per_epoch
-        self.optimizer = torch.optim.SGD(self.net.parameters(), lr=optim.lr,
-                                         momentum=optim.momentum, nesterov=optim.nesterov,
-                                         weight_decay=optim.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            self.optimizer, T_max=self.total_steps, eta_min=optim.lr_min)
+        self.optimizer = optim.optimizer(self.net.parameters())
+        self.scheduler = cosine_schedule(self.optimizer, self.total_steps, optim.lr_min)
         self.sampler = create_sampler(cfg.sampler.name, self.net, **cfg.sampler.options())
         self.path_rng = np.random.default_rng([cfg.seed, 1])
         self.probe_archs = self.net.space.sample_many(cfg.log.probe_archs,

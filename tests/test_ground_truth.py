@@ -111,7 +111,7 @@ def test_flat_json_numbers(tmp_path: Path) -> None:
 
 def test_flat_json_columns_and_single_column_default(tmp_path: Path) -> None:
     path = _write(tmp_path, "cols.json", {A1: {"acc": 90.0, "note": "x"}, A2: {"acc": 80.0}})
-    source = create_ground_truth("table", path=path, space=NB201)
+    source = create_ground_truth("table", path=path, space=NB201, column=None)
     assert source.column == "acc" and source.lookup(A2) == 80.0
 
 

@@ -23,7 +23,8 @@ def test_both_kinds_are_shipped():
 
 @pytest.mark.parametrize("path", SEARCH, ids=lambda p: p.name)
 def test_search_config_loads_and_builds_its_estimators(path):
-    cfg = load_config(SearchConfig, path)
+    space = "darts" if "darts" in path.name else "nb201"
+    cfg = load_config(SearchConfig, path, context={"space": space})
     names = [e.name for e in build_estimators(cfg)]
     assert names == [n.replace(" ", "").replace(",", "+") for n in cfg.estimators.names]
 
@@ -31,5 +32,5 @@ def test_search_config_loads_and_builds_its_estimators(path):
 @pytest.mark.parametrize("path", TRAIN, ids=lambda p: p.name)
 def test_train_config_loads_and_builds_its_supernet(path):
     cfg = load_config(TrainConfig, path)
-    net = create_supernet(cfg.model.space, **cfg.model.size())
+    net = create_supernet(cfg.model.space, **cfg.model.options())
     assert count_parameters(net) > 0
