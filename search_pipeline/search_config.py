@@ -161,6 +161,8 @@ class SearchConfig:
     name: Optional[str] = setting(None, help="write to RUN_DIR/search/NAME instead of RUN_DIR/search")
     plugins: list[str] = setting([], help="modules imported first (they register plugins)")
     device: str = setting("auto", help="auto, cpu, cuda or cuda:N")
+    deterministic: bool = setting(True, help="deterministic kernels where torch has them (on "
+                                             "CUDA also no cuDNN autotuning); false may be faster")
     progress: bool = setting(True, help="show progress bars")
     candidates: CandidatesConfig = field(default_factory=CandidatesConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)

@@ -22,7 +22,7 @@ from core.atomic_io import append_jsonl, atomic_write_text, read_jsonl
 from core.config import config_diff, load_config, save_config
 from core.distributed import DistEnv
 from core.errors import SpeedyNASError
-from core.runtime import resolve_device
+from core.runtime import resolve_device, set_deterministic
 from estimators.combo import inline_name, parse_inline
 from estimators.registry import Estimator, create_estimator, needed_records, zero_cost_measurers
 from estimators.trajectory import Candidate, Trajectory
@@ -128,6 +128,7 @@ class Search:
         self.run_dir, self.cfg, self.env = run_dir, cfg, env
         self.out_dir = search_dir(run_dir, cfg)
         self.device = device if device is not None else resolve_device(cfg.device)
+        set_deterministic(cfg.deterministic)
         self.estimators = build_estimators(cfg)
         self.records = needed_records(self.estimators)
         e = cfg.estimators

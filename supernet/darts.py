@@ -29,7 +29,7 @@ from core.plugins import Option
 from search_spaces.darts import CANDIDATE_OPS, NUM_NODES, DartsArch, edge_index, parse_genotype
 
 from .base import Supernet
-from .darts_ops import drop_path, make_op, preprocess
+from .darts_ops import make_op, preprocess
 from .ops import BNPolicy, ReLUConvBN, make_bn
 from .registry import register_network, register_supernet
 
@@ -127,7 +127,11 @@ class DartsCell(nn.Module):
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
         def run(p: int, h: torch.Tensor) -> torch.Tensor:
             h = self.ops[p](h)
-            return drop_path(h, drop_prob) if drop_prob > 0 and self.droppable[p] else h
+            if drop_prob > 0 and self.droppable[p]:
+                # timm's per-sample drop path (imported here: timm.layers takes ~3 s to import)
+                from timm.layers import drop_path
+                return drop_path(h, drop_prob, training=True)
+            return h
 
         return cell_forward(self.preprocess0(s0), self.preprocess1(s1), self.pairs, run)
 

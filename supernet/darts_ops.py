@@ -109,12 +109,3 @@ def preprocess(c_in: int, c_out: int, reduce: bool, bn: BNPolicy) -> nn.Module:
     if reduce:
         return FactorizedReduce(c_in, c_out, bn)
     return ReLUConvBN(c_in, c_out, 1, 1, 0, bn)
-
-
-def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
-    """Zero whole samples with probability ``drop_prob``, scaling the rest by 1/(1-p)."""
-    if drop_prob <= 0.0:
-        return x
-    keep = 1.0 - drop_prob
-    mask = torch.empty(x.shape[0], 1, 1, 1, dtype=x.dtype, device=x.device).bernoulli_(keep)
-    return x * mask / keep

@@ -68,6 +68,8 @@ class TrainConfig:
     seed: int = setting(0, min=0, help="seed of weights, paths, batches and augmentation")
     plugins: list[str] = setting([], help="modules imported first (they register plugins)")
     device: str = setting("auto", help="auto, cpu, cuda or cuda:N")
+    deterministic: bool = setting(True, help="deterministic kernels where torch has them (on "
+                                             "CUDA also no cuDNN autotuning); false may be faster")
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)

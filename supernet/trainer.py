@@ -21,7 +21,13 @@ from core.config import config_to_dict
 from core.distributed import DistEnv, average_buffers, average_gradients, mean_over_ranks
 from core.errors import SpeedyNASError
 from core.optim import cosine_schedule
-from core.runtime import capture_rng_state, resolve_device, restore_rng_state, seed_everything
+from core.runtime import (
+    capture_rng_state,
+    resolve_device,
+    restore_rng_state,
+    seed_everything,
+    set_deterministic,
+)
 from imagedata.run_data import RunData, load_run_data
 
 from .base import Supernet
@@ -72,6 +78,7 @@ class SupernetTrainer:
                  device: torch.device | None = None) -> None:
         self.cfg, self.run_dir, self.env = cfg, run_dir, env
         seed_everything(cfg.seed)
+        set_deterministic(cfg.deterministic)
         self.device = device if device is not None else resolve_device(cfg.device)
         shards = env.world_size * cfg.optim.micro_batches
         if cfg.optim.batch_size % shards:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -45,10 +46,12 @@ def assert_one_line_error(proc, *fragments: str) -> None:
         assert fragment in lines[0], lines[0]
 
 
-def run_script(script: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run one of the repo's scripts (train.py, search.py) as a user would."""
+def run_script(script: str, *args: str, check: bool = True,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run one of the repo's scripts (train.py, search.py) as a user would (``env``: extra
+    environment variables)."""
     proc = subprocess.run([sys.executable, str(REPO / script), *args], capture_output=True,
-                          text=True, cwd=REPO, timeout=600)
+                          text=True, cwd=REPO, timeout=600, env={**os.environ, **(env or {})})
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
