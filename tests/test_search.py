@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+import yaml
 
 from core.atomic_io import read_jsonl
 from core.config import load_config
@@ -18,7 +19,15 @@ from supernet import tensor_snapshot
 from .conftest import CIFAR10_DIR, NB201_TABLE, NB301_TABLE, REPO, TIMING, assert_one_line_error
 from .conftest import run_script as run
 
+# search.py runs and searches of the toy supernet that train.py trains (conftest).
+pytestmark = pytest.mark.e2e
+
 SEARCH_TOY = REPO / "configs" / "search_toy.yaml"
+
+
+def toy_config(*overrides: str) -> SearchConfig:
+    """configs/search_toy.yaml with ``overrides``, for a search of the toy NB201 supernet."""
+    return load_config(SearchConfig, SEARCH_TOY, list(overrides), context={"space": "nb201"})
 
 
 def without_timing(records: list[dict]) -> list[dict]:
@@ -34,7 +43,7 @@ def test_search_end_to_end_with_table_and_retraining(toy_supernet):
     table = json.loads(NB201_TABLE.read_text())["archs"]
     for record in results:
         assert record["params"] == table[record["arch"]]["params_cifar10"]
-        assert set(record["scores"]) == set(load_config(SearchConfig, SEARCH_TOY).estimators.names)
+        assert set(record["scores"]) == set(toy_config().estimators.names)
         assert len(record["trajectory"]["train_losses"]) == 4
         tse = record["scores"]["tse"]
         assert tse["2"] == pytest.approx(-sum(record["trajectory"]["train_losses"][:2]))
@@ -59,8 +68,7 @@ def test_search_end_to_end_with_table_and_retraining(toy_supernet):
 
 
 def test_supernet_is_bit_identical_after_a_search(toy_supernet):
-    cfg = load_config(SearchConfig, SEARCH_TOY, ["name=identity", "retrain.enabled=false",
-                                                 "candidates.num=4"])
+    cfg = toy_config("name=identity", "retrain.enabled=false", "candidates.num=4")
     search = Search(toy_supernet, cfg)
     before = tensor_snapshot(search.net)
     search.run()
@@ -94,15 +102,14 @@ def test_finished_search_is_rescored_with_new_estimators_without_fine_tuning(toy
     """Changing only the estimator list rescores the stored trajectories (and measures added
     zero-cost proxies) instead of fine-tuning again; the result equals a fresh search."""
     common = ["retrain.enabled=false", "candidates.num=8", "finetune.budgets=[4]",
-              f"ground_truth.table={NB201_TABLE}"]
-    first = load_config(SearchConfig, SEARCH_TOY, ["name=rescore", *common,
-                                                   "estimators.names=[tse, sovl, params]"])
+              "ground_truth.source=nb201"]
+    first = toy_config("name=rescore", *common, "estimators.names=[tse, sovl, params]")
     Search(toy_supernet, first).run()
     out = toy_supernet / "search" / "rescore"
     fine_tuned = read_jsonl(out / "results.jsonl")
     names = ("estimators.names=[tse, params, combo(tse+params), 'combo(sovl, params)', tse_ema, "
              "nwot, combo(nwot+tse)]")
-    second = load_config(SearchConfig, SEARCH_TOY, ["name=rescore", *common, names])
+    second = toy_config("name=rescore", *common, names)
     search = Search(toy_supernet, second)
     search.evaluate = None  # a rescore must not fine-tune anything
     summary = search.run()
@@ -117,8 +124,7 @@ def test_finished_search_is_rescored_with_new_estimators_without_fine_tuning(toy
                                         "combo(nwot+tse)"]
     # The combinations and the zero-cost proxy measured afterwards match a fresh search's,
     # which fine-tunes from scratch and measures nwot before its updates.
-    fresh = Search(toy_supernet, load_config(SearchConfig, SEARCH_TOY, [
-        "name=fresh", *common, names])).run()
+    fresh = Search(toy_supernet, toy_config("name=fresh", *common, names)).run()
     assert fresh["metrics"] == summary["metrics"]
     assert all(m["4"]["spearman"] is not None for m in summary["metrics"].values())
     fresh_records = read_jsonl(toy_supernet / "search" / "fresh" / "results.jsonl")
@@ -162,17 +168,22 @@ def test_bad_search_inputs_are_refused(toy_supernet, tmp_path):
 
 
 def test_darts_search_against_the_nb301_surrogate_table(tmp_path, nb301_table):
-    run_dir = tmp_path / "darts"
-    run("train.py", "--config", str(REPO / "configs" / "toy.yaml"), "--run-dir", str(run_dir),
-        f"data.root={CIFAR10_DIR}", "optim.epochs=1", "model.space=darts", "model.layers=3",
-        "log.probe_archs=1")
+    run_dir, config = tmp_path / "darts", tmp_path / "darts_toy.yaml"
+    toy = yaml.safe_load((REPO / "configs" / "toy.yaml").read_text())
+    config.write_text(yaml.safe_dump({**toy, "model": {"space": "darts", "C": 4, "layers": 3}}))
+    run("train.py", "--config", str(config), "--run-dir", str(run_dir),
+        f"data.root={CIFAR10_DIR}", "optim.epochs=1", "log.probe_archs=1")
     candidates = tmp_path / "genotypes.txt"
     chosen = sorted(nb301_table)[:6]
     candidates.write_text("\n".join(chosen) + "\n")
-    run("search.py", "--run-dir", str(run_dir), "--config", str(SEARCH_TOY),
-        f"candidates.file={candidates}", f"ground_truth.table={NB301_TABLE}",
-        "ground_truth.column=val_accuracy_nb301_surrogate", "retrain.top_k=1",
-        "retrain.layers=3", "retrain.train_size=128", "retrain.test_size=64",
+    search_config = tmp_path / "search_darts_toy.yaml"
+    search_toy = yaml.safe_load(SEARCH_TOY.read_text())
+    retrain = {k: v for k, v in search_toy["retrain"].items() if k != "N"}  # an NB201 size key
+    search_config.write_text(yaml.safe_dump({**search_toy, "retrain": retrain}))
+    run("search.py", "--run-dir", str(run_dir), "--config", str(search_config),
+        f"candidates.file={candidates}", "ground_truth.source=table",
+        f"ground_truth.path={NB301_TABLE}", "ground_truth.column=val_accuracy_nb301_surrogate",
+        "retrain={top_k: 1, C: 4, layers: 3, train_size: 128, test_size: 64}",
         "estimators.names=[tse, valacc, params]")
     summary = json.loads((run_dir / "search" / "summary.json").read_text())
     assert summary["n_candidates"] == 6 and summary["n_missing"] == 0

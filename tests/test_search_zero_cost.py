@@ -14,6 +14,8 @@ from .conftest import NB201_TABLE, assert_one_line_error
 from .conftest import run_script as run
 from .test_search import SEARCH_TOY
 
+pytestmark = pytest.mark.e2e
+
 ZERO_COST = ["grad_norm", "snip", "synflow", "jacov", "nwot"]
 
 
@@ -57,7 +59,8 @@ def test_zero_cost_only_search_does_not_fine_tune(toy_run, weights):
 
 def test_search_with_rank_and_learned_combinations(toy_run):
     _search(toy_run, "name=combo", "estimators.names=[tse, params, nwot, combo, combo_learned]",
-            "estimators.combo_members=[tse, params, nwot]", "estimators.combo_fit_size=5",
+            "estimators.combo.members=[tse, params, nwot]", "estimators.combo_learned={members: "
+            "[tse, params, nwot], fit_size: 5}",
             "--ground-truth", str(NB201_TABLE))
     out = toy_run / "search" / "combo"
     results = read_jsonl(out / "results.jsonl")
@@ -82,4 +85,4 @@ def test_search_with_rank_and_learned_combinations(toy_run):
 def test_learned_combination_without_ground_truth_is_refused(toy_run):
     proc = _search(toy_run, "name=nogt", "estimators.names=[tse, combo_learned]", check=False)
     assert_one_line_error(proc, "'combo_learned' is fitted on ground truth",
-                          "ground_truth.table")
+                          "ground_truth.source")

@@ -49,6 +49,7 @@ def toy_run(tmp_path_factory) -> Path:
     return run_dir
 
 
+@pytest.mark.e2e
 def test_toy_run_writes_every_output(toy_run):
     cfg = load_config(TrainConfig, toy_run / "config.yaml")
     assert cfg.optim.epochs == 3 and cfg.model.C == 4 and cfg.data.root == str(CIFAR10_DIR)
@@ -65,6 +66,7 @@ def test_toy_run_writes_every_output(toy_run):
     assert events and events[0].stat().st_size > 0
 
 
+@pytest.mark.e2e
 def test_same_config_gives_bit_identical_weights(toy_run, tmp_path):
     train(tmp_path / "again", "--config", str(TOY), DATA, "optim.epochs=3")
     assert_bit_identical(weights(toy_run), weights(tmp_path / "again"))
@@ -78,6 +80,7 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.e2e
 def test_sigkill_then_resume_is_bit_identical(toy_run, tmp_path):
     run_dir = tmp_path / "killed"
     cmd = [sys.executable, str(REPO / "train.py"), "--run-dir", str(run_dir), "--config", str(TOY),
@@ -94,6 +97,7 @@ def test_sigkill_then_resume_is_bit_identical(toy_run, tmp_path):
     assert_bit_identical(weights(run_dir), weights(uninterrupted))
 
 
+@pytest.mark.e2e
 def test_sigint_saves_mid_epoch_and_resume_is_bit_identical(tmp_path):
     run_dir = tmp_path / "stopped"
     args = ["--config", str(TOY), DATA, "optim.epochs=2", "data.train_size=4096"]
@@ -111,6 +115,7 @@ def test_sigint_saves_mid_epoch_and_resume_is_bit_identical(tmp_path):
     assert_bit_identical(weights(run_dir), weights(tmp_path / "whole"))
 
 
+@pytest.mark.e2e
 def test_corrupted_checkpoint_is_refused_and_kept(toy_run, tmp_path):
     run_dir = tmp_path / "corrupt"
     train(run_dir, "--config", str(TOY), DATA, "optim.epochs=1")
@@ -121,6 +126,7 @@ def test_corrupted_checkpoint_is_refused_and_kept(toy_run, tmp_path):
     assert ckpt.read_bytes() == damaged
 
 
+@pytest.mark.e2e
 def test_checkpoint_of_another_size_is_refused(toy_run, tmp_path):
     run_dir = tmp_path / "other"
     train(run_dir, "--config", str(TOY), DATA, "optim.epochs=1", "model.C=6")
@@ -129,6 +135,7 @@ def test_checkpoint_of_another_size_is_refused(toy_run, tmp_path):
     assert_one_line_error(train(run_dir, "--resume", check=False), "meta.size.C", "6", "4")
 
 
+@pytest.mark.e2e
 def test_run_dir_with_a_different_config_is_refused(toy_run):
     before = (toy_run / "config.yaml").read_text()
     assert_one_line_error(train(toy_run, "--resume", "optim.lr=0.1", check=False), "optim.lr")
@@ -136,11 +143,13 @@ def test_run_dir_with_a_different_config_is_refused(toy_run):
     assert (toy_run / "config.yaml").read_text() == before
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("override, fragment", [
     ("optim.lrr=0.1", "unknown key 'optim.lrr'"),
     ("optim.lr=-1", "optim.lr"),
-    ("model.space=nb101", "invalid choice 'nb101'; choose from 'nb201', 'darts'"),
-    ("sampler.stratify=params", "needs sampler.name=multipaths"),
+    ("model.space=nb101", "unknown supernet 'nb101'; registered: darts, nb201"),
+    ("sampler.stratify=params", "'stratify' is an option of path sampler multipaths"),
+    ("model.layers=3", "valid keys in section 'model' (space 'nb201'): space, channels_last, C, N"),
     ("data.train_size=30000", "data.train_size=30000 exceeds"),
     ("data.root=/nonexistent/cifar", "/nonexistent/cifar"),
 ])
