@@ -10,12 +10,17 @@ import shutil
 import pytest
 import yaml
 
+import search_spaces
+from core.config import format_schema_help, load_config, replace_path
 from core.errors import SpeedyNASError
 from core.plugins import options_schema
 from estimators import ESTIMATORS
 from search_pipeline import GROUND_TRUTHS
+from search_pipeline.retrain import cache_file
+from search_pipeline.search_config import SearchConfig
 from supernet.registry import NETWORKS, SUPERNETS
 from supernet.samplers import SAMPLERS
+from supernet.train_config import TrainConfig
 
 from .conftest import CIFAR10_DIR, REPO, assert_one_line_error, run_script
 
@@ -78,3 +83,80 @@ def test_one_plugin_of_each_kind_trains_and_searches(tmp_path, user_module):
     for record in records:
         loss = record["trajectory"]["train_losses"][int(last) - 1]
         assert record["scores"]["last_loss"][last] == pytest.approx(-2 * loss)
+
+
+# --------------------------------------------------------------------------- config sections
+
+def test_a_key_of_another_plugin_is_refused_naming_who_takes_it():
+    with pytest.raises(SpeedyNASError, match=r"unknown key 'model.layers' .*valid keys in section "
+                       r"'model' \(space 'nb201'\): space, channels_last, C, N; 'layers' is an "
+                       r"option of supernet darts"):
+        load_config(TrainConfig, None, ["model.layers=3"])
+    cfg = load_config(TrainConfig, None, ["model={space: darts, layers: 5}",
+                                          "sampler={name: multipaths, num_paths: 2}"])
+    assert cfg.model.options() == {"C": 16, "layers": 5, "stem_multiplier": 3}
+    assert cfg.sampler.options() == {"per_cell": False, "num_paths": 2, "stratify": "none",
+                                     "calibration": 256, "seed": 0}
+    with pytest.raises(SpeedyNASError, match=r"model.layers: .*must be >= 3"):
+        load_config(TrainConfig, None, ["model={space: darts, layers: 2}"])
+
+
+def test_replace_path_checks_keys_against_the_chosen_plugin():
+    cfg = load_config(TrainConfig, None, ["sampler.name=multipaths", "sampler.num_paths=3"])
+    assert replace_path(cfg, "sampler.num_paths", 5).sampler.num_paths == 5
+    with pytest.raises(SpeedyNASError, match="'num_paths' is an option of path sampler"):
+        replace_path(cfg, "sampler.name", "fairnas")  # num_paths would stay: refused
+    fair = replace_path(cfg, "sampler", {"name": "fairnas", "per_cell": True})
+    assert fair.sampler.options() == {"per_cell": True}
+
+
+def test_estimator_options_exist_only_for_listed_estimators():
+    nb201 = {"space": "nb201"}
+    cfg = load_config(SearchConfig, None, ["estimators.names=[tse_e, combo(tse_e+params)]",
+                                           "estimators.tse_e.window=7"], context=nb201)
+    assert cfg.estimators.options("tse_e") == {"window": 7, "window_fraction": 0.5}
+    assert cfg.estimators.options("combo(tse_e+params)")["method"] == "rank_mean"
+    with pytest.raises(SpeedyNASError, match="options of tse_ema apply only when "
+                                             "estimators.names lists tse_ema"):
+        load_config(SearchConfig, None, ["estimators.names=[tse]", "estimators.tse_ema.gamma=0.9"],
+                    context=nb201)
+    with pytest.raises(SpeedyNASError, match="estimators.names: unknown estimator 'tsee'"):
+        load_config(SearchConfig, None, ["estimators.names=[tsee]"], context=nb201)
+
+
+def test_retrain_network_keys_follow_the_run_space():
+    darts = load_config(SearchConfig, None, ["retrain.layers=6"], context={"space": "darts"})
+    assert darts.retrain.options() == {"C": 36, "layers": 6, "drop_path_prob": 0.0,
+                                       "stem_multiplier": 3}
+    with pytest.raises(SpeedyNASError, match="'layers' is an option of stand-alone network darts"):
+        load_config(SearchConfig, None, ["retrain.layers=6"], context={"space": "nb201"})
+    with pytest.raises(SpeedyNASError, match=r"retrain: its keys depend on the space"):
+        load_config(SearchConfig)
+
+
+def test_ground_truth_sources_are_chosen_with_their_options(tmp_path):
+    space = search_spaces.create("nb201")
+    arch = str(next(space.enumerate()))
+    cache = tmp_path / "retrain"
+    cache.mkdir()
+    cache_file(cache, space, arch).write_text(json.dumps({"test_acc": 42.0}))
+    cfg = load_config(SearchConfig, None, [f"ground_truth={{source: retrain, cache_dir: {cache}}}"],
+                      context={"space": "nb201"})
+    assert cfg.ground_truth.create(space).lookup(arch) == 42.0
+    assert load_config(SearchConfig, context={"space": "nb201"}).ground_truth.create(space) is None
+    with pytest.raises(SpeedyNASError, match="missing required key 'ground_truth.path'"):
+        load_config(SearchConfig, None, ["ground_truth.source=table"], context={"space": "nb201"})
+
+
+def test_list_keys_shows_each_plugin_option_with_its_choice():
+    text = format_schema_help(TrainConfig)
+    assert "model.N: int = 5  [must be >= 1]  cells per stage  (space=nb201)" in text
+    assert "sampler.per_cell: bool = false" in text and "(name=fairnas|multipaths|randnas)" in text
+    search = format_schema_help(SearchConfig)
+    assert "estimators.tse_e.window_fraction: float = 0.5" in search
+    assert "(when names lists tse_e)" in search and "retrain.layers: int = 20" in search
+
+
+def test_plugins_key_imports_modules_first_and_names_a_missing_one():
+    with pytest.raises(SpeedyNASError, match="plugins: cannot import module 'no_such_module'"):
+        load_config(TrainConfig, None, ["plugins=[no_such_module]"])
