@@ -12,6 +12,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -43,6 +44,9 @@ def call_main(main: Main, argv: Sequence[str] | None = None) -> int:
         message = str(err) or "Ctrl-C; completed checkpoints and results are kept"
         print(f"interrupted: {message}", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader of stdout left (``--list-keys | head``)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 0 if status is None else int(status)
 
 

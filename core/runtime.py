@@ -4,14 +4,26 @@ from __future__ import annotations
 import os
 import random
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from .config import setting
 from .errors import SpeedyNASError
 
-__all__ = ["capture_rng_state", "resolve_device", "restore_rng_state", "seed_everything",
-           "set_deterministic"]
+__all__ = ["RuntimeConfig", "capture_rng_state", "resolve_device", "restore_rng_state",
+           "seed_everything", "set_deterministic"]
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """The keys every program's config starts with: plugins to import, device, determinism."""
+
+    plugins: list[str] = setting([], help="modules imported first (they register plugins)")
+    device: str = setting("auto", help="auto, cpu, cuda or cuda:N")
+    deterministic: bool = setting(True, help="deterministic kernels where torch has them (on "
+                                             "CUDA also no cuDNN autotuning); false may be faster")
 
 # --------------------------------------------------------------------------- devices
 

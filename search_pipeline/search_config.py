@@ -12,6 +12,7 @@ from core.errors import SpeedyNASError
 from core.optim import SGDConfig
 from core.plugins import PluginSection, options_schema
 from core.registry import Registry
+from core.runtime import RuntimeConfig
 from estimators import ESTIMATORS
 from estimators.combo import parse_inline
 from search_spaces import SearchSpace
@@ -155,14 +156,10 @@ def search_context(train_cfg: TrainConfig) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class SearchConfig:
+class SearchConfig(RuntimeConfig):
     """Everything ``search.py`` needs; saved resolved as ``SEARCH_DIR/config.yaml``."""
 
     name: Optional[str] = setting(None, help="write to RUN_DIR/search/NAME instead of RUN_DIR/search")
-    plugins: list[str] = setting([], help="modules imported first (they register plugins)")
-    device: str = setting("auto", help="auto, cpu, cuda or cuda:N")
-    deterministic: bool = setting(True, help="deterministic kernels where torch has them (on "
-                                             "CUDA also no cuDNN autotuning); false may be faster")
     progress: bool = setting(True, help="show progress bars")
     candidates: CandidatesConfig = field(default_factory=CandidatesConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)

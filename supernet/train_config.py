@@ -9,6 +9,7 @@ from core.errors import SpeedyNASError
 from core.optim import SGDConfig
 from core.plugins import PluginSection
 from core.registry import Registry
+from core.runtime import RuntimeConfig
 from imagedata.data_config import DataConfig
 
 from .registry import SUPERNETS
@@ -62,14 +63,10 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(RuntimeConfig):
     """Everything ``train.py`` needs; the resolved copy is saved as ``RUN_DIR/config.yaml``."""
 
     seed: int = setting(0, min=0, help="seed of weights, paths, batches and augmentation")
-    plugins: list[str] = setting([], help="modules imported first (they register plugins)")
-    device: str = setting("auto", help="auto, cpu, cuda or cuda:N")
-    deterministic: bool = setting(True, help="deterministic kernels where torch has them (on "
-                                             "CUDA also no cuDNN autotuning); false may be faster")
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
