@@ -9,8 +9,11 @@ known". A ``meta`` entry (JSON text) records the format, the scales, the field d
 the provenance: the source file's ``source`` text and sha256, and the command that built the
 table (``scripts/build_nb201_table.py``, the only code that reads ``../shared``).
 
+>>> import search_spaces
+>>> from search_pipeline import create_ground_truth
 >>> truth = create_ground_truth("nb201", space=search_spaces.create("nb201"))
->>> truth.lookup("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|")
+>>> truth.lookup("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|"
+...              "+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|")
 93.66
 """
 from __future__ import annotations
@@ -155,9 +158,10 @@ class NB201Truth(GroundTruth):
     name = "nb201"
 
     def __init__(self, space: SearchSpace | str,
-                 column: Annotated[Column, Option(help="NB201 table column (200 epochs, mean "
-                                                       "over seeds, unless named otherwise)")
-                                   ] = "cifar10_test") -> None:
+                 column: Annotated[Column, Option(
+                     help="column of the shipped NAS-Bench-201 table (accuracy in %, 200 "
+                          "epochs, mean over seeds, unless its name says otherwise)")
+                 ] = "cifar10_test") -> None:
         self.space = search_spaces.create(space) if isinstance(space, str) else space
         if self.space.name != "nb201":
             raise SpeedyNASError(f"ground truth 'nb201' is the NAS-Bench-201 table; the search "
@@ -191,6 +195,6 @@ class NB201Truth(GroundTruth):
 
     def describe(self) -> str:
         sha = str(self.meta.get("source_sha256", "?"))[:12]
-        return (f"nb201 (shipped NAS-Bench-201 table) column {self.column} ({len(self)} nb201 "
-                f"archs; built from {self.meta.get('source_file', '?')} sha256 {sha}...: "
-                "NATS-Bench tss, 200 epochs)")
+        return (f"nb201: the NAS-Bench-201 table shipped with the package, column {self.column} "
+                f"({len(self)} nb201 archs; NATS-Bench tss results, built from "
+                f"{self.meta.get('source_file', '?')}, sha256 {sha}...)")

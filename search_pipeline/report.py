@@ -167,7 +167,7 @@ def format_best(best: Mapping[str, Any] | None) -> str:
     line = (f"best-ranked by {best['estimator']} (B={best['budget']}): {best['arch']}\n"
             f"  true accuracy {_fmt(best['truth'], 2)}")
     if best["truth"] is None:
-        return line + " (not in the ground truth)"
+        return line + " (no ground truth for it: see --ground-truth)"
     line += f": rank {best['rank']} of {best['of']} candidates"
     if "space_rank" in best:
         share = 100.0 * best["space_rank"] / best["space_size"]
