@@ -506,6 +506,7 @@ def run_script(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
                           timeout=120)
 
 
+@pytest.mark.e2e
 def test_run_cli_user_error_is_one_line_exit_2(tmp_path):
     result = run_script(tmp_path, "config", "epochs=0")
     assert result.returncode == 2
@@ -514,6 +515,7 @@ def test_run_cli_user_error_is_one_line_exit_2(tmp_path):
         "error: epochs: value 0 is out of range; must be >= 1 (from override 'epochs=0')"]
 
 
+@pytest.mark.e2e
 def test_run_cli_interrupt_exits_130(tmp_path):
     result = run_script(tmp_path, "interrupt")
     assert result.returncode == 130
@@ -531,6 +533,7 @@ def test_run_cli_exits_with_main_status(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("error: unknown key 'epochz'")
 
 
+@pytest.mark.e2e
 def test_run_cli_bugs_keep_their_traceback(tmp_path):
     result = run_script(tmp_path, "bug")
     assert result.returncode == 1

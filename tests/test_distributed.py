@@ -16,6 +16,8 @@ from core.atomic_io import load_checkpoint, read_jsonl
 
 from .conftest import CIFAR10_DIR, NB201_TABLE, REPO, TIMING
 
+pytestmark = pytest.mark.e2e
+
 TOY = REPO / "configs" / "toy.yaml"
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
             "--master_port=0", "--standalone"]

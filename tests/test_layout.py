@@ -39,6 +39,7 @@ def test_every_package_is_on_a_floor():
     assert packages == set(FLOORS)
 
 
+@pytest.mark.e2e  # a fresh interpreter (subprocess)
 def test_importing_the_estimators_leaf_loads_no_training_reports_or_data():
     code = ("import sys, estimators; print(' '.join(sorted({m.split('.')[0] for m in sys.modules}"
             " | {m for m in sys.modules if m.startswith('torch.utils.tensorboard')})))")

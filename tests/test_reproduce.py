@@ -12,6 +12,8 @@ from core.atomic_io import read_jsonl
 
 from .conftest import CIFAR10_DIR, NB201_TABLE, REPO
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def reproduce() -> dict:

@@ -1,0 +1,99 @@
+"""A search and top-k retraining run in-process on a tiny supernet (seconds): the fast-lane checks
+of search_pipeline.search_run and search_pipeline.retrain. search.py itself, end to end, is
+tested in test_search.py (marked e2e)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import search_spaces
+from core.atomic_io import read_jsonl
+from core.config import load_config
+from search_pipeline import retrain as retrain_module
+from search_pipeline.retrain import RetrainTruth, cache_file, retrain_top_k
+from search_pipeline.search_config import SearchConfig, search_context
+from search_pipeline.search_run import Search
+from supernet import tensor_snapshot
+from supernet.run_dir import load_run_config, resolve_train_config
+from supernet.trainer import SupernetTrainer
+
+from .conftest import CIFAR10_DIR, REPO
+
+TOY = REPO / "configs" / "toy.yaml"
+SEARCH_TOY = REPO / "configs" / "search_toy.yaml"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    """configs/toy.yaml trained in-process for one epoch (8 steps), as train.py would."""
+    run_dir = tmp_path_factory.mktemp("tiny_supernet") / "run"
+    cfg = resolve_train_config(run_dir, str(TOY), [f"data.root={CIFAR10_DIR}", "optim.epochs=1",
+                                                   "log.probe_archs=0"], resume=False)
+    SupernetTrainer(cfg, run_dir).run()
+    return run_dir
+
+
+def search_config(run_dir: Path, *overrides: str) -> SearchConfig:
+    return load_config(SearchConfig, SEARCH_TOY, ["retrain.enabled=false", *overrides],
+                       context=search_context(load_run_config(run_dir)))
+
+
+def test_search_scores_every_candidate_resumes_and_leaves_the_supernet_untouched(tiny_run):
+    cfg = search_config(tiny_run, "name=unit", "candidates.num=3")
+    search = Search(tiny_run, cfg)
+    before = tensor_snapshot(search.net)
+    summary = search.run()
+    after = search.net.state_dict()
+    assert all(after[k].equal(v) for k, v in before.items())
+    results = read_jsonl(tiny_run / "search" / "unit" / "results.jsonl")
+    assert [r["index"] for r in results] == [0, 1, 2]
+    assert [r["arch"] for r in results] == [str(a) for a in search.candidates]
+    for record in results:
+        assert set(record["scores"]) == set(cfg.estimators.names)
+        assert all(set(s) == {"2", "4"} for s in record["scores"].values())
+        losses = record["trajectory"]["train_losses"]
+        assert len(losses) == 4
+        assert record["scores"]["tse"]["2"] == pytest.approx(-sum(losses[:2]))
+    assert summary["n_candidates"] == 3 and list(summary["metrics"]) == list(cfg.estimators.names)
+    # Run again: every candidate is done, nothing is fine-tuned, the results are unchanged.
+    again = Search(tiny_run, cfg)
+    again.evaluate = None
+    again.run()
+    assert read_jsonl(tiny_run / "search" / "unit" / "results.jsonl") == results
+
+
+def test_retrain_top_k_trains_each_arch_once_and_caches_it(tiny_run, tmp_path, monkeypatch):
+    cfg = search_config(tiny_run, "estimators.names=[tse, params]", "finetune.budgets=[4]",
+                        "retrain.top_k=1", "retrain.train_size=64", "retrain.test_size=64",
+                        "retrain.batch_size=32")
+    train_cfg = load_run_config(tiny_run)
+    space = search_spaces.create("nb201")
+    archs = [str(a) for a in space.sample_many(3, __import__("numpy").random.default_rng(0))]
+    # tse ranks archs[0] first, params archs[2]; archs[1] is nobody's top-1.
+    results = [{"arch": a, "scores": {"tse": {"4": -i}, "params": {"4": i}}}
+               for i, a in enumerate(archs)]
+    truths = {archs[0]: 90.0, archs[1]: 80.0}
+    cache = tmp_path / "retrain"
+    summary = retrain_top_k(results, cfg, train_cfg, truths, cache, "cpu")
+    assert list(summary["archs"]) == [archs[0], archs[2]]
+    for arch, row in summary["archs"].items():
+        assert 0 <= row["test_acc"] <= 100 and row["table"] == truths.get(arch)
+        assert RetrainTruth(cache, space).lookup(arch) == row["test_acc"]
+        assert cache_file(cache, space, arch).exists()
+    assert summary["estimators"]["tse"] == {"retrained_mean": summary["archs"][archs[0]]["test_acc"],
+                                            "table_mean": 90.0}
+    assert summary["estimators"]["params"]["table_mean"] is None  # archs[2] is not in the table
+    assert RetrainTruth(cache, space).lookup(archs[1]) is None
+
+    # Same settings: everything comes from the cache; other settings: retrained.
+    def refuse(*args, **kwargs):
+        raise AssertionError("retrained an arch that was cached")
+
+    monkeypatch.setattr(retrain_module, "train_standalone", refuse)
+    assert retrain_top_k(results, cfg, train_cfg, truths, cache, "cpu") == summary
+    other = search_config(tiny_run, "estimators.names=[tse, params]", "finetune.budgets=[4]",
+                          "retrain.top_k=1", "retrain.train_size=32", "retrain.test_size=64",
+                          "retrain.batch_size=32")
+    with pytest.raises(AssertionError, match="retrained an arch that was cached"):
+        retrain_top_k(results, other, train_cfg, truths, cache, "cpu")
