@@ -7,9 +7,12 @@
 """
 from __future__ import annotations
 
+import contextlib
+
 from core.cli import parse_run_args, run_cli, run_parser
 from core.config import load_config
 from core.distributed import DistEnv, init_distributed, shutdown
+from core.locks import directory_lock
 from supernet.run_dir import config_path, resolve_train_config
 from supernet.train_config import TrainConfig
 from supernet.trainer import SupernetTrainer
@@ -22,18 +25,19 @@ def main(argv: list[str]) -> int:
     if args is None:
         return 0
     env = DistEnv()
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(lambda: shutdown(env))
         env, device = init_distributed(
             load_config(TrainConfig, args.config or _saved(args), args.overrides).device)
-        if not env.is_main:
+        if env.is_main:  # one writer per run dir, for the whole job
+            stack.enter_context(directory_lock(args.run_dir, "the training run"))
+        else:
             env.barrier()  # rank 0 creates or checks the run dir first
         cfg = resolve_train_config(args.run_dir, args.config, args.overrides, args.resume,
                                    write=env.is_main)
         if env.is_main:
             env.barrier()
         history = SupernetTrainer(cfg, args.run_dir, env, device).run()
-    finally:
-        shutdown(env)
     if history and env.is_main:
         last = history[-1]
         print(f"finished {cfg.optim.epochs} epochs in {args.run_dir}: train loss "

@@ -9,6 +9,7 @@ on the next append.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import pickle
@@ -24,9 +25,13 @@ import torch
 from .errors import SpeedyNASError
 
 __all__ = [
-    "append_jsonl", "atomic_torch_save", "atomic_write_bytes", "atomic_write_json",
-    "atomic_write_text", "atomic_writer", "load_checkpoint", "read_jsonl",
+    "DIGEST_KEY", "append_jsonl", "atomic_torch_save", "atomic_write_bytes", "atomic_write_json",
+    "atomic_write_text", "atomic_writer", "load_checkpoint", "read_jsonl", "save_checkpoint",
+    "state_digest",
 ]
+
+#: The checkpoint entry holding the SHA-256 of everything else in it.
+DIGEST_KEY = "digest"
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -87,6 +92,40 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
     """``torch.save(obj, path)`` atomically: a failed save leaves the old file intact."""
     with atomic_writer(path) as handle:
         torch.save(obj, handle)
+
+
+def state_digest(obj: Any) -> str:
+    """SHA-256 of a checkpoint's contents: every tensor's dtype, shape and bytes, and every other
+    value's text, walked in a fixed order (so it is the same after a save and a load)."""
+    digest = hashlib.sha256()
+    _feed(digest, obj)
+    return digest.hexdigest()
+
+
+def _feed(digest: Any, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        flat = value.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"T{flat.dtype}{tuple(value.shape)}".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, Mapping):
+        digest.update(b"{")
+        for key in sorted(value, key=repr):
+            _feed(digest, key)
+            _feed(digest, value[key])
+        digest.update(b"}")
+    elif isinstance(value, (list, tuple)):
+        digest.update(b"[")
+        for item in value:
+            _feed(digest, item)
+        digest.update(b"]")
+    else:
+        digest.update(f"{type(value).__name__}:{value!r};".encode())
+
+
+def save_checkpoint(state: Mapping[str, Any], path: str | Path) -> None:
+    """Save a checkpoint dict atomically with its :func:`state_digest` (``load_checkpoint``
+    verifies it)."""
+    atomic_torch_save({**state, DIGEST_KEY: state_digest(state)}, path)
 
 
 # --------------------------------------------------------------------------- JSON lines
@@ -223,11 +262,13 @@ def _meta_mismatches(expected: Mapping[str, Any], meta: Mapping[str, Any],
 
 def load_checkpoint(path: str | Path,
                     expected: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A checkpoint dict loaded safely on CPU (``weights_only=True``); never runs pickled code.
+    """A checkpoint dict written by :func:`save_checkpoint`, loaded safely on CPU
+    (``weights_only=True``; never runs pickled code) and verified against its digest (returned
+    without it).
 
     With ``expected``, every (nested) key in it must equal the checkpoint's ``meta`` entry.
-    Any problem (missing, empty, truncated, corrupted, not a dict, metadata mismatch) raises
-    :class:`SpeedyNASError` with a one-line message naming ``path``.
+    Any problem (missing, empty, truncated, corrupted, damaged, not a dict, no digest, metadata
+    mismatch) raises :class:`SpeedyNASError` with a one-line message naming ``path``.
     """
     path = Path(path)
     if not path.exists():
@@ -250,6 +291,13 @@ def load_checkpoint(path: str | Path,
     if not isinstance(obj, dict):
         raise SpeedyNASError(f"not a checkpoint: {path} holds a {type(obj).__name__}, "
                              "expected a dict")
+    stored = obj.pop(DIGEST_KEY, None)
+    if stored is None:
+        raise SpeedyNASError(f"checkpoint {path} holds no digest, so it cannot be verified "
+                             "(not written by this version of speedynas)")
+    if stored != state_digest(obj):
+        raise SpeedyNASError(f"checkpoint {path} is damaged: its contents do not match the "
+                             "digest stored in it (the file changed after it was written)")
     if expected is not None:
         meta = obj.get("meta")
         if not isinstance(meta, Mapping):

@@ -7,6 +7,7 @@ plots, ``tb/`` and ``retrain/``.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import replace
@@ -22,6 +23,7 @@ from core.atomic_io import append_jsonl, atomic_write_text, read_jsonl
 from core.config import config_diff, load_config, save_config
 from core.distributed import DistEnv
 from core.errors import SpeedyNASError
+from core.locks import directory_lock
 from core.runtime import resolve_device, set_deterministic
 from estimators.combo import inline_name, parse_inline
 from estimators.registry import Estimator, create_estimator, needed_records, zero_cost_measurers
@@ -148,7 +150,12 @@ class Search:
         ``results.rank{r}.jsonl``; rank 0 then merges them into ``results.jsonl`` in candidate
         order (each candidate's fine-tune depends on nothing else, so the numbers are those of a
         single-process search), and only rank 0 reports. Returns the summary (empty on other
-        ranks)."""
+        ranks). Rank 0 holds the search dir's lock throughout (one writer per search)."""
+        with (directory_lock(self.out_dir, "the search") if self.env.is_main
+              else contextlib.nullcontext()):
+            return self._run()
+
+    def _run(self) -> dict[str, Any]:
         if self.env.is_main:
             prepare_out_dir(self.out_dir, self.cfg, self.candidates,
                             search_context(self.train_cfg))

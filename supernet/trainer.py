@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from core.atomic_io import atomic_torch_save, atomic_write_json, load_checkpoint
+from core.atomic_io import atomic_write_json, load_checkpoint, save_checkpoint
 from core.config import config_to_dict
 from core.distributed import DistEnv, average_buffers, average_gradients, mean_over_ranks
 from core.errors import SpeedyNASError
@@ -140,11 +140,11 @@ class SupernetTrainer:
         """The files of :meth:`save`."""
         state = self.state_dict()
         path = last_checkpoint(self.run_dir)
-        atomic_torch_save(state, path)
+        save_checkpoint(state, path)
         keep = self.cfg.log.keep_every
         epoch = self.step // self.steps_per_epoch
         if epoch_end and keep and epoch % keep == 0:
-            atomic_torch_save(state, path.with_name(f"epoch_{epoch}.pt"))
+            save_checkpoint(state, path.with_name(f"epoch_{epoch}.pt"))
         atomic_write_json(self.run_dir / "history.json", self.history)
 
     def resume(self) -> bool:
