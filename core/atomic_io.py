@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import pickle
 import uuid
@@ -83,9 +84,27 @@ def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> N
     atomic_write_bytes(path, text.encode(encoding))
 
 
+def strict_json(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, +-inf) replaced by ``None``, so that it is
+    strict JSON (``null``) that every JSON reader accepts."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    return value
+
+
+def dumps_strict(obj: Any, indent: int | None = None) -> str:
+    """``obj`` as strict JSON text (non-finite floats as ``null``, see :func:`strict_json`)."""
+    return json.dumps(strict_json(obj), indent=indent, ensure_ascii=False, allow_nan=False)
+
+
 def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 2) -> None:
-    """Replace ``path`` with ``obj`` as JSON atomically (serialised before the file is touched)."""
-    atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
+    """Replace ``path`` with ``obj`` as strict JSON atomically (serialised before the file is
+    touched; non-finite floats become ``null``)."""
+    atomic_write_text(path, dumps_strict(obj, indent) + "\n")
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
@@ -169,8 +188,9 @@ def _repair_tail(path: Path) -> None:
 
 
 def append_jsonl(path: str | Path, record: Any) -> None:
-    """Append ``record`` as one JSON line to ``path`` (created if needed), flushed and fsynced."""
-    line = json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n"
+    """Append ``record`` as one strict JSON line to ``path`` (created if needed; non-finite
+    floats become ``null``), flushed and fsynced."""
+    line = dumps_strict(record).encode("utf-8") + b"\n"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():

@@ -17,6 +17,7 @@ The names of the record kinds an estimator can need are :data:`RECORDS`;
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,9 +42,14 @@ def _field(data: Mapping[str, Any], key: str, what: str) -> Any:
         raise SpeedyNASError(f"{what} record has no {key!r} field: {data!r:.200}") from None
 
 
+def _float(value: Any) -> float:
+    """A number; ``None`` (how strict JSON stores NaN) reads as NaN."""
+    return math.nan if value is None else float(value)
+
+
 def _floats(values: Iterable[Any], what: str) -> list[float]:
     try:
-        return [float(v) for v in values]
+        return [_float(v) for v in values]
     except (TypeError, ValueError):
         raise SpeedyNASError(f"{what} must be a list of numbers, got {values!r:.200}") from None
 
@@ -62,12 +68,12 @@ class Trajectory:
         if self.val_losses is not None:
             self.val_losses = _floats(self.val_losses, "val_losses")
         try:
-            self.val_acc = {int(b): float(a) for b, a in dict(self.val_acc).items()}
+            self.val_acc = {int(b): _float(a) for b, a in dict(self.val_acc).items()}
         except (TypeError, ValueError):
             raise SpeedyNASError(f"val_acc must map budgets to accuracies, got "
                                  f"{self.val_acc!r:.200}") from None
         try:
-            self.zero_cost = {str(k): float(v) for k, v in dict(self.zero_cost).items()}
+            self.zero_cost = {str(k): _float(v) for k, v in dict(self.zero_cost).items()}
         except (TypeError, ValueError):
             raise SpeedyNASError(f"zero_cost must map estimator names to numbers, got "
                                  f"{self.zero_cost!r:.200}") from None
@@ -100,8 +106,8 @@ class Trajectory:
         return problems
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict (``val_acc`` keys become strings; non-finite zero-cost values stay
-        floats, which :mod:`json` writes as ``NaN``/``Infinity``)."""
+        """A JSON-able dict (``val_acc`` keys become strings; non-finite values stay floats,
+        which the results writer stores as ``null`` and :meth:`from_dict` reads back as NaN)."""
         return {"train_losses": list(self.train_losses),
                 "val_losses": None if self.val_losses is None else list(self.val_losses),
                 "val_acc": {str(b): a for b, a in sorted(self.val_acc.items())},

@@ -63,9 +63,10 @@ def _correlation(fn: Callable, x: np.ndarray, y: np.ndarray) -> float | None:
 def rank_metrics(scores: Sequence[float], truths: Sequence[float],
                  ks: Sequence[int] = (1, 5, 10)) -> dict[str, Any]:
     """Spearman, Kendall tau-b, and for each k the mean true accuracy of the top-k by score
-    (``top{k}``) beside the best possible top-k mean of the same candidates (``best_top{k}``);
-    ``n`` = number of candidates. ``truths`` must be finite (drop missing ones first, e.g. with
-    :func:`pair_with_truth`)."""
+    (``top{k}``; ``None`` when fewer than k scores are finite, since non-finite scores rank
+    nothing) beside the best possible top-k mean of the same candidates (``best_top{k}``);
+    ``n`` = number of candidates, ``nonfinite`` = how many scores are NaN or infinite.
+    ``truths`` must be finite (drop missing ones first, e.g. with :func:`pair_with_truth`)."""
     s = np.asarray(scores, dtype=float)
     t = np.asarray(truths, dtype=float)
     if s.shape != t.shape or s.ndim != 1:
@@ -73,15 +74,17 @@ def rank_metrics(scores: Sequence[float], truths: Sequence[float],
     if not np.isfinite(t).all():
         raise ValueError("true accuracies must be finite; exclude missing ones first")
     filled = _finite_or_bottom(s)
+    finite = int(np.isfinite(s).sum())
     out: dict[str, Any] = {
-        "n": len(s),
+        "n": len(s), "nonfinite": len(s) - finite,
         "spearman": _correlation(stats.spearmanr, filled, t),
         "kendall": _correlation(stats.kendalltau, filled, t),
     }
     order = rank_order(s)
     for k in ks:
         chosen = t[order[:k]]
-        out[f"top{k}"] = float(chosen.mean()) if len(chosen) else None
+        out[f"top{k}"] = float(chosen.mean()) if len(chosen) and finite >= min(k, len(s)) \
+            else None
         out[f"best_top{k}"] = best_top_k(t, k)
     return out
 

@@ -92,7 +92,19 @@ def summarize(results: Sequence[Mapping[str, Any]], truths: Mapping[str, float |
         "best_possible": {f"top{k}": best_top_k(paired_truths.truths, k) for k in ks},
         "metrics": metrics,
         "learned": fitted,
+        "nonfinite": {name: sum(not math.isfinite(v) for v in _scores(results, name,
+                                                                    max(budgets)))
+                      for name in estimators if name not in learned},
     }
+
+
+def nonfinite_warnings(summary: Mapping[str, Any]) -> list[str]:
+    """One warning per estimator with NaN or infinite scores at the largest B (a diverged
+    fine-tune, for example): their candidates rank last and top-k needs k finite scores."""
+    last, total = max(summary["budgets"]), summary["n_candidates"]
+    return [f"warning: {name} gave {count} of {total} candidates a non-finite score at B={last} "
+            "(a diverging fine-tune? try a lower finetune.lr); they rank last"
+            for name, count in summary.get("nonfinite", {}).items() if count]
 
 
 def _table_k(summary: Mapping[str, Any]) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import time
 from dataclasses import replace
 from functools import cached_property
@@ -41,6 +42,7 @@ from .report import (
     format_best,
     format_table,
     log_figures,
+    nonfinite_warnings,
     pareto_summary,
     plot_correlation_vs_budget,
     plot_pareto,
@@ -363,6 +365,8 @@ class Search:
             self.plot(results, truths, summary)
         print(format_table(summary))
         print(format_best(summary["best"]))
+        for line in nonfinite_warnings(summary):
+            print(line, file=sys.stderr)
         return summary
 
     def plot(self, results: list[dict[str, Any]], truths: dict[str, float | None],

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from core.atomic_io import append_jsonl, atomic_write_json
 from core.errors import SpeedyNASError
+from estimators import Trajectory
 from search_pipeline import (
     pair_with_truth,
     plot_correlation_vs_budget,
@@ -18,7 +20,7 @@ from search_pipeline import (
     top_k,
     write_summary,
 )
-from search_pipeline.report import format_table, log_figures
+from search_pipeline.report import format_table, log_figures, nonfinite_warnings
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -60,7 +62,8 @@ def test_top_k_and_best_possible() -> None:
     m = rank_metrics(scores, truths, ks=(1, 2, 3, 10))
     assert m["top1"] == 91.0 and m["top2"] == 92.0 and m["top3"] == 92.0
     assert m["best_top1"] == 94.0 and m["best_top2"] == 93.5 and m["best_top3"] == 93.0
-    assert m["top10"] == m["best_top10"] == 92.0   # k > n: all candidates
+    assert m["best_top10"] == 92.0 and m["top10"] is None  # k > n would need the NaN score
+    assert rank_metrics(scores[:4], truths[:4], ks=(10,))["top10"] == 91.5  # k > n: all of them
 
 
 def test_ties_in_score_broken_by_candidate_order() -> None:
@@ -178,3 +181,35 @@ def test_plots_are_png(tmp_path: Path) -> None:
     log_figures(writer, {"search/scores": fig1, "search/spearman": fig2})
     writer.close()
     assert any(p.name.startswith("events.out.tfevents") for p in (tmp_path / "tb").iterdir())
+
+
+def test_non_finite_scores_give_no_top_k_a_count_and_a_warning():
+    truths = [90.0, 80.0, 70.0, 60.0]
+    all_nan = rank_metrics([math.nan] * 4, truths, ks=(1, 3))
+    assert all_nan["nonfinite"] == 4 and all_nan["top1"] is None and all_nan["top3"] is None
+    two = rank_metrics([1.0, math.nan, 0.5, math.inf], truths, ks=(1, 3))
+    assert two["nonfinite"] == 2 and two["top1"] == 90.0 and two["top3"] is None
+    archs = ["a", "b", "c", "d"]
+    results = [{"arch": a, "params": 1, "flops": 1, "scores": {"tse": {"4": s}}}
+               for a, s in zip(archs, [math.nan, None, 1.0, 2.0])]
+    summary = summarize(results, dict(zip(archs, truths)), ["tse"], [4], {})
+    assert summary["nonfinite"] == {"tse": 2}
+    assert nonfinite_warnings(summary) == [
+        "warning: tse gave 2 of 4 candidates a non-finite score at B=4 (a diverging fine-tune? "
+        "try a lower finetune.lr); they rank last"]
+
+
+def test_results_and_summaries_are_strict_json(tmp_path):
+    record = {"scores": {"tse": {"4": math.nan}}, "trajectory": {"train_losses": [1.0, math.inf]}}
+    append_jsonl(tmp_path / "results.jsonl", record)
+    line = (tmp_path / "results.jsonl").read_text()
+
+    def refuse(token):
+        raise ValueError(f"not strict JSON: {token}")
+
+    back = json.loads(line, parse_constant=refuse)
+    assert back["scores"]["tse"]["4"] is None
+    assert math.isnan(Trajectory.from_dict(back["trajectory"]).train_losses[1])
+    atomic_write_json(tmp_path / "summary.json", {"spearman": math.nan})
+    assert json.loads((tmp_path / "summary.json").read_text(), parse_constant=refuse) == {
+        "spearman": None}
