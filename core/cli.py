@@ -5,9 +5,10 @@
     if __name__ == "__main__":
         run_cli(main)
 
-User mistakes (:class:`SpeedyNASError`) end the program with one line ``error: ...`` on stderr
-and exit status 2; Ctrl-C ends it with status 130; anything else is a bug and keeps its
-traceback.
+User mistakes (:class:`SpeedyNASError`) and faults of the machine or the user's files
+(:class:`OSError`: a read-only or full disk, a missing or unreadable path) end the program with
+one line ``error: ...`` on stderr and exit status 2; Ctrl-C ends it with status 130; anything
+else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
@@ -47,7 +48,19 @@ def call_main(main: Main, argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of stdout left (``--list-keys | head``)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as err:  # the machine or the user's files: a full or read-only disk...
+        sys.stdout.flush()
+        print(f"error: {os_error_message(err)}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
     return 0 if status is None else int(status)
+
+
+def os_error_message(err: OSError) -> str:
+    """One line naming the file(s) and the system's reason, e.g. ``cannot write runs/x/a.json:
+    No space left on device``."""
+    paths = " -> ".join(str(p) for p in (err.filename, err.filename2) if p is not None)
+    reason = err.strerror or " ".join(str(err).split()) or type(err).__name__
+    return f"{paths}: {reason}" if paths else f"{reason} ({type(err).__name__})"
 
 
 def run_parser(description: str, config_help: str) -> argparse.ArgumentParser:

@@ -8,7 +8,6 @@ plots, ``tb/`` and ``retrain/``.
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import time
 from dataclasses import replace
@@ -20,7 +19,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from core.atomic_io import append_jsonl, atomic_write_text, read_jsonl
+from core.atomic_io import append_jsonl, atomic_write_text, dumps_strict, read_jsonl
 from core.config import config_diff, load_config, save_config
 from core.distributed import DistEnv
 from core.errors import SpeedyNASError
@@ -193,10 +192,38 @@ class Search:
 
     def finished(self) -> list[dict[str, Any]]:
         """Every finished candidate's record, merged or not."""
-        records = read_jsonl(self.out_dir / "results.jsonl", missing_ok=True)
+        records = self.read_records(self.out_dir / "results.jsonl", missing_ok=True)
         for path in self.partial_files():
-            records += read_jsonl(path)
+            records += self.read_records(path)
         return records
+
+    def read_records(self, path: Path, missing_ok: bool = False) -> list[dict[str, Any]]:
+        """The records of ``path``, each checked against the candidates: an object with an
+        ``index`` among them, that candidate's ``arch``, ``scores``, and no index twice."""
+        records, seen = read_jsonl(path, missing_ok=missing_ok), set()
+        for number, record in enumerate(records, 1):
+            problem = self.record_problem(record, seen)
+            if problem:
+                raise SpeedyNASError(f"{path}, record {number}: {problem}; it does not belong "
+                                     f"to this search's {len(self.candidates)} candidates "
+                                     f"({self.out_dir / 'candidates.txt'}); move the file away "
+                                     "to start the search over")
+            seen.add(record["index"])
+        return records
+
+    def record_problem(self, record: Any, seen: set[int]) -> str | None:
+        """Why ``record`` is not a results record of this search (``None`` when it is)."""
+        if not isinstance(record, dict) or not isinstance(record.get("scores"), dict):
+            return "not a results record (a JSON object with index, arch and scores)"
+        index = record.get("index")
+        if isinstance(index, bool) or not isinstance(index, int) \
+                or not 0 <= index < len(self.candidates):
+            return f"index {index!r} is not a candidate index (0 to {len(self.candidates) - 1})"
+        if record.get("arch") != str(self.candidates[index]):
+            return f"candidate {index} is {self.candidates[index]}, not {record.get('arch')}"
+        if index in seen:
+            return f"candidate {index} appears twice"
+        return None
 
     def merge(self) -> None:
         """Fold the per-rank files into ``results.jsonl`` (one line per candidate, in order)."""
@@ -205,7 +232,7 @@ class Search:
             return
         by_index = {r["index"]: r for r in self.finished()}
         atomic_write_text(self.out_dir / "results.jsonl", "".join(
-            json.dumps(by_index[i]) + "\n" for i in sorted(by_index)))
+            dumps_strict(by_index[i]) + "\n" for i in sorted(by_index)))
         for path in partial:
             path.unlink()
 
@@ -226,13 +253,14 @@ class Search:
     def up_to_date_results(self) -> list[dict[str, Any]]:
         """Every finished candidate's record, in order, scored by the configured estimators
         (zero-cost values added since are measured); rank 0 saves any change."""
-        results = sorted(read_jsonl(self.out_dir / "results.jsonl"), key=lambda r: r["index"])
-        stored = [json.dumps(r) for r in results]
+        results = sorted(self.read_records(self.out_dir / "results.jsonl"),
+                         key=lambda r: r["index"])
+        stored = [dumps_strict(r) for r in results]
         self.measure_missing_zero_cost(results)
         self.rescore(results)
-        if self.env.is_main and [json.dumps(r) for r in results] != stored:
-            atomic_write_text(self.out_dir / "results.jsonl",
-                              "".join(json.dumps(r) + "\n" for r in results))
+        lines = [dumps_strict(r) for r in results]
+        if self.env.is_main and lines != stored:
+            atomic_write_text(self.out_dir / "results.jsonl", "".join(f"{line}\n" for line in lines))
         return results
 
     @cached_property

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -88,5 +88,16 @@ def load_supernet(run_dir: Path, device: torch.device | str = "cpu",
         raise SpeedyNASError(f"the supernet in {run_dir} has not finished training (step "
                              f"{state.get('step')}); resume it with "
                              f"python train.py --run-dir {run_dir} --resume")
-    net.load_state_dict(state["model"])
+    restore(path, lambda: net.load_state_dict(state["model"]))
     return net.to(device), cfg, state
+
+
+def restore(path: Path, load: Callable[[], Any]) -> None:
+    """Run ``load`` (``load_state_dict`` calls with ``path``'s contents); a checkpoint whose
+    tensors have other keys or shapes than this run's is refused naming the file."""
+    try:
+        load()
+    except (RuntimeError, KeyError, ValueError, TypeError) as err:
+        detail = " ".join(str(err).split())
+        raise SpeedyNASError(f"checkpoint {path} does not fit this run's networks (other keys "
+                             f"or shapes: {detail[:300]})") from None

@@ -33,7 +33,7 @@ from imagedata.run_data import RunData, load_run_data
 from .base import Supernet
 from .measure import path_accuracy
 from .registry import SUPERNETS
-from .run_dir import checkpoint_meta, last_checkpoint
+from .run_dir import checkpoint_meta, last_checkpoint, restore
 from .samplers import Path as ArchPath
 from .samplers import create_sampler
 from .train_config import TrainConfig
@@ -152,7 +152,8 @@ class SupernetTrainer:
         path = last_checkpoint(self.run_dir)
         if not path.exists():
             return False
-        self.load_state_dict(load_checkpoint(path, expected=checkpoint_meta(self.net)))
+        state = load_checkpoint(path, expected=checkpoint_meta(self.net))
+        restore(path, lambda: self.load_state_dict(state))
         return True
 
     # ------------------------------------------------------------------ training

@@ -3,19 +3,22 @@ of search_pipeline.search_run and search_pipeline.retrain. search.py itself, end
 tested in test_search.py (marked e2e)."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 import search_spaces
-from core.atomic_io import read_jsonl
+from core.atomic_io import load_checkpoint, read_jsonl, save_checkpoint
 from core.config import load_config
+from core.errors import SpeedyNASError
 from search_pipeline import retrain as retrain_module
 from search_pipeline.retrain import RetrainTruth, cache_file, retrain_top_k
 from search_pipeline.search_config import SearchConfig, search_context
 from search_pipeline.search_run import Search
 from supernet import tensor_snapshot
-from supernet.run_dir import load_run_config, resolve_train_config
+from supernet.run_dir import load_run_config, load_supernet, resolve_train_config
 from supernet.trainer import SupernetTrainer
 
 from .conftest import CIFAR10_DIR, REPO
@@ -97,3 +100,38 @@ def test_retrain_top_k_trains_each_arch_once_and_caches_it(tiny_run, tmp_path, m
                           "retrain.batch_size=32")
     with pytest.raises(AssertionError, match="retrained an arch that was cached"):
         retrain_top_k(results, other, train_cfg, truths, cache, "cpu")
+
+
+@pytest.mark.parametrize("damage, fragment", [
+    (lambda lines: lines + [lines[0]], "record 4: candidate 0 appears twice"),
+    (lambda lines: lines + [lines[0].replace('"index": 0', '"index": 7')],
+     r"record 4: index 7 is not a candidate index \(0 to 2\)"),
+    (lambda lines: lines[:1] + ['[1, 2, 3]'], "record 2: not a results record"),
+    (lambda lines: [lines[0].replace('"index": 0', '"index": 1')] + lines[1:],
+     "record 1: candidate 1 is"),
+])
+def test_records_that_do_not_belong_to_the_candidates_are_refused(tiny_run, damage, fragment):
+    cfg = search_config(tiny_run, "name=records", "candidates.num=3", "finetune.budgets=[2]",
+                        "estimators.names=[tse]")
+    Search(tiny_run, cfg).run()
+    results = tiny_run / "search" / "records" / "results.jsonl"
+    good = results.read_text()
+    results.write_text("\n".join(damage(good.splitlines())) + "\n")
+    try:
+        with pytest.raises(SpeedyNASError, match=fragment):
+            Search(tiny_run, cfg).run()
+    finally:
+        results.write_text(good)
+
+
+def test_a_checkpoint_with_other_tensors_is_refused_naming_it(tiny_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run, run_dir, ignore=shutil.ignore_patterns("search"))
+    path = run_dir / "checkpoints" / "last.pt"
+    state = load_checkpoint(path)
+    name = next(iter(state["model"]))
+    state["model"][name] = torch.zeros(3, 3)  # another shape, with a valid digest
+    save_checkpoint(state, path)
+    with pytest.raises(SpeedyNASError, match=rf"checkpoint {path} does not fit this run's "
+                                             rf"networks .*{name}"):
+        load_supernet(run_dir)
