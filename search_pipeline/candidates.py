@@ -15,9 +15,12 @@ def read_candidates(space: SearchSpace, path: str | Path) -> list[Arch]:
     """One arch per line (blank lines and ``#`` comments skipped); errors name the line."""
     path = Path(path)
     try:
-        lines = path.read_text().splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as err:
         raise SpeedyNASError(f"cannot read candidates file {path}: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise SpeedyNASError(f"candidates file {path} is not UTF-8 text (byte {err.start}: "
+                             f"{err.reason}); write one arch string per line") from None
     archs = []
     for number, line in enumerate(lines, start=1):
         text = line.strip()
@@ -37,6 +40,12 @@ def draw_candidates(space: SearchSpace, cfg: CandidatesConfig) -> list[Arch]:
     then filtered (degenerate cells, duplicates) as configured."""
     if cfg.file is not None:
         return _filtered(space, read_candidates(space, cfg.file), cfg)
+    available = distinct_archs(space, cfg)
+    if available is not None and cfg.num > available:
+        raise SpeedyNASError(f"candidates.num={cfg.num} asks for more {cfg.unique}-unique archs "
+                             f"than the {space.name} space holds ({available} with "
+                             f"skip_degenerate={cfg.skip_degenerate}); ask for at most "
+                             f"{available}")
     rng = np.random.default_rng(cfg.seed)
     keep: list[Arch] = []
     seen: set[str] = set()
@@ -49,6 +58,19 @@ def draw_candidates(space: SearchSpace, cfg: CandidatesConfig) -> list[Arch]:
     raise SpeedyNASError(f"could not draw candidates.num={cfg.num} candidates with "
                          f"unique={cfg.unique} and skip_degenerate={cfg.skip_degenerate}; "
                          f"ask for fewer")
+
+
+def distinct_archs(space: SearchSpace, cfg: CandidatesConfig) -> int | None:
+    """How many archs the draw can yield when duplicates are dropped (``None``: duplicates are
+    kept, or the space is too large to enumerate)."""
+    if cfg.unique == "none":
+        return None
+    try:
+        archs = space.enumerate()
+        seen: set[str] = set()
+        return sum(_accept(space, arch, cfg, seen) for arch in archs)
+    except NotImplementedError:
+        return None
 
 
 def _filtered(space: SearchSpace, archs: list[Arch], cfg: CandidatesConfig) -> list[Arch]:

@@ -29,7 +29,8 @@ DEFAULT_ESTIMATORS = ["tse", "tse_e", "tse_ema", "tlmini", "sovl", "valacc", "va
 class CandidatesConfig:
     """Which architectures are ranked."""
 
-    num: int = setting(200, min=1, help="candidates drawn uniformly (the paper: 200 NB201, 500 DARTS)")
+    num: int = setting(200, min=1, max=1_000_000,
+                       help="candidates drawn uniformly (the paper: 200 NB201, 500 DARTS)")
     seed: int = setting(123, min=0, help="seed of the candidate draw")
     file: Optional[str] = setting(None, help="read candidates from this file, one arch per line")
     skip_degenerate: bool = setting(False, help="NB201: redraw cells whose output is disconnected")

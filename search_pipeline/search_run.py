@@ -106,10 +106,12 @@ def changeable_on_resume(key: str) -> bool:
 def prepare_out_dir(out_dir: Path, cfg: SearchConfig, candidates: list[Arch],
                     context: dict[str, Any]) -> None:
     """Save config and candidates, or check that a search being resumed used the same ones
-    (keys :func:`changeable_on_resume` may differ); ``context`` is the config's load context."""
+    (keys :func:`changeable_on_resume` may differ; anything may while no candidate has
+    finished); ``context`` is the config's load context."""
     text = "".join(f"{arch}\n" for arch in candidates)
     saved_cfg, saved_candidates = out_dir / "config.yaml", out_dir / "candidates.txt"
-    if saved_cfg.exists():
+    started = (out_dir / "results.jsonl").exists() or any(out_dir.glob("results.rank*.jsonl"))
+    if saved_cfg.exists() and started:  # no results yet: a refused first try, start afresh
         changed = [key for key in config_diff(load_config(SearchConfig, saved_cfg,
                                                           context=context), cfg)
                    if not changeable_on_resume(key)]

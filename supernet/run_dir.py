@@ -40,12 +40,15 @@ def resolve_train_config(run_dir: Path, config_file: str | None, overrides: Sequ
                          resume: bool, write: bool = True) -> TrainConfig:
     """The config of a new run (saved) or of the run being resumed (checked against overrides).
 
+    A run dir whose config was saved but that holds no checkpoint yet (its first attempt was
+    refused, say for an empty data folder) starts again with the new config.
+
     ``write=False`` (torchrun ranks other than 0) only reads and validates."""
     saved = config_path(run_dir)
     if not resume and not write:
         return load_config(TrainConfig, config_file, overrides)
     if not resume:
-        if saved.exists():
+        if saved.exists() and last_checkpoint(run_dir).exists():
             raise SpeedyNASError(f"{run_dir} already holds a run ({saved}); pass --resume to "
                                  "continue it, or choose another --run-dir")
         cfg = load_config(TrainConfig, config_file, overrides)

@@ -7,10 +7,12 @@ import torch
 
 import search_spaces
 import supernet
+from core.config import load_config
+from core.errors import SpeedyNASError
 from estimators import create_estimator, needed_records
-from search_pipeline.candidates import draw_candidates
+from search_pipeline.candidates import distinct_archs, draw_candidates
 from search_pipeline.finetune import FinetuneBatches, finetune
-from search_pipeline.search_config import CandidatesConfig, FinetuneConfig
+from search_pipeline.search_config import CandidatesConfig, FinetuneConfig, SearchConfig
 
 NB201 = search_spaces.create("nb201")
 
@@ -30,6 +32,27 @@ def test_filters_skip_degenerate_cells_and_isomorphic_duplicates():
     assert len({NB201.canonical_form(a) for a in archs}) == 2000
     exact = draw_candidates(NB201, CandidatesConfig(num=2000, seed=1, unique="exact"))
     assert len(set(exact)) == 2000
+
+
+def test_more_unique_candidates_than_the_space_holds_are_refused():
+    nb201 = search_spaces.create("nb201")
+    assert distinct_archs(nb201, CandidatesConfig(unique="exact")) == 15625
+    assert distinct_archs(nb201, CandidatesConfig(unique="exact", skip_degenerate=True)) == 15284
+    assert distinct_archs(nb201, CandidatesConfig(unique="isomorphic")) == 6466
+    assert distinct_archs(nb201, CandidatesConfig()) is None  # duplicates kept: no limit
+    assert distinct_archs(search_spaces.create("darts"), CandidatesConfig(unique="exact")) is None
+    with pytest.raises(SpeedyNASError, match="candidates.num=6467 asks for more isomorphic-unique "
+                                             "archs than the nb201 space holds .*at most 6466"):
+        draw_candidates(nb201, CandidatesConfig(num=6467, unique="isomorphic"))
+    with pytest.raises(SpeedyNASError, match="candidates.num: value 1000000000 is out of range"):
+        load_config(SearchConfig, None, ["candidates.num=1000000000"], context={"space": "nb201"})
+
+
+def test_a_candidates_file_that_is_not_utf8_is_one_line(tmp_path):
+    path = tmp_path / "candidates.txt"
+    path.write_bytes("|nor_conv_3x3~0|".encode("utf-16"))
+    with pytest.raises(SpeedyNASError, match=f"candidates file {path} is not UTF-8 text"):
+        draw_candidates(search_spaces.create("nb201"), CandidatesConfig(file=str(path)))
 
 
 def test_darts_isomorphic_filter_ignores_pair_order():

@@ -165,6 +165,9 @@ def test_bad_search_inputs_are_refused(toy_supernet, tmp_path):
     assert_one_line_error(run("search.py", *base, f"candidates.file={candidates}", check=False),
                     f"{candidates}:3:", "unknown NB201 op 'conv'")
     assert not (toy_supernet / "search" / "bad" / "results.jsonl").exists()
+    retry = run("search.py", *base, "finetune.budgets=[2]", "retrain.enabled=false",
+                "candidates.num=2")  # the corrected command is not refused as another config
+    assert "| tse " in retry.stdout
 
 
 def test_darts_search_against_the_nb301_surrogate_table(tmp_path, nb301_table):

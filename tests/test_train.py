@@ -160,6 +160,18 @@ def test_bad_config_is_refused_before_any_work(tmp_path, override, fragment):
     assert not (run_dir / "checkpoints").exists()
 
 
+@pytest.mark.e2e
+def test_a_refused_first_run_does_not_block_its_corrected_retry(tmp_path):
+    run_dir, empty = tmp_path / "run", tmp_path / "empty_data"
+    (empty / "train").mkdir(parents=True)
+    (empty / "test").mkdir()
+    proc = train(run_dir, "--config", str(TOY), "data.dataset=imagefolder", f"data.root={empty}",
+                 check=False)
+    assert_one_line_error(proc, str(empty))
+    train(run_dir, "--config", str(TOY), DATA, "optim.epochs=1")
+    assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["finished"]
+
+
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     cfg = load_config(TrainConfig, TOY, [DATA, "optim.epochs=3"])
     trainer = SupernetTrainer(cfg, tmp_path)
