@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 
+from core.atomic_io import sweep_temporaries
 from core.cli import parse_run_args, run_cli, run_parser
 from core.config import load_config
 from core.distributed import DistEnv, init_distributed, shutdown
@@ -31,6 +32,7 @@ def main(argv: list[str]) -> int:
             load_config(TrainConfig, args.config or _saved(args), args.overrides).device)
         if env.is_main:  # one writer per run dir, for the whole job
             stack.enter_context(directory_lock(args.run_dir, "the training run"))
+            sweep_temporaries(args.run_dir, args.run_dir / "checkpoints")
         else:
             env.barrier()  # rank 0 creates or checks the run dir first
         cfg = resolve_train_config(args.run_dir, args.config, args.overrides, args.resume,

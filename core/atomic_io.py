@@ -14,6 +14,7 @@ import json
 import math
 import os
 import pickle
+import re
 import uuid
 import warnings
 import zipfile
@@ -28,7 +29,7 @@ from .errors import SpeedyNASError
 __all__ = [
     "DIGEST_KEY", "append_jsonl", "atomic_torch_save", "atomic_write_bytes", "atomic_write_json",
     "atomic_write_text", "atomic_writer", "load_checkpoint", "read_jsonl", "save_checkpoint",
-    "state_digest",
+    "state_digest", "sweep_temporaries",
 ]
 
 #: The checkpoint entry holding the SHA-256 of everything else in it.
@@ -71,6 +72,22 @@ def atomic_writer(path: str | Path) -> Iterator[IO[bytes]]:
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
+
+
+def sweep_temporaries(*directories: str | Path) -> list[Path]:
+    """Remove the temporary files :func:`atomic_writer` left in ``directories`` (not below
+    them) when its process was killed mid-write; the removed paths. Call it only while holding
+    the directories' lock (:mod:`core.locks`), so that no live writer owns them."""
+    removed = []
+    for directory in map(Path, directories):
+        for path in directory.glob(".*.tmp") if directory.is_dir() else ():
+            if _TEMPORARY.match(path.name) and path.is_file():
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

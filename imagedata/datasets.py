@@ -62,6 +62,10 @@ class ImageTensors:
         return int(self.images.shape[2]), int(self.images.shape[3])
 
 
+#: Classes of the named datasets (an image-folder copy of one must hold all of them).
+DECLARED_CLASSES = {"cifar10": 10, "cifar100": 100}
+
+
 def load_dataset(
     name: str,
     root: str | os.PathLike[str],
@@ -86,6 +90,12 @@ def load_dataset(
                                    or resolution < 1):
         raise SpeedyNASError(f"resolution must be a positive integer or None, got {resolution!r}")
     source = _find_source(key, Path(root), split, download)
+    declared = DECLARED_CLASSES.get(key)
+    if source.layout == "folder" and declared is not None and len(source.classes) != declared:
+        raise SpeedyNASError(f"{name} has {declared} classes but the image folder "
+                             f"{source.root / split} holds {len(source.classes)} class folders "
+                             f"({', '.join(source.classes)}); add the missing ones, or use "
+                             "data.dataset=imagefolder for another set of classes")
     return _load_cached(source, resolution, cache)
 
 

@@ -19,7 +19,13 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from core.atomic_io import append_jsonl, atomic_write_text, dumps_strict, read_jsonl
+from core.atomic_io import (
+    append_jsonl,
+    atomic_write_text,
+    dumps_strict,
+    read_jsonl,
+    sweep_temporaries,
+)
 from core.config import config_diff, load_config, save_config
 from core.distributed import DistEnv
 from core.errors import SpeedyNASError
@@ -160,6 +166,7 @@ class Search:
 
     def _run(self) -> dict[str, Any]:
         if self.env.is_main:
+            sweep_temporaries(self.out_dir, self.out_dir / "retrain")
             prepare_out_dir(self.out_dir, self.cfg, self.candidates,
                             search_context(self.train_cfg))
         self.env.barrier()

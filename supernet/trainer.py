@@ -175,11 +175,13 @@ class SupernetTrainer:
         loss, acc, stopping = mean_over_ranks([*(stats / micro), float(stop)], self.env,
                                               self.device)
         if not math.isfinite(loss):
+            kept = last_checkpoint(self.run_dir)
             raise SpeedyNASError(
                 f"training loss became {loss} at step {self.step} (epoch "
-                f"{self.step // self.steps_per_epoch + 1}); stopped, and the last good checkpoint "
-                f"{last_checkpoint(self.run_dir)} is kept; try a lower optim.lr or set "
-                "optim.grad_clip")
+                f"{self.step // self.steps_per_epoch + 1}); stopped, "
+                + (f"and the last good checkpoint {kept} is kept" if kept.exists() else
+                   "before any checkpoint was written")
+                + "; try a lower optim.lr or set optim.grad_clip")
         if self.cfg.optim.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.optim.grad_clip)
         self.optimizer.step()

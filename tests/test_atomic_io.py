@@ -22,6 +22,7 @@ from core.atomic_io import (
     load_checkpoint,
     read_jsonl,
     save_checkpoint,
+    sweep_temporaries,
 )
 from core.errors import SpeedyNASError
 from core.runtime import capture_rng_state, restore_rng_state
@@ -276,3 +277,14 @@ def test_rng_state_survives_a_checkpoint(tmp_path):
     restore_rng_state(load_checkpoint(path)["rng"])
     again = (random.random(), np.random.rand(), torch.rand(2))
     assert expected[:2] == again[:2] and torch.equal(expected[2], again[2])
+
+
+def test_sweep_removes_only_temporaries_a_killed_writer_left(tmp_path):
+    stale = tmp_path / ".last.pt.0123456789ab.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    kept = [tmp_path / ".notes.tmp", tmp_path / "last.pt", tmp_path / "sub" / ".x.0123456789ab.tmp"]
+    for path in kept:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("keep")
+    assert sweep_temporaries(tmp_path, tmp_path / "missing") == [stale]
+    assert not stale.exists() and all(path.exists() for path in kept)

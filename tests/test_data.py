@@ -29,6 +29,8 @@ from imagedata.batches import BatchIterator
 from imagedata.datasets import CACHE_DIRNAME, ImageTensors, load_dataset, resize_images
 from imagedata.splits import split_indices, subset_indices
 
+from .conftest import CIFAR10_DIR
+
 CIFAR_DIR = Path(__file__).resolve().parents[1] / "data" / "cifar10"
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
            "truck"]
@@ -435,3 +437,15 @@ def test_batches_use_one_thread_and_restore_the_setting(cifar_train: ImageTensor
     it = BatchIterator(cifar_train.images, cifar_train.labels, 64, transform=spy)
     assert len(list(it.take(3))) == 3
     assert seen == [1, 1, 1] and torch.get_num_threads() == before
+
+
+def test_a_named_dataset_with_missing_class_folders_is_refused(tmp_path):
+    for split in ("train", "test"):
+        for name in ("cat", "dog"):
+            folder = tmp_path / split / name
+            folder.mkdir(parents=True)
+            shutil.copy(next((CIFAR10_DIR / split / name).glob("*.jpg")), folder / "0.jpg")
+    with pytest.raises(SpeedyNASError, match=r"cifar10 has 10 classes but the image folder .*"
+                                             r"holds 2 class folders \(cat, dog\)"):
+        datasets.load_dataset("cifar10", tmp_path, "train", cache=False)
+    assert datasets.load_dataset("imagefolder", tmp_path, "train", cache=False).num_classes == 2

@@ -168,7 +168,11 @@ def test_a_refused_first_run_does_not_block_its_corrected_retry(tmp_path):
     proc = train(run_dir, "--config", str(TOY), "data.dataset=imagefolder", f"data.root={empty}",
                  check=False)
     assert_one_line_error(proc, str(empty))
+    stale = run_dir / "checkpoints" / ".last.pt.0123456789ab.tmp"  # as a killed write leaves it
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"half a checkpoint")
     train(run_dir, "--config", str(TOY), DATA, "optim.epochs=1")
+    assert not stale.exists()
     assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["finished"]
 
 
@@ -188,6 +192,13 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
     state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert state["step"] == 8 and not state["finished"]
     assert all(torch.isfinite(v.float()).all() for v in state["model"].values())
+    early = SupernetTrainer(cfg, tmp_path / "early")
+    calls.clear()
+    monkeypatch.setattr("supernet.trainer.accumulate_paths",
+                        lambda *a, **k: (float("nan"), 0.0))
+    with pytest.raises(SpeedyNASError, match="at step 0 .*stopped, before any checkpoint was "
+                                             "written"):
+        early.run()
 
 
 def test_accumulated_gradients_equal_the_mean_of_per_path_gradients():
