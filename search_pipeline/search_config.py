@@ -162,6 +162,10 @@ class SearchConfig(RuntimeConfig):
 
     name: Optional[str] = setting(None, help="write to RUN_DIR/search/NAME instead of RUN_DIR/search")
     progress: bool = setting(True, help="show progress bars")
+    threads: Optional[int] = setting(
+        None, min=1, help="torch threads per process (the numbers depend on it); null: this "
+                          "process's default at the first run, recorded and kept on resume, "
+                          "whatever the number of processes")
     candidates: CandidatesConfig = field(default_factory=CandidatesConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     estimators: EstimatorsConfig = field(default_factory=EstimatorsConfig)

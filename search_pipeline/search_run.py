@@ -113,14 +113,17 @@ def prepare_out_dir(out_dir: Path, cfg: SearchConfig, candidates: list[Arch],
                     context: dict[str, Any]) -> None:
     """Save config and candidates, or check that a search being resumed used the same ones
     (keys :func:`changeable_on_resume` may differ; anything may while no candidate has
-    finished); ``context`` is the config's load context."""
+    finished); ``context`` is the config's load context. ``threads: null`` is resolved to the
+    recorded value (a new search: this process's torch default)."""
     text = "".join(f"{arch}\n" for arch in candidates)
     saved_cfg, saved_candidates = out_dir / "config.yaml", out_dir / "candidates.txt"
     started = (out_dir / "results.jsonl").exists() or any(out_dir.glob("results.rank*.jsonl"))
-    if saved_cfg.exists() and started:  # no results yet: a refused first try, start afresh
-        changed = [key for key in config_diff(load_config(SearchConfig, saved_cfg,
-                                                          context=context), cfg)
-                   if not changeable_on_resume(key)]
+    saved = (load_config(SearchConfig, saved_cfg, context=context)
+             if saved_cfg.exists() and started else None)
+    if cfg.threads is None:  # recorded at the first run, kept by every resume
+        cfg = replace(cfg, threads=saved.threads if saved else torch.get_num_threads())
+    if saved is not None:  # no results yet: a refused first try, start afresh
+        changed = [key for key in config_diff(saved, cfg) if not changeable_on_resume(key)]
         if changed:
             raise SpeedyNASError(f"{out_dir} holds a search with a different config (differs in: "
                                  f"{', '.join(changed)}); use another name=... to keep both")
@@ -170,6 +173,10 @@ class Search:
             prepare_out_dir(self.out_dir, self.cfg, self.candidates,
                             search_context(self.train_cfg))
         self.env.barrier()
+        recorded = load_config(SearchConfig, self.out_dir / "config.yaml",
+                               context=search_context(self.train_cfg)).threads
+        self.cfg = replace(self.cfg, threads=recorded)
+        torch.set_num_threads(recorded)  # the numbers depend on it, not on the process count
         done = {r["index"] for r in self.finished()}
         mine = [i for i in range(len(self.candidates))
                 if i not in done and i % self.env.world_size == self.env.rank]
@@ -351,7 +358,7 @@ class Search:
             "supernet_epochs": t.optim.epochs, "resolution": t.data.resolution,
             "candidates": (self.cfg.candidates.file or
                            f"{self.cfg.candidates.num} uniform, seed {self.cfg.candidates.seed}"),
-            "budgets": list(f.budgets),
+            "budgets": list(f.budgets), "threads": self.cfg.threads,
             "finetune": (f"lr {f.lr} constant, batch {f.batch_size}, momentum {f.momentum}, "
                          f"wd {f.weight_decay}") if self.fine_tunes else NO_FINETUNE,
             "val_images": f.val_images,

@@ -27,8 +27,8 @@ ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600,
-                          env=ONE_THREAD, **kwargs)
+    kwargs.setdefault("env", ONE_THREAD)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600, **kwargs)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
@@ -68,6 +68,10 @@ def test_a_killed_two_rank_run_resumes_on_one_process(tmp_path):
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    marker = cmd[-1]  # name=..., unique to this search
+    subprocess.run(["pkill", "-KILL", "-f", marker], check=False)
+    while subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 0:
+        time.sleep(0.05)
     assert not load_checkpoint(run_dir / "checkpoints" / "last.pt")["finished"]
     run([sys.executable, str(REPO / "train.py"), "--run-dir", str(run_dir), "--resume"])
     state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
@@ -103,3 +107,53 @@ def test_a_failing_rank_ends_the_job_with_its_message(toy_supernet):
                           env=ONE_THREAD)
     assert proc.returncode != 0 and time.time() - start < 120
     assert "error: " in proc.stderr and "not a training run dir" in proc.stderr
+
+
+def _kill_when(cmd: list[str], out: Path, records: int, env: dict[str, str]) -> None:
+    """Start ``cmd`` and SIGKILL it and every process it started (torchrun's workers run in
+    sessions of their own) once ``out`` holds ``records`` records (in results.jsonl and the
+    per-rank files together)."""
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+
+    def count() -> int:
+        return sum(len(p.read_text().splitlines()) for p in out.glob("results*.jsonl"))
+
+    while count() < records:
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    marker = cmd[-1]  # name=..., unique to this search
+    subprocess.run(["pkill", "-KILL", "-f", marker], check=False)
+    while subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 0:
+        time.sleep(0.05)
+    assert records <= count() < 12  # killed mid-search
+
+
+def test_searches_killed_and_resumed_across_process_counts_give_identical_records(toy_supernet):
+    """threads is recorded at the first run and kept by a resume under another process count,
+    so records do not depend on how many processes shared the search."""
+    default = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}  # torch's default
+    search = [str(REPO / "search.py"), "--run-dir", str(toy_supernet), "--config",
+              str(REPO / "configs" / "search_toy.yaml"), "retrain.enabled=false",
+              "candidates.num=12", "finetune.budgets=[8, 16]", "progress=false"]
+    out = toy_supernet / "search"
+    # torchrun first (one thread per worker, recorded), then one process with torch's default.
+    _kill_when(TORCHRUN + search + ["name=from_torchrun"], out / "from_torchrun", 4, default)
+    run([sys.executable, *search, "name=from_torchrun"], env=default)
+    run([sys.executable, *search, "name=reference1", "threads=1"], env=default)
+    assert json.loads((out / "from_torchrun" / "summary.json").read_text())["settings"][
+        "threads"] == 1
+    # One process with torch's default first, then torchrun keeps that thread count.
+    _kill_when([sys.executable, *search, "name=from_one"], out / "from_one", 4, default)
+    threads = json.loads((out / "from_one" / "config.yaml").read_text().split("threads: ")[1]
+                         .split("\n")[0])
+    run(TORCHRUN + search + ["name=from_one"], env=default)
+    run([sys.executable, *search, "name=reference2", f"threads={threads}"], env=default)
+    for resumed, reference in (("from_torchrun", "reference1"), ("from_one", "reference2")):
+        got = read_jsonl(out / resumed / "results.jsonl")
+        want = read_jsonl(out / reference / "results.jsonl")
+        assert [{k: v for k, v in r.items() if k not in TIMING} for r in got] == \
+               [{k: v for k, v in r.items() if k not in TIMING} for r in want]
