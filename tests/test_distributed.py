@@ -33,6 +33,16 @@ def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
     return proc
 
 
+def kill_tree(proc: subprocess.Popen, marker: str) -> None:
+    """SIGKILL ``proc`` (started in a session of its own) and every process whose command line
+    holds ``marker``: torchrun's workers run in sessions of their own and outlive its group."""
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    subprocess.run(["pkill", "-KILL", "-f", marker], check=False)
+    while subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 0:
+        time.sleep(0.05)
+
+
 def train_args(run_dir: Path, *extra: str) -> list[str]:
     return [str(REPO / "train.py"), "--config", str(TOY), "--run-dir", str(run_dir),
             f"data.root={CIFAR10_DIR}", *extra]
@@ -66,12 +76,7 @@ def test_a_killed_two_rank_run_resumes_on_one_process(tmp_path):
     while not (run_dir / "history.json").exists():
         assert proc.poll() is None and time.time() < deadline
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    marker = cmd[-1]  # name=..., unique to this search
-    subprocess.run(["pkill", "-KILL", "-f", marker], check=False)
-    while subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 0:
-        time.sleep(0.05)
+    kill_tree(proc, str(run_dir))
     assert not load_checkpoint(run_dir / "checkpoints" / "last.pt")["finished"]
     run([sys.executable, str(REPO / "train.py"), "--run-dir", str(run_dir), "--resume"])
     state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
@@ -123,12 +128,7 @@ def _kill_when(cmd: list[str], out: Path, records: int, env: dict[str, str]) -> 
     while count() < records:
         assert proc.poll() is None and time.time() < deadline
         time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    marker = cmd[-1]  # name=..., unique to this search
-    subprocess.run(["pkill", "-KILL", "-f", marker], check=False)
-    while subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 0:
-        time.sleep(0.05)
+    kill_tree(proc, cmd[-1])  # name=..., unique to this search
     assert records <= count() < 12  # killed mid-search
 
 
