@@ -67,11 +67,19 @@ def atomic_writer(path: str | Path) -> Iterator[IO[bytes]]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        raise
+        raise _naming(err, path)
     _fsync_dir(path.parent)
+
+
+def _naming(err: BaseException, path: Path) -> BaseException:
+    """``err``, or for an OSError that names no file (a full disk during ``write``), the same
+    error naming ``path``, so the one-line message says which file could not be written."""
+    if isinstance(err, OSError) and err.filename is None and err.errno is not None:
+        return OSError(err.errno, f"cannot write: {err.strerror}", str(path))
+    return err
 
 
 _TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
@@ -212,10 +220,13 @@ def append_jsonl(path: str | Path, record: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         _repair_tail(path)
-    with open(path, "ab") as handle:
-        handle.write(line)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with open(path, "ab") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as err:
+        raise _naming(err, path) from None
 
 
 def read_jsonl(path: str | Path, missing_ok: bool = False) -> list[Any]:

@@ -37,8 +37,11 @@ def directory_lock(directory: str | Path, what: str) -> Iterator[None]:
             raise SpeedyNASError(f"{what} {directory} is in use by process {holder} (lock "
                                  f"{directory / LOCK_NAME}); wait for it to finish, or write "
                                  "elsewhere") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as err:
+            raise SpeedyNASError(f"cannot lock {directory}: {err.strerror}") from None
         yield
     finally:
         os.close(fd)  # closing drops the lock

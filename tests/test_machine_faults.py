@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.atomic_io import load_checkpoint
+from core.atomic_io import append_jsonl, atomic_write_text, load_checkpoint
 
 from .conftest import REPO, assert_one_line_error, run_script
 
@@ -57,7 +57,7 @@ def test_full_disk_during_a_search_is_one_line_and_damages_nothing(toy_supernet,
             pass
     proc = run_script("search.py", "--run-dir", str(run_dir), "progress=false",
                       "candidates.num=3", "finetune.budgets=[2]", check=False)
-    assert_one_line_error(proc, "No space left on device")
+    assert_one_line_error(proc, str(run_dir), "No space left on device")
     after = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     assert all(after["model"][k].equal(v) for k, v in before["model"].items())
     (disk / "filler").unlink()
@@ -74,3 +74,18 @@ def test_run_dir_that_is_a_file_and_a_name_too_long(tmp_path):
     too_long = tmp_path / ("r" * 300)
     assert_one_line_error(run_script("train.py", "--config", TOY, "--run-dir", str(too_long),
                                      check=False), "File name too long")
+
+
+def test_writes_on_a_full_disk_name_the_file_and_keep_the_old_one(mount):
+    disk = mount("size=64k")
+    target = disk / "summary.json"
+    atomic_write_text(target, "old\n")
+    with pytest.raises(OSError) as info:
+        atomic_write_text(target, "x" * 200_000)
+    assert info.value.filename == str(target) and "No space left" in str(info.value)
+    assert target.read_text() == "old\n" and sorted(p.name for p in disk.iterdir()) == [
+        "summary.json"]
+    with pytest.raises(OSError) as info:
+        for _ in range(100):
+            append_jsonl(disk / "results.jsonl", {"pad": "y" * 10_000})
+    assert info.value.filename == str(disk / "results.jsonl")
