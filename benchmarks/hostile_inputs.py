@@ -10,6 +10,7 @@ read-only and full-disk cases mount a tmpfs (root only; skipped otherwise).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import subprocess
@@ -113,13 +114,8 @@ def full_disk(work: Path) -> list[str]:
         raise RuntimeError("skipped: cannot mount a tmpfs here (not root?)")
     run_dir = disk / "run"
     shutil.copytree(toy_run(work), run_dir, ignore=shutil.ignore_patterns("search"))
-    with open(disk / "filler", "wb") as filler:
-        try:
-            while True:
-                filler.write(b"\0" * 65536)
-                filler.flush()
-        except OSError:
-            pass
+    with contextlib.suppress(OSError), open(disk / "filler", "wb") as filler:
+        filler.write(bytes(shutil.disk_usage(disk).free))  # the disk is full to the last page
     return ["--run-dir", str(run_dir), "progress=false", "candidates.num=3",
             "finetune.budgets=[2]"]
 
