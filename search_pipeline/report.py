@@ -7,7 +7,7 @@ Input is the search's ``results.jsonl`` records, one per candidate::
 
 and ``truths``, arch text -> true accuracy (``None`` or absent = missing from the ground truth;
 such candidates are listed and left out of every metric). Metrics follow
-:mod:`estimators.metrics` (non-finite scores rank last, score ties go to the earlier candidate),
+:mod:`search_pipeline.metrics` (non-finite scores rank last, score ties go to the earlier candidate),
 except for *learned* estimators: their non-finite scores mark the candidates they were fitted
 on, which are left out of their metrics (and marked ``*`` in the tables).
 Pareto fronts (:func:`pareto_summary`): per estimator, the candidates that no other beats on
@@ -192,7 +192,7 @@ def pareto_summary(results: Sequence[Mapping[str, Any]], estimators: Sequence[st
                    budget: int) -> dict[str, Any]:
     """``{"budget": B, "fronts": {estimator: {cost: [{arch, score, params, flops}, ...]}}}``:
     for each cost in :data:`PARETO_COSTS`, the candidates non-dominated in (score at ``budget``,
-    cost), by increasing cost (see :mod:`estimators.pareto`)."""
+    cost), by increasing cost (see :mod:`search_pipeline.pareto`)."""
     fronts: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for estimator in estimators:
         scores = _scores(results, estimator, budget)

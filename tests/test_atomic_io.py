@@ -1,4 +1,4 @@
-"""Atomic writes, JSON-lines logs and safe checkpoint loading (supernet.atomic_io)."""
+"""Atomic writes, JSON-lines logs and safe checkpoint loading (core.atomic_io)."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""Typed configuration (supernet.config) and entry-point plumbing (supernet.cli)."""
+"""Typed configuration (core.config) and entry-point plumbing (core.cli)."""
 from __future__ import annotations
 
 import dataclasses
