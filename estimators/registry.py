@@ -27,6 +27,8 @@ Three attributes describe how an estimator is driven (the search decides by them
   once every candidate is done); :meth:`Estimator.score` refuses.
 - ``learned``: ``score_set`` is given ``truths`` (arch -> true accuracy) and fits on some of
   them; the candidates it was fitted on get NaN and are left out of its metrics.
+- ``lookup``: the score is read from a benchmark table (a tabular-benchmark stand-in for an
+  estimator, to try search strategies in seconds); every output marks it as a table lookup.
 - ``"zero_cost"`` in ``needs``: :meth:`Estimator.measure` is run on the candidate's network
   before any update and the value stored in ``Trajectory.zero_cost[name]``;
   :meth:`Estimator.measurers` lists whose ``measure`` an estimator relies on (a combination
@@ -65,6 +67,7 @@ class Estimator:
     needs: frozenset[str] = frozenset()
     joint: bool = False  # True: scores need the whole candidate set (only score_set works)
     learned: bool = False  # True: score_set fits on ``truths``; fitted candidates score NaN
+    lookup: bool = False  # True: reads a benchmark table, not an estimate (marked in outputs)
 
     @property
     def options(self) -> dict[str, Any]:

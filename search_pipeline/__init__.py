@@ -27,8 +27,8 @@ from .report import (
                            write_summary,
 )
 
-# Importing the modules registers the retrain and nb201 ground truths.
-from . import nb201_table, retrain  # noqa: E402,F401  isort: skip
+# Importing the modules registers the retrain and nb201 ground truths and the table estimator.
+from . import nb201_table, retrain, table_estimator  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "GROUND_TRUTHS", "GroundTruth", "Paired", "best_top_k", "create_ground_truth",

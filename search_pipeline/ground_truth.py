@@ -76,6 +76,11 @@ class GroundTruth(ABC):
         (reports then place an arch among the space); ``None`` when it does not."""
         return None
 
+    def space_points(self, cost: str) -> tuple[Sequence[float], Sequence[float]] | None:
+        """(true values, ``cost`` values) of every arch of the space, when the source knows
+        both (reports then draw the space's true Pareto front); ``None`` when it does not."""
+        return None
+
 
 GROUND_TRUTHS: Registry[GroundTruth] = Registry("ground-truth source", fixed=("space",))
 register_ground_truth: Callable = GROUND_TRUTHS.register

@@ -166,7 +166,7 @@ class NB201Truth(GroundTruth):
         if self.space.name != "nb201":
             raise SpeedyNASError(f"ground truth 'nb201' is the NAS-Bench-201 table; the search "
                                  f"space is {self.space.name!r} (use a table file for it)")
-        table = load_table()
+        self.table = table = load_table()
         self.column = column
         self._values = table.column(column)
         self.meta = table.meta
@@ -192,6 +192,16 @@ class NB201Truth(GroundTruth):
     def space_values(self) -> list[float]:
         """The column's known values over the whole space (every cell the table knows)."""
         return self._values[np.isfinite(self._values)].tolist()
+
+    def space_points(self, cost: str) -> tuple[list[float], list[float]] | None:
+        """(column, parameter count) of every cell both are known for; ``params`` only (the
+        table's ``params_cifar10`` column counts the CIFAR-10 network's parameters exactly as
+        ``supernet.measure.arch_parameters`` does)."""
+        if cost != "params":
+            return None
+        params = self.table.column("params_cifar10")
+        known = np.isfinite(self._values) & np.isfinite(params)
+        return self._values[known].tolist(), params[known].tolist()
 
     def describe(self) -> str:
         sha = str(self.meta.get("source_sha256", "?"))[:12]

@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from itertools import groupby
 
-__all__ = ["pareto_front"]
+__all__ = ["crowding_distances", "hypervolume", "nondominated_ranks", "pareto_front"]
 
 
 def pareto_front(scores: Sequence[float], costs: Sequence[float]) -> list[int]:
@@ -28,3 +28,58 @@ def pareto_front(scores: Sequence[float], costs: Sequence[float]) -> list[int]:
             front += [i for i in members if scores[i] == top]
             best = top
     return front
+
+
+def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+    """``a`` is at least as good as ``b`` everywhere and better somewhere (all maximised)."""
+    return all(x >= y for x, y in zip(a, b)) and any(x > y for x, y in zip(a, b))
+
+
+def nondominated_ranks(objectives: Sequence[Sequence[float]]) -> list[int]:
+    """NSGA-II's non-dominated sorting: the front number of each point (0 = not dominated by
+    any; 1 = dominated only by front 0; ...). Every objective is maximised; pass a cost
+    negated. A point with a non-finite objective goes to a last front of its own."""
+    n = len(objectives)
+    finite = [i for i in range(n) if all(math.isfinite(v) for v in objectives[i])]
+    ranks = [-1] * n
+    remaining, front = set(finite), 0
+    while remaining:
+        current = [i for i in remaining
+                   if not any(_dominates(objectives[j], objectives[i]) for j in remaining)]
+        for i in current:
+            ranks[i] = front
+        remaining -= set(current)
+        front += 1
+    return [front if r < 0 else r for r in ranks]
+
+
+def crowding_distances(objectives: Sequence[Sequence[float]]) -> list[float]:
+    """NSGA-II's crowding distance of each point within its set (pass one front): the sum over
+    objectives of the normalised gap between its two neighbours; the extremes get infinity."""
+    n = len(objectives)
+    distance = [0.0] * n
+    if n <= 2:
+        return [math.inf] * n
+    for m in range(len(objectives[0])):
+        order = sorted(range(n), key=lambda i: (objectives[i][m], i))
+        low, high = objectives[order[0]][m], objectives[order[-1]][m]
+        distance[order[0]] = distance[order[-1]] = math.inf
+        if high == low or not math.isfinite(high - low):
+            continue
+        for before, i, after in zip(order, order[1:], order[2:]):
+            distance[i] += (objectives[after][m] - objectives[before][m]) / (high - low)
+    return distance
+
+
+def hypervolume(scores: Sequence[float], costs: Sequence[float],
+                reference: tuple[float, float]) -> float:
+    """The area dominated by the points (score maximised, cost minimised) and bounded by
+    ``reference`` = (worst score, worst cost); points not better than it on both count 0."""
+    ref_score, ref_cost = reference
+    area, best = 0.0, ref_score
+    for i in sorted(range(len(scores)), key=lambda i: (costs[i], -scores[i])):
+        if costs[i] >= ref_cost or not math.isfinite(scores[i]) or scores[i] <= best:
+            continue
+        area += (scores[i] - best) * (ref_cost - costs[i])
+        best = scores[i]
+    return area

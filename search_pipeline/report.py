@@ -21,11 +21,13 @@ from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.atomic_io import atomic_write_json, atomic_write_text, atomic_writer
+from core.atomic_io import atomic_write_json, atomic_write_text
 from core.errors import SpeedyNASError
 
+from .figures import new_figure, save_figure
 from .metrics import best_top_k, pair_with_truth, rank_metrics, rank_order
 from .pareto import pareto_front
+from .strategy_report import format_strategy
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -127,7 +129,9 @@ def format_table(summary: Mapping[str, Any]) -> str:
     rows = [header]
     learned = summary.get("learned") or {}
     for estimator in summary["estimators"]:
-        row = [f"{estimator} *" if estimator in learned else estimator]
+        row = [f"{estimator} *" if estimator in learned else
+               f"{estimator} [table lookup]" if estimator in summary.get("lookups", ()) else
+               estimator]
         for budget in summary["budgets"]:
             m = summary["metrics"][estimator][str(budget)]
             row += [_fmt(m["spearman"], 3), _fmt(m["kendall"], 3), _fmt(m[f"top{k}"], 2)]
@@ -246,6 +250,8 @@ def format_markdown(summary: Mapping[str, Any]) -> str:
     lines += ["", "## Ranking quality", "", format_table(summary), ""]
     if "best" in summary:
         lines += [format_best(summary["best"]).replace("\n  ", "; "), ""]
+    if "strategy" in summary:
+        lines += ["## Strategy", "", "```", format_strategy(summary["strategy"]), "```", ""]
     if "retrain" in summary:
         lines += ["## Top-k retrained from scratch", "", format_retrain(summary["retrain"]), ""]
     if "pareto" in summary:
@@ -280,21 +286,6 @@ def write_summary(summary: Mapping[str, Any], out_dir: str | Path) -> tuple[Path
 
 # --------------------------------------------------------------------------- plots
 
-def _figure(width: float, height: float) -> Figure:
-    """A figure on its own Agg canvas (no pyplot, no global backend state)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig: Figure, path: str | Path) -> None:
-    with atomic_writer(path) as handle:
-        fig.savefig(handle, format="png", dpi=100)
-
-
 def plot_scores(results: Sequence[Mapping[str, Any]], truths: Mapping[str, float | None],
                 estimators: Sequence[str], budget: int, path: str | Path) -> Figure:
     """A grid of scatter plots, one per estimator: score at ``budget`` vs true accuracy, titled
@@ -302,7 +293,7 @@ def plot_scores(results: Sequence[Mapping[str, Any]], truths: Mapping[str, float
     archs = [str(r["arch"]) for r in results]
     ncols = min(3, max(1, len(estimators)))
     nrows = max(1, math.ceil(len(estimators) / ncols))
-    fig = _figure(4.0 * ncols, 3.4 * nrows)
+    fig = new_figure(4.0 * ncols, 3.4 * nrows)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, estimator in zip(axes, estimators):
         paired = pair_with_truth(archs, _scores(results, estimator, budget), truths)
@@ -317,7 +308,7 @@ def plot_scores(results: Sequence[Mapping[str, Any]], truths: Mapping[str, float
         ax.set_ylabel("true accuracy", fontsize=8)
     for ax in axes[len(estimators):]:
         ax.set_visible(False)
-    _save(fig, path)
+    save_figure(fig, path)
     return fig
 
 
@@ -330,7 +321,7 @@ def plot_pareto(results: Sequence[Mapping[str, Any]], pareto: Mapping[str, Any],
     fronts, budget = pareto["fronts"], pareto["budget"]
     ncols = min(3, max(1, len(fronts)))
     nrows = max(1, math.ceil(len(fronts) / ncols))
-    fig = _figure(4.0 * ncols, 3.4 * nrows)
+    fig = new_figure(4.0 * ncols, 3.4 * nrows)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, (estimator, front) in zip(axes, fronts.items()):
         shown = [(float(r[cost]), s) for r, s in zip(results, _scores(results, estimator, budget))
@@ -349,13 +340,13 @@ def plot_pareto(results: Sequence[Mapping[str, Any]], pareto: Mapping[str, Any],
         ax.legend(fontsize=7)
     for ax in axes[len(fronts):]:
         ax.set_visible(False)
-    _save(fig, path)
+    save_figure(fig, path)
     return fig
 
 
 def plot_correlation_vs_budget(summary: Mapping[str, Any], path: str | Path) -> Figure:
     """Spearman correlation against budget B, one line per estimator."""
-    fig = _figure(6.0, 4.0)
+    fig = new_figure(6.0, 4.0)
     ax = fig.subplots()
     budgets = summary["budgets"]
     for estimator in summary["estimators"]:
@@ -367,7 +358,7 @@ def plot_correlation_vs_budget(summary: Mapping[str, Any], path: str | Path) -> 
     ax.set_ylabel("Spearman with true accuracy")
     ax.axhline(0.0, color="grey", linewidth=0.5)
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
     return fig
 
 

@@ -20,6 +20,7 @@ from supernet.registry import NETWORKS
 from supernet.train_config import TrainConfig
 
 from .ground_truth import GROUND_TRUTHS, GroundTruth, create_ground_truth
+from .strategies import STRATEGIES, Strategy, create_strategy
 
 DEFAULT_ESTIMATORS = ["tse", "tse_e", "tse_ema", "tlmini", "sovl", "valacc", "valacc_inherited",
                       "params", "flops"]
@@ -27,7 +28,7 @@ DEFAULT_ESTIMATORS = ["tse", "tse_e", "tse_ema", "tlmini", "sovl", "valacc", "va
 
 @dataclass(frozen=True)
 class CandidatesConfig:
-    """Which architectures are ranked."""
+    """The candidate draw: what ``sample`` ranks, and where the other strategies start."""
 
     num: int = setting(200, min=1, max=1_000_000,
                        help="candidates drawn uniformly (the paper: 200 NB201, 500 DARTS)")
@@ -151,6 +152,39 @@ class RetrainConfig(SGDConfig, PluginSection):
     context_key: ClassVar[str] = "space"
 
 
+@dataclass(frozen=True)
+class StrategyConfig(PluginSection):
+    """How the evaluated archs are chosen: a registered strategy, its options, and the fitness
+    it maximises."""
+
+    registry: ClassVar[Registry] = STRATEGIES
+
+    name: str = setting("sample", help="search strategy: sample (rank the candidate draw), "
+                                       "evolution, local or halving")
+    fitness: Optional[str] = setting(None, help="the estimator maximised (listed in "
+                                                "estimators.names); null: the first listed")
+    fitness_budget: Optional[int] = setting(None, min=0, help="the B its fitness is read at; "
+                                                             "null: max(finetune.budgets)")
+
+    def create(self, space: SearchSpace) -> Strategy:
+        """The configured strategy for ``space``."""
+        return create_strategy(self.name, space, **self.options())
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    """When the search stops (whichever limit comes first; null: no limit). Steps are fine-tune
+    steps: an evaluation at B costs B, a zero-cost or table evaluation 0."""
+
+    evaluations: Optional[int] = setting(None, min=1, help="evaluations (queries)")
+    steps: Optional[int] = setting(None, min=0, help="fine-tune steps, summed over evaluations")
+    seconds: Optional[float] = setting(None, gt=0, help="evaluation seconds (machine-dependent)")
+
+    def limited(self) -> bool:
+        """Whether any limit is set."""
+        return any(v is not None for v in (self.evaluations, self.steps, self.seconds))
+
+
 def search_context(train_cfg: TrainConfig) -> dict[str, Any]:
     """What a search config's valid keys depend on: the searched run's space."""
     return {"space": train_cfg.model.space}
@@ -167,6 +201,8 @@ class SearchConfig(RuntimeConfig):
                           "process's default at the first run, recorded and kept on resume, "
                           "whatever the number of processes")
     candidates: CandidatesConfig = field(default_factory=CandidatesConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     estimators: EstimatorsConfig = field(default_factory=EstimatorsConfig)
     ground_truth: GroundTruthConfig = field(default_factory=GroundTruthConfig)

@@ -1,8 +1,10 @@
-"""A search: candidates -> inherited weights -> fine-tune -> every estimator -> rankings -> report.
+"""A search: a strategy proposes archs -> inherited weights -> fine-tune -> every estimator ->
+the strategy's next proposals ... -> rankings, incumbent, fronts -> report.
 
 Everything goes to ``RUN_DIR/search/`` (or ``RUN_DIR/search/NAME``): ``config.yaml``,
-``candidates.txt``, ``results.jsonl`` (one line per finished candidate, appended as soon as it
-finishes, so a killed search resumes where it stopped), ``summary.json``/``summary.md``, PNG
+``candidates.txt`` (the candidate draw), ``results.jsonl`` (one line per evaluation, appended as
+soon as it finishes, so a killed search resumes where it stopped; see
+:mod:`search_pipeline.evaluator`), ``incumbent.csv``, ``summary.json``/``summary.md``, PNG
 plots, ``tb/`` and ``retrain/``.
 """
 from __future__ import annotations
@@ -19,13 +21,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from core.atomic_io import (
-    append_jsonl,
-    atomic_write_text,
-    dumps_strict,
-    read_jsonl,
-    sweep_temporaries,
-)
+from core.atomic_io import atomic_write_text, dumps_strict, sweep_temporaries
 from core.config import config_diff, load_config, save_config
 from core.distributed import DistEnv
 from core.errors import SpeedyNASError
@@ -33,13 +29,14 @@ from core.locks import directory_lock
 from core.runtime import resolve_device, set_deterministic
 from estimators.combo import inline_name, parse_inline
 from estimators.registry import Estimator, create_estimator, needed_records, zero_cost_measurers
-from estimators.trajectory import Candidate, Trajectory
+from estimators.trajectory import FINE_TUNE_RECORDS, Candidate, Trajectory
 from imagedata.run_data import RunData, load_run_data
 from search_spaces import Arch
 from supernet.measure import arch_flops, arch_parameters
 from supernet.run_dir import load_supernet
 
 from .candidates import draw_candidates
+from .evaluator import Evaluator
 from .finetune import FinetuneBatches, ZeroCostSetup, fine_tune_steps, finetune, prepare_batches
 from .report import (
     PARETO_COSTS,
@@ -55,8 +52,11 @@ from .report import (
     summarize,
     write_summary,
 )
+from .results_store import Record, ResultsStore
 from .retrain import retrain_top_k
 from .search_config import EstimatorsConfig, SearchConfig, base_name, search_context
+from .strategies import BudgetSpent, Fidelity, Strategy
+from .strategy_report import format_strategy, strategy_summary, write_strategy_outputs
 
 #: Printed (and put in the summary settings) when no estimator needs a fine-tune.
 NO_FINETUNE = "zero-cost only: no fine-tuning"
@@ -103,10 +103,12 @@ def build_estimators(cfg: SearchConfig) -> list[Estimator]:
 def changeable_on_resume(key: str) -> bool:
     """Whether config ``key`` may change when a search is resumed: the finished candidates are
     rescored from their stored trajectories (estimator choices and options, ground truth),
-    and retraining has its own cache; anything else changes the trajectories themselves."""
+    retraining has its own cache, and a budget may grow (the strategy goes on) or shrink
+    (evaluations beyond it are left out); anything else changes the trajectories themselves."""
     if key.startswith("estimators.zero_cost_"):
         return False
-    return key.startswith(("estimators.", "ground_truth.", "retrain.", "progress", "plugins"))
+    return key.startswith(("estimators.", "ground_truth.", "retrain.", "progress", "plugins",
+                           "budget."))
 
 
 def prepare_out_dir(out_dir: Path, cfg: SearchConfig, candidates: list[Arch],
@@ -117,7 +119,7 @@ def prepare_out_dir(out_dir: Path, cfg: SearchConfig, candidates: list[Arch],
     recorded value (a new search: this process's torch default)."""
     text = "".join(f"{arch}\n" for arch in candidates)
     saved_cfg, saved_candidates = out_dir / "config.yaml", out_dir / "candidates.txt"
-    started = (out_dir / "results.jsonl").exists() or any(out_dir.glob("results.rank*.jsonl"))
+    started = ResultsStore(out_dir).started()
     saved = (load_config(SearchConfig, saved_cfg, context=context)
              if saved_cfg.exists() and started else None)
     if cfg.threads is None:  # recorded at the first run, kept by every resume
@@ -144,6 +146,7 @@ class Search:
         self.device = device if device is not None else resolve_device(cfg.device)
         set_deterministic(cfg.deterministic)
         self.estimators = build_estimators(cfg)
+        self.by_name = {e.name: e for e in self.estimators}
         self.records = needed_records(self.estimators)
         e = cfg.estimators
         self.zero_cost = ZeroCostSetup(tuple(zero_cost_measurers(self.estimators)),
@@ -154,15 +157,48 @@ class Search:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.candidates = draw_candidates(self.net.space, cfg.candidates)
         self.truth = cfg.ground_truth.create(self.net.space)
+        self.strategy: Strategy = cfg.strategy.create(self.net.space)
+        self.fidelity = Fidelity(
+            fine_tune_steps(cfg.finetune, self.records),
+            cfg.strategy.fitness or self.estimators[0].name,
+            max(cfg.finetune.budgets) if cfg.strategy.fitness_budget is None
+            else cfg.strategy.fitness_budget)
+        self.fidelities = self.strategy.fidelities(self.fidelity)
+        self.check_fidelities()
+        self.store = ResultsStore(self.out_dir, env)
+
+    def check_fidelities(self) -> None:
+        """Refuse a fitness that is not listed, learned, or unreadable at its B, and an
+        open-ended strategy without a budget, before any work."""
+        for fidelity in self.fidelities:
+            estimator = self.by_name.get(fidelity.fitness)
+            if estimator is None:
+                raise SpeedyNASError(f"fitness {fidelity.fitness!r} is not in estimators.names "
+                                     f"({', '.join(self.by_name)}); list it there")
+            if estimator.learned:
+                raise SpeedyNASError(f"fitness {fidelity.fitness!r} is fitted on ground truth; "
+                                     "a strategy must not see the truth it is judged by")
+            estimator.check_budget(fidelity.budget)
+            if estimator.needs & FINE_TUNE_RECORDS and fidelity.budget > fidelity.steps:
+                raise SpeedyNASError(f"fitness {fidelity.fitness!r} is read at B="
+                                     f"{fidelity.budget}, but evaluations fine-tune only "
+                                     f"{fidelity.steps} steps (strategy.fitness_budget)")
+        if not self.strategy.bounded and not (
+                self.cfg.budget.evaluations or self.cfg.budget.seconds
+                or (self.cfg.budget.steps is not None and self.fidelity.steps > 0)):
+            raise SpeedyNASError(
+                f"strategy {self.strategy.name!r} runs until its budget is spent: set "
+                "budget.evaluations or budget.seconds" + (
+                    " or budget.steps" if self.fidelity.steps else
+                    " (budget.steps does not bound evaluations without fine-tune steps)"))
 
     def run(self) -> dict[str, Any]:
-        """Score every candidate not yet in the results, then report (and retrain).
+        """Run the strategy (resuming a killed run), then report (and retrain).
 
-        Under torchrun, rank r scores the unfinished candidates i with i % world_size == r into
-        ``results.rank{r}.jsonl``; rank 0 then merges them into ``results.jsonl`` in candidate
-        order (each candidate's fine-tune depends on nothing else, so the numbers are those of a
-        single-process search), and only rank 0 reports. Returns the summary (empty on other
-        ranks). Rank 0 holds the search dir's lock throughout (one writer per search)."""
+        Under torchrun every rank runs the strategy; the evaluations of each batch are sharded
+        over the ranks (see :mod:`search_pipeline.evaluator`), so the numbers are those of a
+        single-process search; only rank 0 reports. Returns the summary (empty on other ranks).
+        Rank 0 holds the search dir's lock throughout (one writer per search)."""
         with (directory_lock(self.out_dir, "the search") if self.env.is_main
               else contextlib.nullcontext()):
             return self._run()
@@ -172,123 +208,115 @@ class Search:
             sweep_temporaries(self.out_dir, self.out_dir / "retrain")
             prepare_out_dir(self.out_dir, self.cfg, self.candidates,
                             search_context(self.train_cfg))
+            self.store.merge()
         self.env.barrier()
         recorded = load_config(SearchConfig, self.out_dir / "config.yaml",
                                context=search_context(self.train_cfg)).threads
         self.cfg = replace(self.cfg, threads=recorded)
         torch.set_num_threads(recorded)  # the numbers depend on it, not on the process count
-        done = {r["index"] for r in self.finished()}
-        mine = [i for i in range(len(self.candidates))
-                if i not in done and i % self.env.world_size == self.env.rank]
         if not self.fine_tunes and self.env.is_main:
             print(NO_FINETUNE)
-        if mine:
-            own = self.out_dir / ("results.jsonl" if not self.env.distributed
-                                  else f"results.rank{self.env.rank}.jsonl")
-            batches = self.fixed_batches(self.records)
-            for i in tqdm(mine, desc="candidates", unit="arch", dynamic_ncols=True,
-                          disable=not (self.cfg.progress and self.env.is_main)):
-                append_jsonl(own, self.evaluate(i, batches))
+        stored = self.up_to_date(self.store.load())
+        evaluator = Evaluator(
+            self.net.space, self.candidates, self.fidelity, self.fidelities, self.cfg.budget,
+            self.store, stored, self.evaluate, {e.name: self.joint_fitness
+                                                for e in self.estimators if e.joint},
+            self.truth.lookup if self.truth else None,
+            self.truth.space_values() if self.truth else None, self.cfg.progress, self.env)
+        start = time.perf_counter()
+        try:
+            self.strategy.run(evaluator)
+        except BudgetSpent:
+            pass
+        finally:
+            evaluator.close()
+        wall = time.perf_counter() - start
         self.env.barrier()
-        if self.env.is_main:
-            self.merge()
-        self.env.barrier()
-        results = self.up_to_date_results()
+        records = evaluator.records
+        if not records:
+            raise SpeedyNASError("the budget allowed no evaluation; raise budget.*")
+        if len(stored) > len(records) and self.env.is_main:
+            print(f"note: {len(stored) - len(records)} recorded evaluations lie beyond this "
+                  "budget and are left out of the report", file=sys.stderr)
+        final = [r for r in records if r["steps"] == self.fidelities[-1].steps]
         truths = {r["arch"]: (self.truth.lookup(r["arch"]) if self.truth else None)
-                  for r in results}
-        self.joint_scores(results, truths)
-        retrain = (retrain_top_k(results, self.cfg, self.train_cfg, truths,
+                  for r in records}
+        budgets = self.summary_budgets(final)
+        self.joint_scores(final, truths, sorted(set(budgets) | {self.fidelities[-1].budget}))
+        retrain = (retrain_top_k(final, self.cfg, self.train_cfg, truths,
                                  self.out_dir / "retrain", self.device, self.env)
                    if self.cfg.retrain.enabled else None)
-        return self.report(results, truths, retrain) if self.env.is_main else {}
-
-    def partial_files(self) -> list[Path]:
-        """Per-rank results of a sharded search not yet merged."""
-        return sorted(self.out_dir.glob("results.rank*.jsonl"))
-
-    def finished(self) -> list[dict[str, Any]]:
-        """Every finished candidate's record, merged or not."""
-        records = self.read_records(self.out_dir / "results.jsonl", missing_ok=True)
-        for path in self.partial_files():
-            records += self.read_records(path)
-        return records
-
-    def read_records(self, path: Path, missing_ok: bool = False) -> list[dict[str, Any]]:
-        """The records of ``path``, each checked against the candidates: an object with an
-        ``index`` among them, that candidate's ``arch``, ``scores``, and no index twice."""
-        records, seen = read_jsonl(path, missing_ok=missing_ok), set()
-        for number, record in enumerate(records, 1):
-            problem = self.record_problem(record, seen)
-            if problem:
-                raise SpeedyNASError(f"{path}, record {number}: {problem}; it does not belong "
-                                     f"to this search's {len(self.candidates)} candidates "
-                                     f"({self.out_dir / 'candidates.txt'}); move the file away "
-                                     "to start the search over")
-            seen.add(record["index"])
-        return records
-
-    def record_problem(self, record: Any, seen: set[int]) -> str | None:
-        """Why ``record`` is not a results record of this search (``None`` when it is)."""
-        if not isinstance(record, dict) or not isinstance(record.get("scores"), dict):
-            return "not a results record (a JSON object with index, arch and scores)"
-        index = record.get("index")
-        if isinstance(index, bool) or not isinstance(index, int) \
-                or not 0 <= index < len(self.candidates):
-            return f"index {index!r} is not a candidate index (0 to {len(self.candidates) - 1})"
-        if record.get("arch") != str(self.candidates[index]):
-            return f"candidate {index} is {self.candidates[index]}, not {record.get('arch')}"
-        if index in seen:
-            return f"candidate {index} appears twice"
-        return None
-
-    def merge(self) -> None:
-        """Fold the per-rank files into ``results.jsonl`` (one line per candidate, in order)."""
-        partial = self.partial_files()
-        if not partial:
-            return
-        by_index = {r["index"]: r for r in self.finished()}
-        atomic_write_text(self.out_dir / "results.jsonl", "".join(
-            dumps_strict(by_index[i]) + "\n" for i in sorted(by_index)))
-        for path in partial:
-            path.unlink()
-
-    def evaluate(self, index: int, batches: FinetuneBatches) -> dict[str, Any]:
-        """Fine-tune candidate ``index`` and score it with every per-candidate estimator."""
-        start = time.perf_counter()
-        arch = self.candidates[index]
-        trajectory, times = finetune(self.net, arch, batches, self.cfg.finetune, self.records,
-                                     self.zero_cost)
-        candidate = Candidate(str(arch), params=arch_parameters(arch), flops=arch_flops(arch))
-        return {"index": index, "arch": str(arch), "params": candidate.params,
-                "flops": candidate.flops, "seconds": time.perf_counter() - start,
-                "processes": self.env.world_size,
-                "train_seconds": times.train, "validation_seconds": times.validation,
-                "zero_cost_seconds": times.zero_cost,
-                "scores": self.scores(trajectory, candidate), "trajectory": trajectory.to_dict()}
-
-    def up_to_date_results(self) -> list[dict[str, Any]]:
-        """Every finished candidate's record, in order, scored by the configured estimators
-        (zero-cost values added since are measured); rank 0 saves any change."""
-        results = sorted(self.read_records(self.out_dir / "results.jsonl"),
-                         key=lambda r: r["index"])
-        stored = [dumps_strict(r) for r in results]
-        self.measure_missing_zero_cost(results)
-        self.rescore(results)
-        lines = [dumps_strict(r) for r in results]
-        if self.env.is_main and lines != stored:
-            atomic_write_text(self.out_dir / "results.jsonl", "".join(f"{line}\n" for line in lines))
-        return results
+        if not self.env.is_main:
+            return {}
+        run_info = {"wall_seconds": wall, "evaluation_seconds": evaluator.compute_seconds,
+                    "spent": vars(evaluator.spent), "trace": evaluator.trace}
+        return self.report(final, budgets, truths, retrain, records, run_info)
 
     @cached_property
     def data(self) -> RunData:
         """The run's images and split, loaded once (only when a candidate needs measuring)."""
         return load_run_data(self.train_cfg.data, self.run_dir, self.train_cfg.model.channels_last)
 
-    def fixed_batches(self, records: frozenset[str]) -> FinetuneBatches:
-        """The fixed batches every candidate sees, for ``records`` and the zero-cost measures."""
+    @cached_property
+    def batches(self) -> FinetuneBatches:
+        """The fixed batches every candidate sees, for the longest fine-tune asked for."""
+        return self.fixed_batches(self.records, max(f.steps for f in self.fidelities))
+
+    def fixed_batches(self, records: frozenset[str], steps: int | None = None
+                      ) -> FinetuneBatches:
+        """The fixed batches for ``records`` (``steps`` of them: default max(B)) and the
+        zero-cost measures."""
         zero_cost_batches = self.zero_cost.batches if self.zero_cost.measurers else 0
-        return prepare_batches(self.data, self.cfg.finetune, records, self.device,
-                               zero_cost_batches)
+        finetune_cfg = (self.cfg.finetune if steps is None
+                        else replace(self.cfg.finetune, budgets=[steps]))
+        return prepare_batches(self.data, finetune_cfg, records, self.device, zero_cost_batches)
+
+    def record_budgets(self, steps: int) -> list[int]:
+        """The budgets a record with ``steps`` fine-tune steps is scored at: the configured
+        ones for the search's own fine-tune, else those up to ``steps`` and ``steps``."""
+        own = {f.budget for f in self.fidelities if f.steps == steps}
+        if steps == self.fidelity.steps:
+            return sorted(set(self.cfg.finetune.budgets) | own)
+        return sorted({b for b in self.cfg.finetune.budgets if b <= steps} | {steps} | own)
+
+    def summary_budgets(self, final: list[Record]) -> list[int]:
+        """The budgets the final fidelity's evaluations are compared at: the configured ones
+        for the search's own fine-tune, else those every estimator scored."""
+        steps = final[0]["steps"]
+        if steps == self.fidelity.steps:
+            return list(self.cfg.finetune.budgets)
+        single = [e.name for e in self.estimators if not e.joint]
+        return [b for b in self.record_budgets(steps)
+                if all(str(b) in r["scores"].get(name, {}) for r in final for name in single)]
+
+    def evaluate(self, index: int, arch: Arch, fidelity: Fidelity) -> Record:
+        """Fine-tune ``arch`` for ``fidelity.steps`` and score it with every per-candidate
+        estimator; evaluation number ``index``."""
+        start = time.perf_counter()
+        budgets = self.record_budgets(fidelity.steps)
+        finetune_cfg = (self.cfg.finetune if fidelity.steps == self.fidelity.steps
+                        else replace(self.cfg.finetune, budgets=budgets))
+        trajectory, times = finetune(self.net, arch, self.batches, finetune_cfg, self.records,
+                                     self.zero_cost)
+        candidate = Candidate(str(arch), params=arch_parameters(arch), flops=arch_flops(arch))
+        return {"index": index, "arch": str(arch), "steps": fidelity.steps,
+                "params": candidate.params, "flops": candidate.flops,
+                "seconds": time.perf_counter() - start, "processes": self.env.world_size,
+                "train_seconds": times.train, "validation_seconds": times.validation,
+                "zero_cost_seconds": times.zero_cost,
+                "scores": self.scores(trajectory, candidate, fidelity.steps),
+                "trajectory": trajectory.to_dict()}
+
+    def up_to_date(self, stored: dict[int, Record]) -> dict[int, Record]:
+        """The recorded evaluations scored by the configured estimators (zero-cost values added
+        since are measured); rank 0 saves any change."""
+        results = [stored[i] for i in sorted(stored)]
+        before = [dumps_strict(r) for r in results]
+        self.measure_missing_zero_cost(results)
+        self.rescore(results)
+        if self.env.is_main and [dumps_strict(r) for r in results] != before:
+            self.store.write(results)
+        return {r["index"]: r for r in results}
 
     def measure_missing_zero_cost(self, results: list[dict[str, Any]]) -> None:
         """Measure the zero-cost values finished candidates lack (a zero-cost estimator added
@@ -305,7 +333,7 @@ class Search:
         for record, lacking in tqdm(todo, desc="zero-cost (added)", unit="arch",
                                     dynamic_ncols=True,
                                     disable=not (self.cfg.progress and self.env.is_main)):
-            arch = self.candidates[record["index"]]
+            arch = self.net.space.parse(record["arch"])
             setup = replace(self.zero_cost, measurers=lacking)
             values, seconds = setup.measure(setup.network(self.net, arch),
                                             batches.train[: setup.batches])
@@ -313,10 +341,14 @@ class Search:
                                                  **values}
             record["zero_cost_seconds"] = {**record.get("zero_cost_seconds", {}), **seconds}
 
-    def scores(self, trajectory: Trajectory, candidate: Candidate) -> dict[str, dict[str, float]]:
-        """Every per-candidate estimator's score at every budget."""
-        return {e.name: {str(b): e.score(trajectory, candidate, b)
-                         for b in self.cfg.finetune.budgets}
+    def scores(self, trajectory: Trajectory, candidate: Candidate,
+               steps: int) -> dict[str, dict[str, float]]:
+        """Every per-candidate estimator's score at every budget of a record with ``steps``
+        fine-tune steps (at budgets beyond the configured ones, where it can score)."""
+        budgets = self.record_budgets(steps)
+        return {e.name: {str(b): e.score(trajectory, candidate, b) for b in budgets
+                         if b in self.cfg.finetune.budgets and steps == self.fidelity.steps
+                         or (b >= e.min_budget() and not e.missing(trajectory, b))}
                 for e in self.estimators if not e.joint}
 
     def rescore(self, results: list[dict[str, Any]]) -> None:
@@ -326,15 +358,21 @@ class Search:
             trajectory = Trajectory.from_dict(record["trajectory"])
             candidate = Candidate(record["arch"], record["params"], record["flops"])
             try:
-                scores = self.scores(trajectory, candidate)
+                scores = self.scores(trajectory, candidate, record["steps"])
             except SpeedyNASError as error:
                 raise SpeedyNASError(f"{error} (the finished candidates in {self.out_dir} were "
                                      "fine-tuned for other estimators; use another name=...)"
                                      ) from None
             record["scores"] = scores
 
-    def joint_scores(self, results: list[dict[str, Any]],
-                     truths: dict[str, float | None]) -> None:
+    def joint_fitness(self, name: str, records: list[Record], budget: int) -> list[float]:
+        """A joint estimator's scores of ``records`` at ``budget`` (a strategy's fitness)."""
+        return self.by_name[name].score_set(
+            [Trajectory.from_dict(r["trajectory"]) for r in records],
+            [Candidate(r["arch"], r["params"], r["flops"]) for r in records], budget)
+
+    def joint_scores(self, results: list[dict[str, Any]], truths: dict[str, float | None],
+                     budgets: list[int]) -> None:
         """Add the scores of estimators that rank the whole set (e.g. rank combinations);
         only ``learned`` ones see ``truths``."""
         joint = [e for e in self.estimators if e.joint]
@@ -343,7 +381,7 @@ class Search:
         trajectories = [Trajectory.from_dict(r["trajectory"]) for r in results]
         candidates = [Candidate(r["arch"], r["params"], r["flops"]) for r in results]
         for estimator in joint:
-            for budget in self.cfg.finetune.budgets:
+            for budget in budgets:
                 values = estimator.score_set(trajectories, candidates, budget,
                                              truths if estimator.learned else None)
                 for record, value in zip(results, values):
@@ -387,28 +425,36 @@ class Search:
         search run (so a search resumed with another process count still adds up)."""
         return sum(r["seconds"] / r.get("processes", 1) for r in results)
 
-    def report(self, results: list[dict[str, Any]], truths: dict[str, float | None],
-               retrain: dict[str, Any] | None) -> dict[str, Any]:
-        """Summary table, Pareto fronts, plots, TensorBoard; returns the summary."""
+    def report(self, results: list[Record], budgets: list[int],
+               truths: dict[str, float | None], retrain: dict[str, Any] | None,
+               records: list[Record], run_info: dict[str, Any]) -> dict[str, Any]:
+        """Summary table of the final fidelity's evaluations (``results``), incumbent trace,
+        Pareto fronts, plots, TensorBoard; returns the summary."""
         names = [e.name for e in self.estimators]
-        budgets = list(self.cfg.finetune.budgets)
         summary = summarize(results, truths, names, budgets, self.settings(),
                             learned=[e.name for e in self.estimators if e.learned])
+        summary["lookups"] = [e.name for e in self.estimators if e.lookup]
         summary["seconds_per_candidate"] = sum(r["seconds"] for r in results) / len(results)
-        summary["search_wall_seconds"] = self.wall_seconds(results)
+        summary["search_wall_seconds"] = self.wall_seconds(records)
         summary["zero_cost_seconds_per_candidate"] = self.zero_cost_seconds(results)
         summary["pareto"] = pareto_summary(results, names, max(budgets))
-        summary["best"] = best_ranked(results, truths, names[0], max(budgets),
-                                      self.truth.space_values() if self.truth else None)
+        final = self.fidelities[-1]
+        space_values = self.truth.space_values() if self.truth else None
+        summary["best"] = best_ranked(results, truths, final.fitness, final.budget, space_values)
+        summary["strategy"] = strategy_summary(
+            self.strategy, self.fidelities, self.cfg.budget, run_info, results, truths,
+            self.truth, summary["lookups"])
         for cost in PARETO_COSTS:
             plot_pareto(results, summary["pareto"], cost, self.out_dir / f"pareto_{cost}.png")
         if retrain is not None:
             summary["retrain"] = retrain
+        write_strategy_outputs(summary["strategy"], self.out_dir)
         write_summary(summary, self.out_dir)
         if self.truth is not None:
             self.plot(results, truths, summary)
         print(format_table(summary))
         print(format_best(summary["best"]))
+        print(format_strategy(summary["strategy"]))
         for line in nonfinite_warnings(summary):
             print(line, file=sys.stderr)
         return summary

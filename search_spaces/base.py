@@ -39,6 +39,12 @@ class SearchSpace(ABC):
     def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
         """A valid architecture that differs from ``arch`` in exactly one choice."""
 
+    def neighbours(self, arch: Arch) -> list[Arch]:
+        """Every valid architecture that differs from ``arch`` in exactly one choice (the
+        one-mutation neighbourhood, in a fixed order); local search needs it."""
+        raise NotImplementedError(f"the {self.name} space defines no one-mutation "
+                                  "neighbourhood (SearchSpace.neighbours)")
+
     def fair_paths(self, rng: np.random.Generator) -> list[Arch]:
         """FairNAS strict fairness: m paths that together use every op on every edge exactly
         once (each edge gets its own random permutation of the ops; path k takes entry k)."""

@@ -94,6 +94,11 @@ class NB201Space(SearchSpace):
         ops[edge] = others[int(rng.integers(len(others)))]
         return NB201Arch(tuple(ops))
 
+    def neighbours(self, arch: NB201Arch) -> list[NB201Arch]:
+        """The 24 cells with one edge's op changed (edge by edge, ops in :data:`OPS` order)."""
+        return [NB201Arch(arch.ops[:edge] + (op,) + arch.ops[edge + 1:])
+                for edge in range(len(EDGES)) for op in OPS if op != arch.ops[edge]]
+
     def enumerate(self) -> Iterator[NB201Arch]:
         """All 15,625 cells, in mixed-radix order (edge 1<-0 most significant)."""
         for ops in itertools.product(OPS, repeat=len(EDGES)):

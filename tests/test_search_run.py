@@ -103,14 +103,17 @@ def test_retrain_top_k_trains_each_arch_once_and_caches_it(tiny_run, tmp_path, m
 
 
 @pytest.mark.parametrize("damage, fragment", [
-    (lambda lines: lines + [lines[0]], "record 4: candidate 0 appears twice"),
-    (lambda lines: lines + [lines[0].replace('"index": 0', '"index": 7')],
-     r"record 4: index 7 is not a candidate index \(0 to 2\)"),
+    (lambda lines: lines + [lines[0]], "record 4: evaluation 0 appears twice"),
+    (lambda lines: lines + [lines[0].replace('"index": 0', '"index": -7')],
+     r"record 4: index -7 is not an evaluation index"),
     (lambda lines: lines[:1] + ['[1, 2, 3]'], "record 2: not a results record"),
-    (lambda lines: [lines[0].replace('"index": 0', '"index": 1')] + lines[1:],
-     "record 1: candidate 1 is"),
+    (lambda lines: [lines[0].replace('"steps": 2', '"steps": 1.5')] + lines[1:],
+     "record 1: steps 1.5 is not a number of fine-tune steps"),
+    (lambda lines: [lines[1].replace('"index": 1', '"index": 0'),
+                    lines[0].replace('"index": 0', '"index": 1')] + lines[2:],
+     "evaluation 0 is .* at 2 steps, but the strategy now asks for"),
 ])
-def test_records_that_do_not_belong_to_the_candidates_are_refused(tiny_run, damage, fragment):
+def test_records_that_do_not_belong_to_the_search_are_refused(tiny_run, damage, fragment):
     cfg = search_config(tiny_run, "name=records", "candidates.num=3", "finetune.budgets=[2]",
                         "estimators.names=[tse]")
     Search(tiny_run, cfg).run()

@@ -66,6 +66,10 @@ class ChainSpace(SearchSpace):
         ops[position] = others[int(rng.integers(len(others)))]
         return ChainArch(tuple(ops))
 
+    def neighbours(self, arch: ChainArch) -> list[ChainArch]:
+        return [ChainArch(arch.ops[:i] + (op,) + arch.ops[i + 1:])
+                for i in range(LENGTH) for op in CHAIN_OPS if op != arch.ops[i]]
+
     def enumerate(self) -> Iterator[ChainArch]:
         return (ChainArch(ops) for ops in itertools.product(CHAIN_OPS, repeat=LENGTH))
 

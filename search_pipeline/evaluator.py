@@ -1,0 +1,191 @@
+"""The evaluations a strategy asks for: budget, resume by replay, sharding, fitness, incumbent.
+
+A strategy is replayed from its start on every run of a search: an evaluation already recorded
+under the index it gets now (the same arch at the same fine-tune steps, or the search has
+changed) is answered from ``results.jsonl``; the others are computed (sharded over the torchrun
+ranks: the i-th new evaluation of a batch on rank i mod world_size), recorded the moment they
+finish, and the batch is merged before the strategy sees it. Every rank replays the same
+strategy on the same records, so they all propose the same batches.
+
+The budget (``budget.evaluations``, ``budget.steps``, ``budget.seconds``) is checked before
+each batch: a batch is cut to what the evaluation and step budgets still allow, and once the
+budget is spent :class:`~search_pipeline.strategies.BudgetSpent` ends the strategy. Seconds are
+those recorded with each evaluation (divided by the processes that shared its run), so a replay
+spends them again exactly; a seconds budget depends on the machine, the others do not.
+
+Fitness: a per-candidate estimator's stored score at the fidelity's B; a joint estimator (a rank
+combination) is re-ranked over every evaluation made so far at the same fidelity each
+time the strategy asks, so the ranks it compares are always those of everything it has seen
+at that fidelity.
+"""
+from __future__ import annotations
+
+import bisect
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tqdm import tqdm
+
+from core.distributed import DistEnv
+from core.errors import SpeedyNASError
+from search_spaces import Arch, SearchSpace
+
+from .results_store import Record, ResultsStore
+from .search_config import BudgetConfig
+from .strategies import BudgetSpent, Fidelity
+from .strategies.registry import finite_or_bottom
+
+#: Computes one evaluation: (index, arch, fidelity) -> its results record.
+Compute = Callable[[int, Arch, Fidelity], Record]
+#: Scores of a joint estimator over records at budget B: (name, records, B) -> scores.
+JointScores = Callable[[str, Sequence[Record], int], list[float]]
+
+
+@dataclass
+class Spent:
+    """What the evaluations so far cost."""
+
+    evaluations: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+
+    def add(self, record: Record) -> None:
+        self.evaluations += 1
+        self.steps += int(record["steps"])
+        self.seconds += float(record["seconds"]) / int(record.get("processes", 1))
+
+
+class Evaluator:
+    """Implements :class:`~search_pipeline.strategies.Evaluations` for one search run."""
+
+    def __init__(self, space: SearchSpace, pool: Sequence[Arch], fidelity: Fidelity,
+                 fidelities: Sequence[Fidelity], budget: BudgetConfig, store: ResultsStore,
+                 stored: dict[int, Record], compute: Compute, joint: dict[str, JointScores],
+                 truth: Callable[[str], float | None] | None = None,
+                 space_values: Sequence[float] | None = None, progress: bool = True,
+                 env: DistEnv = DistEnv()) -> None:
+        self.space, self._pool, self.fidelity = space, list(pool), fidelity
+        self.fidelities, self.budget, self.store = list(fidelities), budget, store
+        self.compute, self.joint, self.truth, self.env = compute, joint, truth, env
+        self.space_values = sorted(v for v in space_values or () if math.isfinite(v))
+        self.stored = stored  # index -> record: what earlier runs recorded, then this run's
+        self.records: list[Record] = []
+        self.spent = Spent()
+        self.trace: list[dict[str, Any]] = []
+        self.compute_seconds = 0.0
+        self._keys: set[tuple[str, int]] = set()
+        self._fitness: dict[Fidelity, tuple[int, dict[int, float]]] = {}
+        total = budget.evaluations or (budget.steps // fidelity.steps
+                                       if budget.steps is not None and fidelity.steps else None)
+        self.bar = tqdm(total=total, desc="evaluations", unit="arch", dynamic_ncols=True,
+                        disable=not (progress and env.is_main))
+
+    # ------------------------------------------------------------------ Evaluations protocol
+    def pool(self, count: int) -> list[Arch]:
+        if count > len(self._pool):
+            raise SpeedyNASError(f"the strategy starts from {count} candidates but "
+                                 f"candidates.num={len(self._pool)}; set candidates.num >= {count}")
+        return list(self._pool if count < 0 else self._pool[:count])
+
+    def is_new(self, arch: Arch, fidelity: Fidelity) -> bool:
+        return (str(arch), fidelity.steps) not in self._keys
+
+    def evaluate(self, archs: Sequence[Arch], fidelity: Fidelity) -> list[Record]:
+        room = self.room(fidelity)
+        if room == 0:
+            raise BudgetSpent
+        batch = list(archs)[:room] if room is not None else list(archs)
+        first = len(self.records)
+        todo = []
+        for index, arch in enumerate(batch, first):
+            stored = self.stored.get(index)
+            if stored is None:
+                todo.append((index, arch))
+            elif stored["arch"] != str(arch) or stored["steps"] != fidelity.steps:
+                raise SpeedyNASError(
+                    f"{self.store.path}: evaluation {index} is {stored['arch']} at "
+                    f"{stored['steps']} steps, but the strategy now asks for {arch} at "
+                    f"{fidelity.steps}: the results belong to another search (strategy, "
+                    "fitness or candidates changed?); use another name=...")
+        start = time.perf_counter()
+        for index, arch in todo[self.env.rank::self.env.world_size]:
+            self.store.append(self.compute(index, arch, fidelity))
+            self.bar.update(self.env.world_size)
+        if todo:
+            if self.env.distributed:
+                self.stored = self.store.sync()
+            else:
+                self.stored.update(self.store.load())
+        self.compute_seconds += time.perf_counter() - start
+        new = [self.stored[i] for i in range(first, first + len(batch))]
+        for record in new:
+            self.records.append(record)
+            self._keys.add((record["arch"], record["steps"]))
+            self.spent.add(record)
+        self.bar.update(len(new) - len(todo))
+        self.trace.append(self.incumbent())
+        if len(batch) < len(archs):
+            raise BudgetSpent
+        return new
+
+    def fitness(self, fidelity: Fidelity) -> dict[int, float]:
+        cached = self._fitness.get(fidelity)
+        if cached is not None and cached[0] == len(self.records):
+            return cached[1]
+        eligible = [r for r in self.records if r["steps"] == fidelity.steps]
+        if fidelity.fitness in self.joint:
+            values = self.joint[fidelity.fitness](fidelity.fitness, eligible, fidelity.budget)
+        else:
+            values = [_stored_score(r, fidelity) for r in eligible]
+        scores = {r["index"]: (math.nan if v is None else float(v))
+                  for r, v in zip(eligible, values)}
+        self._fitness[fidelity] = (len(self.records), scores)
+        return scores
+
+    # ------------------------------------------------------------------ budget and incumbent
+    def room(self, fidelity: Fidelity) -> int | None:
+        """How many evaluations at ``fidelity`` the budget still allows (``None``: no limit)."""
+        b, spent = self.budget, self.spent
+        if b.seconds is not None and spent.seconds >= b.seconds:
+            return 0
+        limits = []
+        if b.evaluations is not None:
+            limits.append(b.evaluations - spent.evaluations)
+        if b.steps is not None and fidelity.steps > 0:
+            limits.append((b.steps - spent.steps) // fidelity.steps)
+        return max(0, min(limits)) if limits else None
+
+    def incumbent(self) -> dict[str, Any]:
+        """The best evaluation so far by the fitness of the highest fidelity reached, with what
+        was spent to find it (and its true accuracy and rank in the space, when known)."""
+        reached = {r["steps"] for r in self.records}
+        fidelity = next((f for f in reversed(self.fidelities) if f.steps in reached),
+                        self.fidelities[-1])
+        scores = self.fitness(fidelity)
+        best = min(scores, key=lambda i: (-finite_or_bottom(scores[i]), i), default=None)
+        entry: dict[str, Any] = {
+            "evaluations": self.spent.evaluations, "steps": self.spent.steps,
+            "seconds": self.spent.seconds, "fitness": fidelity.fitness,
+            "budget": fidelity.budget}
+        if best is None:
+            return entry
+        arch = self.stored[best]["arch"]
+        entry.update(index=best, arch=arch, score=scores[best])
+        truth = self.truth(arch) if self.truth is not None else None
+        if truth is not None:
+            entry["truth"] = truth
+            if self.space_values:
+                entry["space_rank"] = 1 + len(self.space_values) - bisect.bisect_right(
+                    self.space_values, truth)
+        return entry
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _stored_score(record: Record, fidelity: Fidelity) -> float | None:
+    """``record``'s stored score of the fitness at the fidelity's B (``None``: none)."""
+    return ((record.get("scores") or {}).get(fidelity.fitness) or {}).get(str(fidelity.budget))
