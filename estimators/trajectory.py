@@ -124,11 +124,12 @@ class Trajectory:
 
 @dataclass
 class Candidate:
-    """A candidate architecture: canonical arch text, parameter count, FLOPs."""
+    """A candidate architecture: canonical arch text, parameter count, FLOPs (``None``: not
+    counted)."""
 
     arch: str
     params: int
-    flops: int
+    flops: int | None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict."""
@@ -139,7 +140,8 @@ class Candidate:
         """Inverse of :meth:`to_dict` (extra keys, e.g. of a results line, are ignored)."""
         arch, params, flops = (_field(data, k, "candidate") for k in ("arch", "params", "flops"))
         try:
-            return cls(arch=str(arch), params=int(params), flops=int(flops))
+            return cls(arch=str(arch), params=int(params),
+                       flops=None if flops is None else int(flops))
         except (TypeError, ValueError):
             raise SpeedyNASError(f"candidate params/flops must be integers: {data!r:.200}") \
                 from None

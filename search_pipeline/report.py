@@ -193,18 +193,18 @@ def format_best(best: Mapping[str, Any] | None) -> str:
 
 
 def pareto_summary(results: Sequence[Mapping[str, Any]], estimators: Sequence[str],
-                   budget: int) -> dict[str, Any]:
+                   budget: int, costs: Sequence[str] = PARETO_COSTS) -> dict[str, Any]:
     """``{"budget": B, "fronts": {estimator: {cost: [{arch, score, params, flops}, ...]}}}``:
-    for each cost in :data:`PARETO_COSTS`, the candidates non-dominated in (score at ``budget``,
+    for each of ``costs`` (a subset of :data:`PARETO_COSTS`), the candidates non-dominated in (score at ``budget``,
     cost), by increasing cost (see :mod:`search_pipeline.pareto`)."""
     fronts: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for estimator in estimators:
         scores = _scores(results, estimator, budget)
         fronts[estimator] = {
             cost: [{"arch": str(results[i]["arch"]), "score": scores[i],
-                    "params": int(results[i]["params"]), "flops": int(results[i]["flops"])}
+                    **{c: int(results[i][c]) for c in costs}}
                    for i in pareto_front(scores, [float(r[cost]) for r in results])]
-            for cost in PARETO_COSTS}
+            for cost in costs}
     return {"budget": int(budget), "fronts": fronts}
 
 

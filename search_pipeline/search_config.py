@@ -200,6 +200,9 @@ class SearchConfig(RuntimeConfig):
         None, min=1, help="torch threads per process (the numbers depend on it); null: this "
                           "process's default at the first run, recorded and kept on resume, "
                           "whatever the number of processes")
+    count_flops: bool = setting(True, help="count every evaluated arch's FLOPs (about 0.2 s "
+                                           "each on a CPU); false (table-mode runs): no flops "
+                                           "estimator, objective or front")
     candidates: CandidatesConfig = field(default_factory=CandidatesConfig)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)

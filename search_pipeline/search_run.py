@@ -136,6 +136,12 @@ def prepare_out_dir(out_dir: Path, cfg: SearchConfig, candidates: list[Arch],
     atomic_write_text(saved_candidates, text)
 
 
+def _uses_flops(estimator: Estimator) -> bool:
+    """Whether ``estimator`` (or a member of it) reads the candidates' FLOPs."""
+    return estimator.name == "flops" or any(_uses_flops(m)
+                                            for m in getattr(estimator, "members", ()))
+
+
 class Search:
     """One search of a trained supernet; :meth:`run` is resumable."""
 
@@ -183,6 +189,11 @@ class Search:
                 raise SpeedyNASError(f"fitness {fidelity.fitness!r} is read at B="
                                      f"{fidelity.budget}, but evaluations fine-tune only "
                                      f"{fidelity.steps} steps (strategy.fitness_budget)")
+        flops_users = [e.name for e in self.estimators if _uses_flops(e)]
+        if "flops" in getattr(self.strategy, "objectives", ()):
+            flops_users.append("strategy.objectives")
+        if flops_users and not self.cfg.count_flops:
+            raise SpeedyNASError(f"{', '.join(flops_users)} need(s) FLOPs: set count_flops=true")
         if not self.strategy.bounded and not (
                 self.cfg.budget.evaluations or self.cfg.budget.seconds
                 or (self.cfg.budget.steps is not None and self.fidelity.steps > 0)):
@@ -298,7 +309,8 @@ class Search:
                         else replace(self.cfg.finetune, budgets=budgets))
         trajectory, times = finetune(self.net, arch, self.batches, finetune_cfg, self.records,
                                      self.zero_cost)
-        candidate = Candidate(str(arch), params=arch_parameters(arch), flops=arch_flops(arch))
+        candidate = Candidate(str(arch), params=arch_parameters(arch),
+                              flops=arch_flops(arch) if self.cfg.count_flops else None)
         return {"index": index, "arch": str(arch), "steps": fidelity.steps,
                 "params": candidate.params, "flops": candidate.flops,
                 "seconds": time.perf_counter() - start, "processes": self.env.world_size,
@@ -437,14 +449,15 @@ class Search:
         summary["seconds_per_candidate"] = sum(r["seconds"] for r in results) / len(results)
         summary["search_wall_seconds"] = self.wall_seconds(records)
         summary["zero_cost_seconds_per_candidate"] = self.zero_cost_seconds(results)
-        summary["pareto"] = pareto_summary(results, names, max(budgets))
+        costs = [c for c in PARETO_COSTS if c != "flops" or self.cfg.count_flops]
+        summary["pareto"] = pareto_summary(results, names, max(budgets), costs)
         final = self.fidelities[-1]
         space_values = self.truth.space_values() if self.truth else None
         summary["best"] = best_ranked(results, truths, final.fitness, final.budget, space_values)
         summary["strategy"] = strategy_summary(
             self.strategy, self.fidelities, self.cfg.budget, run_info, results, truths,
             self.truth, summary["lookups"])
-        for cost in PARETO_COSTS:
+        for cost in costs:
             plot_pareto(results, summary["pareto"], cost, self.out_dir / f"pareto_{cost}.png")
         if retrain is not None:
             summary["retrain"] = retrain
