@@ -7,7 +7,8 @@ multi-objective search also writes ``front_<cost>.png``: its front (non-dominate
 and cost), placed at the archs' true accuracies, beside the true front among the archs it
 evaluated and, when the ground truth knows the whole space, the space's true front. Coverage is
 the hypervolume of the found front's true points over that of the true front, both measured
-from the reference point (lowest true accuracy, largest cost) among the evaluated archs.
+from the reference point (median true accuracy, largest cost) of the evaluated archs, so that
+the measure looks at the better half, where the fronts differ.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from core.atomic_io import atomic_write_text
 
@@ -71,7 +74,7 @@ def front_summary(results: Sequence[Record], truths: Mapping[str, float | None],
         "true_among_evaluated": [_point(known[i], scores[i], true[i], cost) for i in best]}
     if not known:
         return out
-    reference = (min(true), max(costs))
+    reference = (float(np.median(true)), max(costs))
     found_hv = hypervolume([true[i] for i in found], [costs[i] for i in found], reference)
     true_hv = hypervolume(true, costs, reference)
     out.update(reference=list(reference), hypervolume_found=found_hv,

@@ -1,0 +1,239 @@
+"""Compare search strategies against the NAS-Bench-201 table, resumably, in one command.
+
+    python benchmarks/strategies.py --mode table --run-dir runs/toy --seeds 20 \
+        --out results/strategies
+    python benchmarks/strategies.py --mode cpu --run-dir runs/quickstart --seeds 3 \
+        --out results/strategies [--jobs 2] [--arms sample evolution halving]
+
+Each arm (a strategy and its fitness) is searched once per seed with ``search.py --config
+configs/strategies_<mode>.yaml`` into ``RUN_DIR/search/<mode>-<arm>-s<seed>`` (seed s sets the
+candidate draw and the strategy's own seed); a finished search is not run again, a killed one
+resumes. ``table`` mode scores with columns of the shipped table (table lookups; any NB201 run
+dir will do), ``cpu`` mode with a real fine-tune of the run's supernet. The script then writes
+``OUT/<mode>_runs.csv`` (one row per search: the incumbent's true CIFAR-10 test accuracy, its
+rank among the 15,625 archs, steps and minutes spent), ``OUT/<mode>_table.md`` (means over the
+seeds with bootstrap 95 % intervals) and ``OUT/incumbent_<mode>.png`` (mean incumbent accuracy
+against steps or evaluations, and against seconds); multi-objective arms add the hypervolume
+coverage of their fronts and ``OUT/front_<mode>-<arm>.png`` (seed 0).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import bootstrap
+
+from core.atomic_io import atomic_write_text
+from search_pipeline.figures import new_figure, save_figure
+
+REPO = Path(__file__).resolve().parents[1]
+COMBO = "combo(tse+synflow+jacov+nwot)"
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One strategy with its fitness (``overrides`` on top of the mode's config)."""
+
+    strategy: str
+    fitness: str
+    overrides: tuple[str, ...] = ()
+    seeded: bool = False  # the strategy takes a seed option (set to the run's seed)
+
+
+ARMS: dict[str, dict[str, Arm]] = {
+    "table": {
+        "sample-test": Arm("sample", "table cifar10_test (oracle of random sampling)",
+                           ("strategy.name=sample", "estimators.table.column=cifar10_test")),
+        "sample-12ep": Arm("sample", "table cifar10_test_12ep_1seed",
+                           ("strategy.name=sample",
+                            "estimators.table.column=cifar10_test_12ep_1seed")),
+        "evolution-valid": Arm("evolution", "table cifar10_valid_val", (), seeded=True),
+        "evolution-12ep": Arm("evolution", "table cifar10_test_12ep_1seed",
+                              ("estimators.table.column=cifar10_test_12ep_1seed",), seeded=True),
+        "local-valid": Arm("local", "table cifar10_valid_val", ("strategy.name=local",)),
+        "evolution-mo-valid": Arm("evolution", "table cifar10_valid_val + params",
+                                  ("strategy.objectives=[params]",), seeded=True),
+    },
+    "cpu": {
+        "sample": Arm("sample", COMBO, ("strategy.name=sample",)),
+        "evolution": Arm("evolution", COMBO, (), seeded=True),
+        "halving": Arm("halving", f"combo(synflow+jacov+nwot) -> {COMBO}", (
+            "strategy.name=halving", "strategy.sizes=[1000,140,20]",
+            "strategy.budgets=[0,100,300]",
+            f"strategy.rung_fitness=[combo(synflow+jacov+nwot),{COMBO},{COMBO}]")),
+        "local": Arm("local", COMBO, ("strategy.name=local",)),
+        "evolution-mo": Arm("evolution", f"{COMBO} + params", ("strategy.objectives=[params]",),
+                            seeded=True),
+    },
+}
+
+
+def search_name(mode: str, arm: str, seed: int) -> str:
+    return f"{mode}-{arm}-s{seed}"
+
+
+def run_search(run_dir: Path, mode: str, arm_name: str, seed: int) -> tuple[str, bool]:
+    """Run (or resume) one search unless it has finished; returns (name, succeeded)."""
+    arm, name = ARMS[mode][arm_name], search_name(mode, arm_name, seed)
+    out = run_dir / "search" / name
+    if (out / "summary.json").exists():
+        return name, True
+    command = [sys.executable, str(REPO / "search.py"), "--run-dir", str(run_dir),
+               "--config", str(REPO / "configs" / f"strategies_{mode}.yaml"), f"name={name}",
+               "progress=false", "threads=1", f"candidates.seed={seed}", *arm.overrides]
+    if arm.seeded:
+        command.append(f"strategy.seed={seed}")
+    log = run_dir / "search" / "logs" / f"{name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as handle:
+        done = subprocess.run(command, cwd=REPO, stdout=handle, stderr=subprocess.STDOUT,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if done.returncode != 0:
+        print(f"{name}: failed (exit {done.returncode}); see {log}", file=sys.stderr)
+    return name, done.returncode == 0
+
+
+def mean_interval(values: list[float]) -> tuple[float, float | None, float | None]:
+    """Mean and its bootstrap 95 % interval (percentile; none for fewer than 2 values)."""
+    mean = float(np.mean(values))
+    if len(values) < 2 or len(set(values)) < 2:
+        return mean, (mean if values else None), (mean if values else None)
+    ci = bootstrap((np.asarray(values),), np.mean, n_resamples=10_000, method="percentile",
+                   random_state=np.random.default_rng(0)).confidence_interval
+    return mean, float(ci.low), float(ci.high)
+
+
+def collect(run_dir: Path, mode: str, arms: list[str], seeds: list[int]) -> list[dict[str, Any]]:
+    """One row per finished search."""
+    rows = []
+    for arm in arms:
+        for seed in seeds:
+            path = run_dir / "search" / search_name(mode, arm, seed) / "summary.json"
+            if not path.exists():
+                continue
+            strategy = json.loads(path.read_text())["strategy"]
+            inc, spent = strategy["incumbent"], strategy["spent"]
+            row = {"mode": mode, "arm": arm, "strategy": ARMS[mode][arm].strategy,
+                   "fitness": ARMS[mode][arm].fitness, "seed": seed, "arch": inc.get("arch"),
+                   "truth": inc.get("truth"), "space_rank": inc.get("space_rank"),
+                   "evaluations": spent["evaluations"], "steps": spent["steps"],
+                   "minutes": spent["seconds"] / 60,
+                   "overhead_fraction": strategy["overhead_fraction"],
+                   "trace": strategy["trace"]}
+            for cost, front in (strategy.get("fronts") or {}).items():
+                row[f"coverage_{cost}"] = front.get("coverage_of_evaluated")
+                row[f"space_coverage_{cost}"] = front.get("coverage_of_space")
+            rows.append(row)
+    return rows
+
+
+def fmt(mean: float, low: float | None, high: float | None, digits: int = 2) -> str:
+    return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def write_table(rows: list[dict[str, Any]], mode: str, out: Path, command: str) -> str:
+    """``OUT/<mode>_table.md`` (and the per-run CSV); returns the table text."""
+    columns = ["mode", "arm", "strategy", "fitness", "seed", "truth", "space_rank",
+               "evaluations", "steps", "minutes", "overhead_fraction", "coverage_params",
+               "space_coverage_params", "arch"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out / f"{mode}_runs.csv", buffer.getvalue())
+    lines = [f"# Strategies, {mode} mode", "", f"Command: `{command}`", "",
+             "Incumbent after the whole budget: true CIFAR-10 test accuracy (NAS-Bench-201, 200 "
+             "epochs) and rank among the 15,625 archs; means over seeds with bootstrap 95 % "
+             "intervals.", "",
+             "| arm | fitness | seeds | true accuracy | rank in space | evaluations | steps | "
+             "minutes | overhead | front coverage (evaluated / space) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for arm in dict.fromkeys(r["arm"] for r in rows):
+        mine = [r for r in rows if r["arm"] == arm and r["truth"] is not None]
+        if not mine:
+            continue
+        coverage = [r["coverage_params"] for r in mine if r.get("coverage_params") is not None]
+        space = [r["space_coverage_params"] for r in mine
+                 if r.get("space_coverage_params") is not None]
+        cover = (f"{100 * np.mean(coverage):.1f} % / {100 * np.mean(space):.1f} %"
+                 if coverage and space else "-")
+        lines.append(
+            f"| {arm} | {mine[0]['fitness']} | {len(mine)} | "
+            f"{fmt(*mean_interval([r['truth'] for r in mine]))} | "
+            f"{fmt(*mean_interval([float(r['space_rank']) for r in mine]), digits=0)} | "
+            f"{np.mean([r['evaluations'] for r in mine]):.0f} | "
+            f"{np.mean([r['steps'] for r in mine]):,.0f} | "
+            f"{np.mean([r['minutes'] for r in mine]):.1f} | "
+            f"{100 * np.median([r['overhead_fraction'] for r in mine]):.2f} % | {cover} |")
+    text = "\n".join(lines) + "\n"
+    atomic_write_text(out / f"{mode}_table.md", text)
+    return text
+
+
+def plot_curves(rows: list[dict[str, Any]], mode: str, path: Path) -> None:
+    """Mean incumbent true accuracy over seeds against spend (steps or evaluations; seconds)."""
+    x_key = "evaluations" if mode == "table" else "steps"
+    fig = new_figure(11, 4)
+    axes = fig.subplots(1, 2)
+    for arm in dict.fromkeys(r["arm"] for r in rows):
+        traces = [[t for t in r["trace"] if "truth" in t] for r in rows if r["arm"] == arm]
+        for ax, key in zip(axes, (x_key, "seconds")):
+            end = max(t[-1][key] for t in traces if t)
+            grid = np.linspace(0, end, 200)
+            curves = [np.interp(grid, [t[key] for t in trace], [t["truth"] for t in trace],
+                                left=np.nan) for trace in traces if trace]
+            ax.plot(grid, np.nanmean(curves, axis=0), label=f"{arm} ({len(curves)} seeds)")
+    for ax, key in zip(axes, (x_key, "seconds")):
+        ax.axhline(94.37, color="0.5", linestyle=":", label="best in the space (94.37)")
+        ax.set_xlabel({"evaluations": "evaluations (table queries)",
+                       "steps": "fine-tune steps spent", "seconds": "evaluation seconds"}[key])
+        ax.set_ylabel("mean incumbent true accuracy (%)")
+        ax.set_ylim(bottom=max(85.0, ax.get_ylim()[0]))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"search strategies, {mode} mode (NAS-Bench-201 CIFAR-10 test accuracy)")
+    save_figure(fig, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=sorted(ARMS), required=True)
+    parser.add_argument("--run-dir", type=Path, required=True, help="a trained NB201 run dir")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1")
+    parser.add_argument("--arms", nargs="+", help="default: every arm of the mode")
+    parser.add_argument("--jobs", type=int, default=2, help="searches run side by side")
+    parser.add_argument("--out", type=Path, default=REPO / "results" / "strategies")
+    args = parser.parse_args()
+    arms = args.arms or list(ARMS[args.mode])
+    unknown = [a for a in arms if a not in ARMS[args.mode]]
+    if unknown:
+        parser.error(f"unknown arms {unknown}; {args.mode} has {', '.join(ARMS[args.mode])}")
+    seeds = list(range(args.seeds))
+    jobs = [(args.run_dir, args.mode, arm, seed) for arm in arms for seed in seeds]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        for name, ok in pool.map(lambda job: run_search(*job), jobs):
+            print(f"{name}: {'done' if ok else 'FAILED'}", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = collect(args.run_dir, args.mode, arms, seeds)
+    command = " ".join(["python", "benchmarks/strategies.py", *sys.argv[1:]])
+    print(write_table(rows, args.mode, args.out, command))
+    plot_curves(rows, args.mode, args.out / f"incumbent_{args.mode}.png")
+    for arm in arms:
+        front = args.run_dir / "search" / search_name(args.mode, arm, 0) / "front_params.png"
+        if front.exists():
+            shutil.copyfile(front, args.out / f"front_{args.mode}-{arm}.png")
+
+
+if __name__ == "__main__":
+    main()
