@@ -9,6 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from core.config import load_config
+from search_pipeline.search_config import SearchConfig, search_context
+from supernet.run_dir import load_run_config, resolve_train_config
+from supernet.trainer import SupernetTrainer
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 NB201_TABLE = SHARED / "benchmarks" / "nb201.json"
@@ -64,3 +69,21 @@ def toy_supernet(tmp_path_factory) -> Path:
     run_script("train.py", "--config", str(REPO / "configs" / "toy.yaml"), "--run-dir",
                str(run_dir), f"data.root={CIFAR10_DIR}", "optim.epochs=2")
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """configs/toy.yaml trained in-process for one epoch (8 steps), as train.py would."""
+    run_dir = tmp_path_factory.mktemp("tiny_supernet") / "run"
+    cfg = resolve_train_config(run_dir, str(REPO / "configs" / "toy.yaml"),
+                               [f"data.root={CIFAR10_DIR}", "optim.epochs=1",
+                                "log.probe_archs=0"], resume=False)
+    SupernetTrainer(cfg, run_dir).run()
+    return run_dir
+
+
+def search_config(run_dir: Path, *overrides: str,
+                  config: Path = REPO / "configs" / "search_toy.yaml") -> SearchConfig:
+    """The search config ``config`` with ``overrides`` (retraining off) for ``run_dir``."""
+    return load_config(SearchConfig, config, ["retrain.enabled=false", *overrides],
+                       context=search_context(load_run_config(run_dir)))

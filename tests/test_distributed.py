@@ -157,3 +157,31 @@ def test_searches_killed_and_resumed_across_process_counts_give_identical_record
         want = read_jsonl(out / reference / "results.jsonl")
         assert [{k: v for k, v in r.items() if k not in TIMING} for r in got] == \
                [{k: v for k, v in r.items() if k not in TIMING} for r in want]
+
+
+def test_a_sharded_evolution_equals_one_process_and_resumes_after_a_kill(toy_supernet):
+    """A generation's children are evaluated on both ranks; the fitness is a rank combination
+    re-ranked over everything evaluated. Single process, torchrun, and torchrun killed and
+    resumed give the same records and incumbent trajectory."""
+    search = [str(REPO / "search.py"), "--run-dir", str(toy_supernet), "--config",
+              str(REPO / "configs" / "search_toy.yaml"), "retrain.enabled=false",
+              "progress=false", "count_flops=false", "ground_truth.source=nb201",
+              "strategy.name=evolution", "strategy.population=4", "strategy.tournament=2",
+              "strategy.children=3", "finetune.budgets=[8]", "budget.evaluations=25",
+              "estimators.names=[combo(tse+params), tse, params]"]
+    out = toy_supernet / "search"
+    run([sys.executable, *search, "name=evo_single"])
+    run(TORCHRUN + search + ["name=evo_sharded"])
+    _kill_when(TORCHRUN + search + ["name=evo_killed"], out / "evo_killed", 5, ONE_THREAD)
+    run(TORCHRUN + search + ["name=evo_killed"])
+
+    def untimed(name: str) -> tuple[list, list]:
+        records = read_jsonl(out / name / "results.jsonl")
+        trace = json.loads((out / name / "summary.json").read_text())["strategy"]["trace"]
+        return ([{k: v for k, v in r.items() if k not in TIMING} for r in records],
+                [{k: v for k, v in t.items() if k != "seconds"} for t in trace])
+
+    single = untimed("evo_single")
+    assert len(single[0]) == 25 and len({r["arch"] for r in single[0]}) == 25
+    assert untimed("evo_sharded") == single
+    assert untimed("evo_killed") == single

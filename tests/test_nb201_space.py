@@ -84,6 +84,15 @@ def test_mutate_changes_exactly_one_edge():
     assert changed_edges == set(range(6))
 
 
+def test_neighbours_are_the_24_single_edge_changes_and_cover_every_mutation():
+    arch = SPACE.parse(BEST)
+    neighbours = SPACE.neighbours(arch)
+    assert len(neighbours) == len(set(neighbours)) == 6 * 4 and arch not in neighbours
+    assert all(sum(a != b for a, b in zip(n.ops, arch.ops)) == 1 for n in neighbours)
+    rng = np.random.default_rng(1)
+    assert {SPACE.mutate(arch, rng) for _ in range(1000)} == set(neighbours)
+
+
 @pytest.mark.parametrize("text, message", [
     ("", "empty NB201 arch string"),
     ("   ", "empty NB201 arch string"),

@@ -6,6 +6,7 @@ import math
 import pytest
 
 from search_pipeline import pareto_front, pareto_summary, plot_pareto
+from search_pipeline.pareto import crowding_distances, hypervolume, nondominated_ranks
 from search_pipeline.report import format_markdown, format_pareto
 
 
@@ -58,3 +59,30 @@ def test_pareto_markdown_and_plot(tmp_path):
     path = tmp_path / "pareto_params.png"
     plot_pareto(RESULTS, pareto, "params", path)
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_nondominated_sorting_by_hand():
+    # (score, -cost): a and b are on the first front, c is dominated by a only, d by all,
+    # e has a NaN and goes last.
+    points = [(0.9, -2.0), (0.5, -1.0), (0.8, -3.0), (0.4, -4.0), (math.nan, -1.0)]
+    assert nondominated_ranks(points) == [0, 0, 1, 2, 3]
+    assert nondominated_ranks([(1.0, 1.0), (1.0, 1.0)]) == [0, 0]  # equal points: same front
+
+
+def test_crowding_distance_favours_the_extremes_and_the_isolated():
+    points = [(0.0, 4.0), (1.0, 3.0), (1.5, 2.5), (4.0, 0.0)]
+    distance = crowding_distances(points)
+    assert distance[0] == distance[3] == math.inf
+    # Normalised gaps of the neighbours, summed over both objectives.
+    assert distance[1] == pytest.approx((1.5 - 0.0) / 4 + (4.0 - 2.5) / 4)
+    assert distance[2] == pytest.approx((4.0 - 1.0) / 4 + (3.0 - 0.0) / 4)
+    assert crowding_distances([(1.0, 2.0)]) == [math.inf]
+
+
+def test_hypervolume_is_the_area_of_the_staircase():
+    # Points (score, cost) with the reference (score 0, cost 10): rectangles 2x8 + 1x5.
+    assert hypervolume([2.0, 3.0], [2.0, 5.0], (0.0, 10.0)) == pytest.approx(2 * 8 + 1 * 5)
+    # A dominated point and points beyond the reference add nothing.
+    assert hypervolume([2.0, 3.0, 1.0, 5.0, -1.0], [2.0, 5.0, 6.0, 10.0, 1.0],
+                       (0.0, 10.0)) == pytest.approx(21.0)
+    assert hypervolume([], [], (0.0, 1.0)) == 0.0

@@ -21,26 +21,7 @@ from supernet import tensor_snapshot
 from supernet.run_dir import load_run_config, load_supernet, resolve_train_config
 from supernet.trainer import SupernetTrainer
 
-from .conftest import CIFAR10_DIR, REPO
-
-TOY = REPO / "configs" / "toy.yaml"
-SEARCH_TOY = REPO / "configs" / "search_toy.yaml"
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    """configs/toy.yaml trained in-process for one epoch (8 steps), as train.py would."""
-    run_dir = tmp_path_factory.mktemp("tiny_supernet") / "run"
-    cfg = resolve_train_config(run_dir, str(TOY), [f"data.root={CIFAR10_DIR}", "optim.epochs=1",
-                                                   "log.probe_archs=0"], resume=False)
-    SupernetTrainer(cfg, run_dir).run()
-    return run_dir
-
-
-def search_config(run_dir: Path, *overrides: str) -> SearchConfig:
-    return load_config(SearchConfig, SEARCH_TOY, ["retrain.enabled=false", *overrides],
-                       context=search_context(load_run_config(run_dir)))
-
+from .conftest import CIFAR10_DIR, REPO, search_config
 
 def test_search_scores_every_candidate_resumes_and_leaves_the_supernet_untouched(tiny_run):
     cfg = search_config(tiny_run, "name=unit", "candidates.num=3")

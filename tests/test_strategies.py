@@ -1,0 +1,204 @@
+"""Search strategies in-process: in table mode (the shipped NB201 table as fitness, seconds) and
+on a tiny supernet with real fine-tunes; budgets, resume after a kill, refusals."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+import search_spaces
+from core.atomic_io import read_jsonl
+from core.errors import SpeedyNASError
+from search_pipeline.nb201_table import NB201Truth
+from search_pipeline.pareto import pareto_front
+from search_pipeline.search_run import Search
+
+from .conftest import REPO, TIMING, search_config
+
+TABLE = REPO / "configs" / "strategies_table.yaml"
+SPACE = search_spaces.create("nb201")
+
+
+def table_search(run_dir, *overrides):
+    """A table-mode search (fitness: a table column; no fine-tune) and its records."""
+    cfg = search_config(run_dir, "progress=false", *overrides, config=TABLE)
+    summary = Search(run_dir, cfg).run()
+    out = run_dir / "search" / cfg.name
+    return summary, read_jsonl(out / "results.jsonl"), out
+
+
+def column(name):
+    truth = NB201Truth(SPACE, column=name)
+    return lambda arch: truth.lookup(arch)
+
+
+def test_evolution_in_table_mode_spends_its_budget_on_new_archs_and_climbs(tiny_run):
+    summary, records, out = table_search(tiny_run, "name=evo", "budget.evaluations=120",
+                                         "strategy.population=10", "strategy.children=5")
+    strategy = summary["strategy"]
+    assert strategy["spent"] == {"evaluations": 120, "steps": 0,
+                                 "seconds": pytest.approx(sum(r["seconds"] for r in records))}
+    assert len({r["arch"] for r in records}) == 120  # every child is a new arch
+    assert [r["index"] for r in records] == list(range(120))
+    # The first 10 are the candidate draw; every later one is one mutation of an earlier one.
+    draw = (out / "candidates.txt").read_text().split()
+    assert [r["arch"] for r in records[:10]] == draw[:10]
+    for record in records[10:]:
+        arch = SPACE.parse(record["arch"])
+        assert any(str(n) in {r["arch"] for r in records[:record["index"]]}
+                   for n in SPACE.neighbours(arch))
+    # The incumbent after every batch is the best valid-set accuracy so far.
+    valid = column("cifar10_valid_val")
+    trace = strategy["trace"]
+    assert [t["evaluations"] for t in trace] == list(range(10, 121, 5))
+    for entry in trace:
+        seen = records[:entry["evaluations"]]
+        assert entry["score"] == max(valid(r["arch"]) for r in seen)
+        assert entry["truth"] == column("cifar10_test")(entry["arch"])
+    # Evolution beats the random draw it started from, and the summary marks the lookup.
+    assert trace[-1]["truth"] > max(column("cifar10_test")(a) for a in draw[:10])
+    assert summary["lookups"] == ["table"] and strategy["fitness_is_table_lookup"]
+    assert "[table lookup, not an estimate]" in (out / "summary.md").read_text()
+    rows = list(csv.DictReader((out / "incumbent.csv").open()))
+    assert [int(r["evaluations"]) for r in rows] == [t["evaluations"] for t in trace]
+    assert (out / "incumbent.png").stat().st_size > 10_000
+
+
+def test_table_mode_evolution_reaches_the_top_of_the_space(tiny_run):
+    """With the 200-epoch validation accuracy as fitness, 200 queries find a top-20 arch for
+    each of 3 seeds (the issue asks for a mean of 94.2 over 20 seeds: benchmarks/strategies.py)."""
+    truths = []
+    for seed in range(3):
+        summary, _, _ = table_search(tiny_run, f"name=evo200_{seed}", "budget.evaluations=200",
+                                     f"candidates.seed={seed}", f"strategy.seed={seed}")
+        truths.append(summary["strategy"]["incumbent"]["truth"])
+        assert summary["strategy"]["incumbent"]["space_rank"] <= 20
+    assert np.mean(truths) >= 94.2
+
+
+def test_sample_ranks_the_draw_until_the_budget_is_spent(tiny_run):
+    summary, records, out = table_search(tiny_run, "name=sample", "strategy.name=sample",
+                                         "budget.evaluations=45", "strategy.batch=10")
+    assert [r["arch"] for r in records] == (out / "candidates.txt").read_text().split()[:45]
+    assert [t["evaluations"] for t in summary["strategy"]["trace"]] == [10, 20, 30, 40, 45]
+    assert summary["n_candidates"] == 45
+
+
+def test_local_search_climbs_to_local_optima_and_restarts(tiny_run):
+    summary, records, _ = table_search(tiny_run, "name=local", "strategy.name=local",
+                                       "budget.evaluations=150")
+    valid = column("cifar10_valid_val")
+    scores = {r["arch"]: valid(r["arch"]) for r in records}
+    # Climbs: a start, then neighbourhoods of 24 (less the archs already known).
+    starts = [r for r in records if all(str(n) not in scores or r["index"] <= min(
+        s["index"] for s in records if s["arch"] == str(n)) for n in SPACE.neighbours(
+        SPACE.parse(r["arch"])))]
+    assert len(starts) >= 2  # at least one restart within 150 evaluations
+    incumbent = summary["strategy"]["incumbent"]
+    assert incumbent["score"] == max(scores.values())
+    # The incumbent of a finished climb is a local optimum: no evaluated neighbour is better.
+    best = SPACE.parse(incumbent["arch"])
+    assert all(scores.get(str(n), -math.inf) <= incumbent["score"] for n in SPACE.neighbours(best))
+
+
+def test_halving_promotes_each_rungs_best_and_counts_its_steps(tiny_run):
+    summary, records, _ = table_search(
+        tiny_run, "name=halving", "strategy.name=halving", "strategy.sizes=[40,10,3]",
+        "strategy.budgets=[0,1,2]", "strategy.batch=16")
+    assert [r["steps"] for r in records] == [0] * 40 + [1] * 10 + [2] * 3
+    valid = column("cifar10_valid_val")
+    for lower, upper in ((records[:40], records[40:50]), (records[40:50], records[50:])):
+        best = sorted(lower, key=lambda r: (-valid(r["arch"]), r["index"]))[:len(upper)]
+        assert [r["arch"] for r in upper] == [r["arch"] for r in best]
+    assert summary["strategy"]["spent"]["steps"] == 10 * 1 + 3 * 2
+    assert summary["n_candidates"] == 3  # the report compares the final rung
+
+
+def test_multi_objective_evolution_ends_with_its_pareto_front(tiny_run):
+    summary, records, out = table_search(tiny_run, "name=mo", "budget.evaluations=100",
+                                         "strategy.objectives=[params]")
+    front = summary["strategy"]["fronts"]["params"]
+    valid = column("cifar10_valid_val")
+    expected = pareto_front([valid(r["arch"]) for r in records],
+                            [float(r["params"]) for r in records])
+    assert [p["arch"] for p in front["found"]] == [records[i]["arch"] for i in expected]
+    assert 0.5 < front["coverage_of_evaluated"] <= 1.0
+    assert 0 < front["coverage_of_space"] <= front["coverage_of_evaluated"]
+    assert (out / "front_params.png").exists()
+    # Selection pressure on size: the front spans small and large networks.
+    params = [p["params"] for p in front["found"]]
+    assert max(params) > 3 * min(params)
+
+
+def test_a_killed_evolution_resumes_with_the_same_incumbent_trajectory(tiny_run):
+    """Real fine-tunes (tse fitness); the kill leaves a prefix of results.jsonl with a torn
+    last line; the resumed run equals an uninterrupted one."""
+    common = ("strategy.name=evolution", "strategy.population=4", "strategy.tournament=2",
+              "strategy.children=3", "finetune.budgets=[3]", "estimators.names=[tse, params]",
+              "budget.steps=45", "ground_truth.source=nb201", "progress=false", "threads=1",
+              "count_flops=false")
+    whole = Search(tiny_run, search_config(tiny_run, "name=whole", *common)).run()
+    assert whole["strategy"]["spent"]["evaluations"] == 15  # 45 steps of 3
+    cfg = search_config(tiny_run, "name=killed", *common)
+    Search(tiny_run, cfg).run()
+    results = tiny_run / "search" / "killed" / "results.jsonl"
+    lines = results.read_text().splitlines(keepends=True)
+    results.write_text("".join(lines[:8]) + lines[8][:40])
+    resumed = Search(tiny_run, cfg).run()
+
+    def untimed(trace):
+        return [{k: v for k, v in t.items() if k != "seconds"} for t in trace]
+
+    assert untimed(resumed["strategy"]["trace"]) == untimed(whole["strategy"]["trace"])
+    got, want = (read_jsonl(tiny_run / "search" / n / "results.jsonl")
+                 for n in ("killed", "whole"))
+    assert [{k: v for k, v in r.items() if k not in TIMING} for r in got] == \
+           [{k: v for k, v in r.items() if k not in TIMING} for r in want]
+
+
+def test_a_larger_budget_continues_the_search_where_it_stopped(tiny_run):
+    first, _, _ = table_search(tiny_run, "name=grow", "budget.evaluations=40")
+    grown, records, _ = table_search(tiny_run, "name=grow", "budget.evaluations=80")
+    fresh, reference, _ = table_search(tiny_run, "name=grow_ref", "budget.evaluations=80")
+    assert [r["arch"] for r in records] == [r["arch"] for r in reference]
+    assert grown["strategy"]["incumbent"]["arch"] == fresh["strategy"]["incumbent"]["arch"]
+    assert first["strategy"]["trace"] == grown["strategy"]["trace"][:len(first["strategy"]
+                                                                          ["trace"])]
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    (("budget.evaluations=null",), "runs until its budget is spent: set budget.evaluations"),
+    (("budget.evaluations=null", "budget.steps=1000"), "does not bound evaluations"),
+    (("strategy.fitness=tse",), "fitness 'tse' is not in estimators.names"),
+    (("strategy.population=2000",), "starts from 2000 candidates but candidates.num=1000"),
+    (("strategy.tournament=30",), "strategy.tournament=30 must be at most"),
+    (("strategy.objectives=[flops]",), "need(s) FLOPs: set count_flops=true"),
+    (("strategy.name=halving", "strategy.sizes=[10,20]", "strategy.budgets=[0,1]"),
+     "must decrease"),
+    (("strategy.name=local", "strategy.population=3"), "'population' is an option of strategy "
+                                                       "evolution"),
+])
+def test_bad_strategy_settings_are_refused_naming_them(tiny_run, overrides, fragment):
+    with pytest.raises(SpeedyNASError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        table_search(tiny_run, "name=bad", *overrides)
+
+
+def test_a_learned_fitness_is_refused(tiny_run):
+    with pytest.raises(SpeedyNASError, match="fitted on ground truth"):
+        Search(tiny_run, search_config(
+            tiny_run, "name=learned", "estimators.names=[combo_learned(tse+params)]",
+            "ground_truth.source=nb201", "budget.evaluations=10", "strategy.name=evolution"))
+
+
+def test_a_strategy_changed_on_resume_is_refused(tiny_run):
+    table_search(tiny_run, "name=changed", "budget.evaluations=20")
+    with pytest.raises(SpeedyNASError, match="differs in: strategy.seed"):
+        table_search(tiny_run, "name=changed", "budget.evaluations=20", "strategy.seed=5")
+
+
+def test_summary_json_is_strict(tiny_run):
+    _, _, out = table_search(tiny_run, "name=strict", "budget.evaluations=20")
+    json.loads((out / "summary.json").read_text(), parse_constant=pytest.fail)
