@@ -195,8 +195,8 @@ def format_best(best: Mapping[str, Any] | None) -> str:
 def pareto_summary(results: Sequence[Mapping[str, Any]], estimators: Sequence[str],
                    budget: int, costs: Sequence[str] = PARETO_COSTS) -> dict[str, Any]:
     """``{"budget": B, "fronts": {estimator: {cost: [{arch, score, params, flops}, ...]}}}``:
-    for each of ``costs`` (a subset of :data:`PARETO_COSTS`), the candidates non-dominated in (score at ``budget``,
-    cost), by increasing cost (see :mod:`search_pipeline.pareto`)."""
+    for each of ``costs`` (a subset of :data:`PARETO_COSTS`), the candidates non-dominated in
+    (score at ``budget``, cost), by increasing cost (see :mod:`search_pipeline.pareto`)."""
     fronts: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for estimator in estimators:
         scores = _scores(results, estimator, budget)

@@ -4,24 +4,21 @@ tested in test_search.py (marked e2e)."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
 
 import search_spaces
 from core.atomic_io import load_checkpoint, read_jsonl, save_checkpoint
-from core.config import load_config
 from core.errors import SpeedyNASError
 from search_pipeline import retrain as retrain_module
 from search_pipeline.retrain import RetrainTruth, cache_file, retrain_top_k
-from search_pipeline.search_config import SearchConfig, search_context
 from search_pipeline.search_run import Search
 from supernet import tensor_snapshot
-from supernet.run_dir import load_run_config, load_supernet, resolve_train_config
-from supernet.trainer import SupernetTrainer
+from supernet.run_dir import load_run_config, load_supernet
 
-from .conftest import CIFAR10_DIR, REPO, search_config
+from .conftest import search_config
+
 
 def test_search_scores_every_candidate_resumes_and_leaves_the_supernet_untouched(tiny_run):
     cfg = search_config(tiny_run, "name=unit", "candidates.num=3")

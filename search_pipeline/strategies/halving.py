@@ -59,7 +59,8 @@ class Halving(Strategy):
             for start in range(0, len(archs), self.batch):
                 records += evaluations.evaluate(archs[start:start + self.batch], fidelity)
             fitness = evaluations.fitness(fidelity)
-            ranked = sorted(records, key=lambda r: (-finite_or_bottom(fitness[r["index"]]), r["index"]))
+            ranked = sorted(records, key=lambda r: (-finite_or_bottom(fitness[r["index"]]),
+                                                    r["index"]))
             archs = [self.space.parse(r["arch"]) for r in ranked]
 
     def describe(self) -> str:

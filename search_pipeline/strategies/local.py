@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .registry import Evaluations, Strategy, register_strategy, finite_or_bottom
+from .registry import Evaluations, Strategy, finite_or_bottom, register_strategy
 
 
 @register_strategy("local")
@@ -31,8 +31,8 @@ class LocalSearch(Strategy):
                     known[record["arch"]] = record
                 fitness = evaluations.fitness(fidelity)
                 scored = [known[str(a)] for a in neighbours if str(a) in known]
-                best = max(scored, key=lambda r: (finite_or_bottom(fitness[r["index"]]), -r["index"]),
-                           default=None)
+                best = max(scored, default=None,
+                           key=lambda r: (finite_or_bottom(fitness[r["index"]]), -r["index"]))
                 if best is None or not (finite_or_bottom(fitness[best["index"]])
                                         > finite_or_bottom(fitness[current["index"]])):
                     break
