@@ -6,8 +6,8 @@
         --out results/strategies [--jobs 2] [--arms sample evolution halving]
 
 Each arm (a strategy and its fitness) is searched once per seed with ``search.py --config
-configs/strategies_<mode>.yaml`` into ``RUN_DIR/search/<mode>-<arm>-s<seed>`` (seed s sets the
-candidate draw and the strategy's own seed); a finished search is not run again, a killed one
+configs/search_strategies_<mode>.yaml`` into ``RUN_DIR/search/<mode>-<arm>-s<seed>`` (seed s
+sets the candidate draw and the strategy's own seed); a finished search is not run again, a killed one
 resumes. ``table`` mode scores with columns of the shipped table (table lookups; any NB201 run
 dir will do), ``cpu`` mode with a real fine-tune of the run's supernet. The script then writes
 ``OUT/<mode>_runs.csv`` (one row per search: the incumbent's true CIFAR-10 test accuracy, its
@@ -90,7 +90,7 @@ def run_search(run_dir: Path, mode: str, arm_name: str, seed: int) -> tuple[str,
     if (out / "summary.json").exists():
         return name, True
     command = [sys.executable, str(REPO / "search.py"), "--run-dir", str(run_dir),
-               "--config", str(REPO / "configs" / f"strategies_{mode}.yaml"), f"name={name}",
+               "--config", str(REPO / "configs" / f"search_strategies_{mode}.yaml"), f"name={name}",
                "progress=false", "threads=1", f"candidates.seed={seed}", *arm.overrides]
     if arm.seeded:
         command.append(f"strategy.seed={seed}")

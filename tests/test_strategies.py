@@ -12,13 +12,14 @@ import pytest
 import search_spaces
 from core.atomic_io import read_jsonl
 from core.errors import SpeedyNASError
+from estimators import ESTIMATORS, Candidate, Trajectory, create_estimator, list_estimators
 from search_pipeline.nb201_table import NB201Truth
 from search_pipeline.pareto import pareto_front
 from search_pipeline.search_run import Search
 
 from .conftest import REPO, TIMING, search_config
 
-TABLE = REPO / "configs" / "strategies_table.yaml"
+TABLE = REPO / "configs" / "search_strategies_table.yaml"
 SPACE = search_spaces.create("nb201")
 
 
@@ -33,6 +34,19 @@ def table_search(run_dir, *overrides):
 def column(name):
     truth = NB201Truth(SPACE, column=name)
     return lambda arch: truth.lookup(arch)
+
+
+def test_the_table_estimator_reads_its_column_and_says_so():
+    estimator = create_estimator("table", column="cifar10_test_12ep_1seed")
+    assert estimator.lookup and not estimator.needs and estimator.min_budget() == 0
+    assert estimator.describe() == ("table(column=cifar10_test_12ep_1seed) "
+                                    "[table lookup, not an estimate]")
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|" \
+           "nor_conv_3x3~2|"
+    empty = Trajectory(train_losses=[], val_losses=None, val_acc={}, zero_cost={})
+    value = estimator.score(empty, Candidate(arch, params=0, flops=None), 0)
+    assert value == column("cifar10_test_12ep_1seed")(arch)
+    assert "table" in list_estimators() and ESTIMATORS.get("table").lookup
 
 
 def test_evolution_in_table_mode_spends_its_budget_on_new_archs_and_climbs(tiny_run):
