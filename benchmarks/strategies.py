@@ -19,6 +19,7 @@ coverage of their fronts and ``OUT/front_<mode>-<arm>.png`` (seed 0).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -32,10 +33,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from scipy.stats import bootstrap
 
 from core.atomic_io import atomic_write_text
+from core.config import load_config
 from search_pipeline.figures import new_figure, save_figure
+from search_pipeline.search_config import SearchConfig, search_context
+from search_pipeline.search_run import Search
+from supernet.run_dir import load_run_config
 
 REPO = Path(__file__).resolve().parents[1]
 COMBO = "combo(tse+synflow+jacov+nwot)"
@@ -83,17 +89,35 @@ def search_name(mode: str, arm: str, seed: int) -> str:
     return f"{mode}-{arm}-s{seed}"
 
 
+def search_args(mode: str, arm_name: str, seed: int) -> list[str]:
+    """``search.py`` arguments after ``--run-dir`` for one search."""
+    arm = ARMS[mode][arm_name]
+    return ["--config", str(REPO / "configs" / f"search_strategies_{mode}.yaml"),
+            f"name={search_name(mode, arm_name, seed)}", "progress=false", "threads=1",
+            f"candidates.seed={seed}", *arm.overrides,
+            *([f"strategy.seed={seed}"] if arm.seeded else [])]
+
+
+def run_in_process(run_dir: Path, mode: str, arm_name: str, seed: int) -> tuple[str, bool]:
+    """Run one table-mode search in this process (no interpreter start-up per search)."""
+    name = search_name(mode, arm_name, seed)
+    if not (run_dir / "search" / name / "summary.json").exists():
+        args = search_args(mode, arm_name, seed)
+        cfg = load_config(SearchConfig, args[1], args[2:],
+                          context=search_context(load_run_config(run_dir)))
+        with contextlib.redirect_stdout(io.StringIO()):
+            Search(run_dir, cfg).run()
+    return name, True
+
+
 def run_search(run_dir: Path, mode: str, arm_name: str, seed: int) -> tuple[str, bool]:
     """Run (or resume) one search unless it has finished; returns (name, succeeded)."""
-    arm, name = ARMS[mode][arm_name], search_name(mode, arm_name, seed)
+    name = search_name(mode, arm_name, seed)
     out = run_dir / "search" / name
     if (out / "summary.json").exists():
         return name, True
     command = [sys.executable, str(REPO / "search.py"), "--run-dir", str(run_dir),
-               "--config", str(REPO / "configs" / f"search_strategies_{mode}.yaml"), f"name={name}",
-               "progress=false", "threads=1", f"candidates.seed={seed}", *arm.overrides]
-    if arm.seeded:
-        command.append(f"strategy.seed={seed}")
+               *search_args(mode, arm_name, seed)]
     log = run_dir / "search" / "logs" / f"{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as handle:
@@ -189,8 +213,8 @@ def plot_curves(rows: list[dict[str, Any]], mode: str, path: Path) -> None:
     for arm in dict.fromkeys(r["arm"] for r in rows):
         traces = [[t for t in r["trace"] if "truth" in t] for r in rows if r["arm"] == arm]
         for ax, key in zip(axes, (x_key, "seconds")):
-            end = max(t[-1][key] for t in traces if t)
-            grid = np.linspace(0, end, 200)
+            start = max(t[0][key] for t in traces if t)  # every seed has an incumbent
+            grid = np.linspace(start, max(t[-1][key] for t in traces if t), 200)
             curves = [np.interp(grid, [t[key] for t in trace], [t["truth"] for t in trace],
                                 left=np.nan) for trace in traces if trace]
             ax.plot(grid, np.nanmean(curves, axis=0), label=f"{arm} ({len(curves)} seeds)")
@@ -212,7 +236,8 @@ def main() -> None:
     parser.add_argument("--run-dir", type=Path, required=True, help="a trained NB201 run dir")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1")
     parser.add_argument("--arms", nargs="+", help="default: every arm of the mode")
-    parser.add_argument("--jobs", type=int, default=2, help="searches run side by side")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="cpu mode: searches run side by side (table mode runs in-process)")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "strategies")
     args = parser.parse_args()
     arms = args.arms or list(ARMS[args.mode])
@@ -221,9 +246,13 @@ def main() -> None:
         parser.error(f"unknown arms {unknown}; {args.mode} has {', '.join(ARMS[args.mode])}")
     seeds = list(range(args.seeds))
     jobs = [(args.run_dir, args.mode, arm, seed) for arm in arms for seed in seeds]
-    with ThreadPoolExecutor(args.jobs) as pool:
-        for name, ok in pool.map(lambda job: run_search(*job), jobs):
-            print(f"{name}: {'done' if ok else 'FAILED'}", flush=True)
+    if args.mode == "table":  # seconds each: one process, no start-up per search
+        torch.set_num_threads(1)
+        finished = (run_in_process(*job) for job in jobs)
+    else:
+        finished = ThreadPoolExecutor(args.jobs).map(lambda job: run_search(*job), jobs)
+    for name, ok in finished:
+        print(f"{name}: {'done' if ok else 'FAILED'}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = collect(args.run_dir, args.mode, arms, seeds)
     command = " ".join(["python", "benchmarks/strategies.py", *sys.argv[1:]])

@@ -2,6 +2,7 @@
 accuracy on a set of images."""
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -44,13 +45,17 @@ def _meta_network(arch: Arch, num_classes: int, size: dict[str, Any]) -> nn.Modu
         return NETWORKS.create(arch.space_name, arch, num_classes=num_classes, **size)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def arch_parameters(arch: Arch, num_classes: int = 10, **size: Any) -> int:
-    """Parameters of ``arch``'s stand-alone network (built on the meta device, no memory)."""
+    """Parameters of ``arch``'s stand-alone network (built on the meta device, no memory;
+    remembered: building it takes tens of milliseconds)."""
     return count_parameters(_meta_network(arch, num_classes, size))
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def arch_flops(arch: Arch, num_classes: int = 10, resolution: int = 32, **size: Any) -> int:
-    """FLOPs of ``arch``'s stand-alone network at ``resolution`` (see :func:`count_flops`)."""
+    """FLOPs of ``arch``'s stand-alone network at ``resolution`` (see :func:`count_flops`;
+    remembered: counting takes a tenth of a second or more)."""
     return count_flops(_meta_network(arch, num_classes, size), resolution)
 
 
