@@ -1,5 +1,6 @@
-"""The search pipeline, one floor above :mod:`estimators`: candidates, fine-tuning from inherited
-supernet weights, the resumable search run, ground-truth sources, ranking metrics, Pareto
+"""The search pipeline, one floor above :mod:`estimators`: candidates, search strategies and the
+budgeted evaluator they drive, fine-tuning from inherited supernet weights, the resumable
+search run, ground-truth sources, ranking metrics, Pareto
 fronts, reports and plots, and retraining of the top-k.
 
 >>> from search_pipeline import create_ground_truth, rank_metrics

@@ -2,7 +2,9 @@
 
 Candidate a dominates b when score_a >= score_b and cost_a <= cost_b, one of them strictly.
 The front is every candidate no other dominates (exact duplicates are all kept); candidates
-with a non-finite score are never on it.
+with a non-finite score are never on it. NSGA-II's non-dominated sorting and crowding distance
+(any number of objectives, all maximised) serve multi-objective evolution; the hypervolume of
+a (score, cost) front measures how much of a true front a found one covers.
 """
 from __future__ import annotations
 

@@ -489,3 +489,8 @@ class Search:
                     spearman = summary["metrics"][name][str(budget)]["spearman"]
                     if spearman is not None:
                         writer.add_scalar(f"spearman/{name}", spearman, budget)
+            for entry in summary["strategy"]["trace"]:
+                if "truth" in entry:
+                    writer.add_scalar("incumbent/true_accuracy", entry["truth"], entry["steps"])
+                    writer.add_scalar("incumbent/true_accuracy_by_evaluations", entry["truth"],
+                                      entry["evaluations"])
