@@ -216,3 +216,28 @@ def test_a_strategy_changed_on_resume_is_refused(tiny_run):
 def test_summary_json_is_strict(tiny_run):
     _, _, out = table_search(tiny_run, "name=strict", "budget.evaluations=20")
     json.loads((out / "summary.json").read_text(), parse_constant=pytest.fail)
+
+
+def test_local_and_halving_with_real_fine_tunes(tiny_run):
+    """On the tiny supernet: halving fine-tunes each rung for its own steps (zero-cost only at
+    B=0); local search's incumbent is the best TSE it evaluated."""
+    common = ("progress=false", "threads=1", "count_flops=false", "ground_truth.source=nb201",
+              "finetune.budgets=[2]", "estimators.names=[tse, synflow, combo(tse+synflow)]")
+    halving = Search(tiny_run, search_config(
+        tiny_run, "name=real_halving", *common, "strategy.name=halving",
+        "strategy.sizes=[12,4,2]", "strategy.budgets=[0,2,4]",
+        "strategy.rung_fitness=[synflow,combo(tse+synflow),tse]")).run()
+    records = read_jsonl(tiny_run / "search" / "real_halving" / "results.jsonl")
+    assert [r["steps"] for r in records] == [0] * 12 + [2] * 4 + [4] * 2
+    assert all(len(r["trajectory"]["train_losses"]) == r["steps"] for r in records)
+    assert all("synflow" in r["trajectory"]["zero_cost"] for r in records)
+    assert halving["strategy"]["spent"]["steps"] == 4 * 2 + 2 * 4
+    assert halving["strategy"]["incumbent"]["fitness"] == "tse"
+    assert halving["best"]["arch"] == halving["strategy"]["incumbent"]["arch"]
+    local = Search(tiny_run, search_config(
+        tiny_run, "name=real_local", *common, "strategy.name=local",
+        "strategy.fitness=tse", "budget.evaluations=30")).run()
+    records = read_jsonl(tiny_run / "search" / "real_local" / "results.jsonl")
+    best = max(records, key=lambda r: (r["scores"]["tse"]["2"], -r["index"]))
+    assert local["strategy"]["incumbent"]["arch"] == best["arch"]
+    assert len(records) == 30
