@@ -1,5 +1,9 @@
 """The evaluations a strategy asks for: budget, resume by replay, sharding, fitness, incumbent.
 
+The incumbent after every evaluation is the best so far by the fitness (see below) of the
+highest fidelity reached; a batch's evaluations run together, so a joint fitness ranks them
+with the whole batch.
+
 A strategy is replayed from its start on every run of a search: an evaluation already recorded
 under the index it gets now (the same arch at the same fine-tune steps, or the search has
 changed) is answered from ``results.jsonl``; the others are computed (sharded over the torchrun
@@ -24,7 +28,7 @@ import bisect
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tqdm import tqdm
@@ -121,12 +125,15 @@ class Evaluator:
                 self.stored.update(self.store.load())
         self.compute_seconds += time.perf_counter() - start
         new = [self.stored[i] for i in range(first, first + len(batch))]
+        spent_before = []
         for record in new:
             self.records.append(record)
             self._keys.add((record["arch"], record["steps"]))
             self.spent.add(record)
+            spent_before.append(replace(self.spent))
         self.bar.update(len(new) - len(todo))
-        self.trace.append(self.incumbent())
+        for count, spent in enumerate(spent_before, first + 1):
+            self.trace.append(self.incumbent(count, spent))
         if len(batch) < len(archs):
             raise BudgetSpent
         return new
@@ -158,18 +165,20 @@ class Evaluator:
             limits.append((b.steps - spent.steps) // fidelity.steps)
         return max(0, min(limits)) if limits else None
 
-    def incumbent(self) -> dict[str, Any]:
-        """The best evaluation so far by the fitness of the highest fidelity reached, with what
-        was spent to find it (and its true accuracy and rank in the space, when known)."""
-        reached = {r["steps"] for r in self.records}
+    def incumbent(self, count: int, spent: Spent) -> dict[str, Any]:
+        """The best of the first ``count`` evaluations by the fitness of the highest fidelity
+        they reach (a joint fitness: ranked over the whole batch just evaluated, which ran
+        together), with what was ``spent`` to find it (and its true accuracy and rank in the
+        space, when known)."""
+        reached = {r["steps"] for r in self.records[:count]}
         fidelity = next((f for f in reversed(self.fidelities) if f.steps in reached),
                         self.fidelities[-1])
         scores = self.fitness(fidelity)
-        best = min(scores, key=lambda i: (-finite_or_bottom(scores[i]), i), default=None)
+        best = min((i for i in scores if i < count),
+                   key=lambda i: (-finite_or_bottom(scores[i]), i), default=None)
         entry: dict[str, Any] = {
-            "evaluations": self.spent.evaluations, "steps": self.spent.steps,
-            "seconds": self.spent.seconds, "fitness": fidelity.fitness,
-            "budget": fidelity.budget}
+            "evaluations": spent.evaluations, "steps": spent.steps, "seconds": spent.seconds,
+            "fitness": fidelity.fitness, "budget": fidelity.budget}
         if best is None:
             return entry
         arch = self.stored[best]["arch"]

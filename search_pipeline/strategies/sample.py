@@ -14,8 +14,8 @@ class Sample(Strategy):
     """Evaluate the configured candidates in order (until the budget is spent)."""
 
     def __init__(self, space: SearchSpace,
-                 batch: Annotated[int, Option(min=1, help="candidates evaluated per batch "
-                                                          "(the incumbent is updated per batch)")
+                 batch: Annotated[int, Option(min=1, help="candidates evaluated together "
+                                                          "(sharded over torchrun ranks)")
                                   ] = 10) -> None:
         super().__init__(space)
         self.batch = batch
