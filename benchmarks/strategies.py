@@ -1,15 +1,18 @@
 """Compare search strategies against the NAS-Bench-201 table, resumably, in one command.
 
-    python benchmarks/strategies.py --mode table --run-dir runs/toy --seeds 20 \
-        --out results/strategies
-    python benchmarks/strategies.py --mode cpu --run-dir runs/quickstart --seeds 3 \
-        --out results/strategies [--jobs 2] [--arms sample evolution halving]
+    python benchmarks/strategies.py [--modes table cpu] [--run-dir runs/quickstart]
+        [--table-seeds 20] [--cpu-seeds 3] [--arms sample evolution ...] [--jobs 2]
+        [--out results/strategies]
+
+The run dir holds the configs/quickstart.yaml supernet (trained first when missing, about 2-3
+minutes on a CPU).
 
 Each arm (a strategy and its fitness) is searched once per seed with ``search.py --config
 configs/search_strategies_<mode>.yaml`` into ``RUN_DIR/search/<mode>-<arm>-s<seed>`` (seed s
 sets the candidate draw and the strategy's own seed); a finished search is not run again, a killed one
-resumes. ``table`` mode scores with columns of the shipped table (table lookups; any NB201 run
-dir will do), ``cpu`` mode with a real fine-tune of the run's supernet. The script then writes
+resumes. ``table`` mode scores with columns of the shipped table (table lookups: the supernet's
+weights are not used, and any NB201 run dir gives the same numbers), ``cpu`` mode with a real
+fine-tune of the run's supernet. The script then writes
 ``OUT/<mode>_runs.csv`` (one row per search: the incumbent's true CIFAR-10 test accuracy, its
 rank among the 15,625 archs, steps and minutes spent), ``OUT/<mode>_table.md`` (means over the
 seeds with bootstrap 95 % intervals) and ``OUT/incumbent_<mode>.png`` (mean incumbent accuracy
@@ -230,38 +233,59 @@ def plot_curves(rows: list[dict[str, Any]], mode: str, path: Path) -> None:
     save_figure(fig, path)
 
 
+def ensure_supernet(run_dir: Path) -> None:
+    """Train (or finish training) the configs/quickstart.yaml supernet into ``run_dir``."""
+    if (run_dir / "checkpoints" / "last.pt").exists() and (run_dir / "history.json").exists():
+        return
+    resume = ["--resume"] if (run_dir / "config.yaml").exists() else [
+        "--config", str(REPO / "configs" / "quickstart.yaml")]
+    subprocess.run([sys.executable, str(REPO / "train.py"), "--run-dir", str(run_dir), *resume],
+                   cwd=REPO, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def run_mode(mode: str, run_dir: Path, arms: list[str], seeds: list[int], jobs: int,
+             out: Path) -> None:
+    """Every (arm, seed) search of ``mode`` not yet finished, then its table and plots."""
+    todo = [(run_dir, mode, arm, seed) for arm in arms for seed in seeds]
+    if mode == "table":  # seconds each: one process, no start-up per search
+        torch.set_num_threads(1)
+        finished = (run_in_process(*job) for job in todo)
+    else:
+        finished = ThreadPoolExecutor(jobs).map(lambda job: run_search(*job), todo)
+    for name, ok in finished:
+        print(f"{name}: {'done' if ok else 'FAILED'}", flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = collect(run_dir, mode, arms, seeds)
+    command = " ".join(["python", "benchmarks/strategies.py", *sys.argv[1:]])
+    print(write_table(rows, mode, out, command))
+    plot_curves(rows, mode, out / f"incumbent_{mode}.png")
+    for arm in arms:
+        front = run_dir / "search" / search_name(mode, arm, 0) / "front_params.png"
+        if front.exists():
+            shutil.copyfile(front, out / f"front_{mode}-{arm}.png")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mode", choices=sorted(ARMS), required=True)
-    parser.add_argument("--run-dir", type=Path, required=True, help="a trained NB201 run dir")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1")
-    parser.add_argument("--arms", nargs="+", help="default: every arm of the mode")
+    parser.add_argument("--modes", nargs="+", choices=sorted(ARMS), default=["table", "cpu"])
+    parser.add_argument("--run-dir", type=Path, default=REPO / "runs" / "quickstart",
+                        help="the configs/quickstart.yaml supernet (trained when missing)")
+    parser.add_argument("--table-seeds", type=int, default=20, help="table mode: seeds 0..N-1")
+    parser.add_argument("--cpu-seeds", type=int, default=3, help="cpu mode: seeds 0..N-1")
+    parser.add_argument("--arms", nargs="+", help="default: every arm of each mode")
     parser.add_argument("--jobs", type=int, default=2,
                         help="cpu mode: searches run side by side (table mode runs in-process)")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "strategies")
     args = parser.parse_args()
-    arms = args.arms or list(ARMS[args.mode])
-    unknown = [a for a in arms if a not in ARMS[args.mode]]
+    known = {arm for mode in args.modes for arm in ARMS[mode]}
+    unknown = sorted(set(args.arms or ()) - known)
     if unknown:
-        parser.error(f"unknown arms {unknown}; {args.mode} has {', '.join(ARMS[args.mode])}")
-    seeds = list(range(args.seeds))
-    jobs = [(args.run_dir, args.mode, arm, seed) for arm in arms for seed in seeds]
-    if args.mode == "table":  # seconds each: one process, no start-up per search
-        torch.set_num_threads(1)
-        finished = (run_in_process(*job) for job in jobs)
-    else:
-        finished = ThreadPoolExecutor(args.jobs).map(lambda job: run_search(*job), jobs)
-    for name, ok in finished:
-        print(f"{name}: {'done' if ok else 'FAILED'}", flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    rows = collect(args.run_dir, args.mode, arms, seeds)
-    command = " ".join(["python", "benchmarks/strategies.py", *sys.argv[1:]])
-    print(write_table(rows, args.mode, args.out, command))
-    plot_curves(rows, args.mode, args.out / f"incumbent_{args.mode}.png")
-    for arm in arms:
-        front = args.run_dir / "search" / search_name(args.mode, arm, 0) / "front_params.png"
-        if front.exists():
-            shutil.copyfile(front, args.out / f"front_{args.mode}-{arm}.png")
+        parser.error(f"unknown arms {unknown}; known: {', '.join(sorted(known))}")
+    ensure_supernet(args.run_dir)
+    for mode in args.modes:
+        arms = [a for a in ARMS[mode] if not args.arms or a in args.arms]
+        seeds = list(range(args.table_seeds if mode == "table" else args.cpu_seeds))
+        run_mode(mode, args.run_dir, arms, seeds, args.jobs, args.out)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from search_pipeline.nb201_table import NB201Truth
 from search_pipeline.pareto import pareto_front
 from search_pipeline.search_run import Search
 
-from .conftest import REPO, TIMING, search_config
+from .conftest import REPO, TIMING, run_script, search_config
 
 TABLE = REPO / "configs" / "search_strategies_table.yaml"
 SPACE = search_spaces.create("nb201")
@@ -241,3 +241,24 @@ def test_local_and_halving_with_real_fine_tunes(tiny_run):
     best = max(records, key=lambda r: (r["scores"]["tse"]["2"], -r["index"]))
     assert local["strategy"]["incumbent"]["arch"] == best["arch"]
     assert len(records) == 30
+
+
+@pytest.mark.e2e
+def test_the_strategies_benchmark_writes_its_table_and_resumes(tiny_run, tmp_path):
+    args = ("benchmarks/strategies.py", "--modes", "table", "--run-dir", str(tiny_run),
+            "--table-seeds", "2", "--arms", "evolution-valid", "sample-12ep",
+            "--out", str(tmp_path))
+    first = run_script(*args)
+    table = (tmp_path / "table_table.md").read_text()
+    rows = list(csv.DictReader((tmp_path / "table_runs.csv").open()))
+    assert [(r["arm"], r["seed"]) for r in rows] == [  # the arms in their listed order
+        ("sample-12ep", "0"), ("sample-12ep", "1"), ("evolution-valid", "0"),
+        ("evolution-valid", "1")]
+    for row in rows:
+        summary = json.loads((tiny_run / "search" / f"table-{row['arm']}-s{row['seed']}" /
+                              "summary.json").read_text())
+        assert float(row["truth"]) == summary["strategy"]["incumbent"]["truth"]
+    assert "| evolution-valid | table cifar10_valid_val | 2 |" in table
+    assert (tmp_path / "incumbent_table.png").stat().st_size > 10_000
+    again = run_script(*args)  # finished searches are not run again
+    assert again.stdout == first.stdout
