@@ -9,8 +9,8 @@ minutes on a CPU).
 
 Each arm (a strategy and its fitness) is searched once per seed with ``search.py --config
 configs/search_strategies_<mode>.yaml`` into ``RUN_DIR/search/<mode>-<arm>-s<seed>`` (seed s
-sets the candidate draw and the strategy's own seed); a finished search is not run again, a killed one
-resumes. ``table`` mode scores with columns of the shipped table (table lookups: the supernet's
+sets the candidate draw and the strategy's own seed); a finished search is not run again, a
+killed one resumes. ``table`` mode scores with columns of the shipped table (table lookups: the supernet's
 weights are not used, and any NB201 run dir gives the same numbers), ``cpu`` mode with a real
 fine-tune of the run's supernet. The script then writes
 ``OUT/<mode>_runs.csv`` (one row per search: the incumbent's true CIFAR-10 test accuracy, its
