@@ -25,6 +25,7 @@ at that fidelity.
 from __future__ import annotations
 
 import bisect
+import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +34,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from core.atomic_io import dumps_strict
 from core.distributed import DistEnv
 from core.errors import SpeedyNASError
 from search_spaces import Arch, SearchSpace
@@ -116,23 +118,22 @@ class Evaluator:
                     "fitness or candidates changed?); use another name=...")
         start = time.perf_counter()
         for index, arch in todo[self.env.rank::self.env.world_size]:
-            self.store.append(self.compute(index, arch, fidelity))
+            record = self.compute(index, arch, fidelity)
+            self.store.append(record)
+            self.stored[index] = json.loads(dumps_strict(record))  # as a resume reads it
             self.bar.update(self.env.world_size)
-        if todo:
-            if self.env.distributed:
-                self.stored = self.store.sync()
-            else:
-                self.stored.update(self.store.load())
+        if todo and self.env.distributed:
+            self.stored = self.store.sync()
         self.compute_seconds += time.perf_counter() - start
         new = [self.stored[i] for i in range(first, first + len(batch))]
-        spent_before = []
+        spent_after = []
         for record in new:
             self.records.append(record)
             self._keys.add((record["arch"], record["steps"]))
             self.spent.add(record)
-            spent_before.append(replace(self.spent))
+            spent_after.append(replace(self.spent))
         self.bar.update(len(new) - len(todo))
-        for count, spent in enumerate(spent_before, first + 1):
+        for count, spent in enumerate(spent_after, first + 1):
             self.trace.append(self.incumbent(count, spent))
         if len(batch) < len(archs):
             raise BudgetSpent
