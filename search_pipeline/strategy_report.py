@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -152,8 +153,9 @@ def plot_incumbent(summary: Mapping[str, Any], path: Path) -> None:
         ax.set_xlabel("fine-tune steps spent" if x == "steps" else "evaluation seconds spent")
         ax.set_ylabel("incumbent's true accuracy (%)" if has_truth else "incumbent's fitness")
         ax.grid(alpha=0.3)
-    fig.suptitle(summary["describe"] + (" [fitness: table lookup]"
-                                        if summary["fitness_is_table_lookup"] else ""))
+    fig.suptitle(textwrap.fill(summary["describe"] + (
+        " [fitness: table lookup]" if summary["fitness_is_table_lookup"] else ""), 120),
+        fontsize=10)
     save_figure(fig, path)
 
 
@@ -173,8 +175,9 @@ def plot_front(front: Mapping[str, Any], cost: str, title: str, path: Path) -> N
     ax.set_xlabel(cost)
     ax.set_ylabel("true accuracy (%)")
     coverage = front.get("coverage_of_evaluated")
-    ax.set_title(title + (f"\ncovers {100 * coverage:.1f} % of the true front's hypervolume"
-                          if coverage is not None else ""), fontsize=9)
+    ax.set_title(textwrap.fill(title, 80) + (
+        f"\nfound front: {100 * coverage:.1f} % of the hypervolume of the true front among "
+        "the evaluated archs" if coverage is not None else ""), fontsize=8)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     save_figure(fig, path)
