@@ -42,6 +42,10 @@ def strategy_summary(strategy: Strategy, fidelities: Sequence[Fidelity], budget:
                      lookups: Sequence[str]) -> dict[str, Any]:
     """The ``strategy`` section of the summary."""
     wall, evaluating = run_info["wall_seconds"], run_info["evaluation_seconds"]
+    # The strategy's own time this run (selection, mutation, bookkeeping, replaying recorded
+    # evaluations) over the search's wall time: that and every evaluation's recorded seconds.
+    overhead = max(0.0, wall - evaluating)
+    total = overhead + run_info["spent"]["seconds"]
     trace = list(run_info["trace"])
     summary: dict[str, Any] = {
         "name": strategy.name, "describe": strategy.describe(),
@@ -50,7 +54,8 @@ def strategy_summary(strategy: Strategy, fidelities: Sequence[Fidelity], budget:
         "budget": {k: getattr(budget, k) for k in ("evaluations", "steps", "seconds")},
         "spent": dict(run_info["spent"]),
         "run_wall_seconds": wall, "run_evaluation_seconds": evaluating,
-        "overhead_fraction": (wall - evaluating) / wall if wall > 0 else None,
+        "overhead_seconds": overhead,
+        "overhead_fraction": overhead / total if total > 0 else None,
         "incumbent": trace[-1] if trace else None, "trace": trace,
     }
     objectives = getattr(strategy, "objectives", [])
