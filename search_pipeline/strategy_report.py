@@ -114,7 +114,7 @@ def format_strategy(summary: Mapping[str, Any]) -> str:
              f"B={inc.get('budget')}{lookup}",
              f"  spent {spent['evaluations']} evaluations, {spent['steps']:,} fine-tune steps, "
              f"{spent['seconds']:.1f} s of evaluation; strategy overhead "
-             + (f"{100 * summary['overhead_fraction']:.2f} % of this run's wall time"
+             + (f"{100 * summary['overhead_fraction']:.2f} % of the search's wall time"
                 if summary["overhead_fraction"] is not None else "n/a")]
     if "arch" in inc:
         line = f"  incumbent {inc['arch']} (score {inc['score']:.4g})"
