@@ -8,7 +8,8 @@ and cost), placed at the archs' true accuracies, beside the true front among the
 evaluated and, when the ground truth knows the whole space, the space's true front. Coverage is
 the hypervolume of the found front's true points over that of the true front, both measured
 from the reference point (median true accuracy, largest cost) of the evaluated archs, so that
-the measure looks at the better half, where the fronts differ.
+the measure looks at the better half; ``*_from_worst`` measures from (lowest true accuracy,
+largest cost) instead, which counts the poor archs' end of the front too.
 """
 from __future__ import annotations
 
@@ -80,20 +81,19 @@ def front_summary(results: Sequence[Record], truths: Mapping[str, float | None],
         "true_among_evaluated": [_point(known[i], scores[i], true[i], cost) for i in best]}
     if not known:
         return out
-    reference = (float(np.median(true)), max(costs))
-    found_hv = hypervolume([true[i] for i in found], [costs[i] for i in found], reference)
-    true_hv = hypervolume(true, costs, reference)
-    out.update(reference=list(reference), hypervolume_found=found_hv,
-               hypervolume_true_evaluated=true_hv,
-               coverage_of_evaluated=found_hv / true_hv if true_hv > 0 else None)
     space = truth.space_points(cost) if truth is not None else None
+    for name, accuracy in (("", float(np.median(true))), ("_from_worst", min(true))):
+        reference = (accuracy, max(costs))
+        found_hv = hypervolume([true[i] for i in found], [costs[i] for i in found], reference)
+        true_hv = hypervolume(true, costs, reference)
+        out.update({f"reference{name}": list(reference),
+                    f"coverage_of_evaluated{name}": found_hv / true_hv if true_hv > 0 else None})
+        if space is not None:
+            space_hv = hypervolume(space[0], space[1], reference)
+            out[f"coverage_of_space{name}"] = found_hv / space_hv if space_hv > 0 else None
     if space is not None:
-        space_true, space_costs = space
-        front = pareto_front(list(space_true), list(space_costs))
-        out["space_front"] = [{"truth": space_true[i], cost: space_costs[i]} for i in front]
-        space_hv = hypervolume(space_true, space_costs, reference)
-        out["hypervolume_true_space"] = space_hv
-        out["coverage_of_space"] = found_hv / space_hv if space_hv > 0 else None
+        front = pareto_front(list(space[0]), list(space[1]))
+        out["space_front"] = [{"truth": space[0][i], cost: space[1][i]} for i in front]
     return out
 
 
@@ -130,7 +130,8 @@ def format_strategy(summary: Mapping[str, Any]) -> str:
                     "hypervolume among the evaluated archs")
             if front.get("coverage_of_space") is not None:
                 line += f", {100 * front['coverage_of_space']:.1f} % of the whole space's"
-            lines.append(line)
+            lines.append(line + f" (from the median accuracy; from the worst: "
+                                f"{100 * front['coverage_of_evaluated_from_worst']:.1f} %)")
     return "\n".join(lines)
 
 

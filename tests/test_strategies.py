@@ -141,6 +141,8 @@ def test_multi_objective_evolution_ends_with_its_pareto_front(tiny_run):
     assert [p["arch"] for p in front["found"]] == [records[i]["arch"] for i in expected]
     assert 0.5 < front["coverage_of_evaluated"] <= 1.0
     assert 0 < front["coverage_of_space"] <= front["coverage_of_evaluated"]
+    assert 0.5 < front["coverage_of_evaluated_from_worst"] <= 1.0
+    assert front["reference_from_worst"][0] < front["reference"][0]  # worst vs median accuracy
     assert (out / "front_params.png").exists()
     # Selection pressure on size: the front spans small and large networks.
     params = [p["params"] for p in front["found"]]
