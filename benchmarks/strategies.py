@@ -10,9 +10,9 @@ minutes on a CPU).
 Each arm (a strategy and its fitness) is searched once per seed with ``search.py --config
 configs/search_strategies_<mode>.yaml`` into ``RUN_DIR/search/<mode>-<arm>-s<seed>`` (seed s
 sets the candidate draw and the strategy's own seed); a finished search is not run again, a
-killed one resumes. ``table`` mode scores with columns of the shipped table (table lookups: the supernet's
-weights are not used, and any NB201 run dir gives the same numbers), ``cpu`` mode with a real
-fine-tune of the run's supernet. The script then writes
+killed one resumes. ``table`` mode scores with columns of the shipped table (table lookups:
+the supernet's weights are not used, and any NB201 run dir gives the same numbers), ``cpu``
+mode with a real fine-tune of the run's supernet. The script then writes
 ``OUT/<mode>_runs.csv`` (one row per search: the incumbent's true CIFAR-10 test accuracy, its
 rank among the 15,625 archs, steps and minutes spent), ``OUT/<mode>_table.md`` (means over the
 seeds with bootstrap 95 % intervals) and ``OUT/incumbent_<mode>.png`` (mean incumbent accuracy
@@ -92,6 +92,11 @@ def search_name(mode: str, arm: str, seed: int) -> str:
     return f"{mode}-{arm}-s{seed}"
 
 
+def summary_path(run_dir: Path, mode: str, arm: str, seed: int) -> Path:
+    """Where one search's summary lands (it exists once the search has finished)."""
+    return run_dir / "search" / search_name(mode, arm, seed) / "summary.json"
+
+
 def search_args(mode: str, arm_name: str, seed: int) -> list[str]:
     """``search.py`` arguments after ``--run-dir`` for one search."""
     arm = ARMS[mode][arm_name]
@@ -104,7 +109,7 @@ def search_args(mode: str, arm_name: str, seed: int) -> list[str]:
 def run_in_process(run_dir: Path, mode: str, arm_name: str, seed: int) -> tuple[str, bool]:
     """Run one table-mode search in this process (no interpreter start-up per search)."""
     name = search_name(mode, arm_name, seed)
-    if not (run_dir / "search" / name / "summary.json").exists():
+    if not summary_path(run_dir, mode, arm_name, seed).exists():
         args = search_args(mode, arm_name, seed)
         cfg = load_config(SearchConfig, args[1], args[2:],
                           context=search_context(load_run_config(run_dir)))
@@ -116,8 +121,7 @@ def run_in_process(run_dir: Path, mode: str, arm_name: str, seed: int) -> tuple[
 def run_search(run_dir: Path, mode: str, arm_name: str, seed: int) -> tuple[str, bool]:
     """Run (or resume) one search unless it has finished; returns (name, succeeded)."""
     name = search_name(mode, arm_name, seed)
-    out = run_dir / "search" / name
-    if (out / "summary.json").exists():
+    if summary_path(run_dir, mode, arm_name, seed).exists():
         return name, True
     command = [sys.executable, str(REPO / "search.py"), "--run-dir", str(run_dir),
                *search_args(mode, arm_name, seed)]
@@ -146,7 +150,7 @@ def collect(run_dir: Path, mode: str, arms: list[str], seeds: list[int]) -> list
     rows = []
     for arm in arms:
         for seed in seeds:
-            path = run_dir / "search" / search_name(mode, arm, seed) / "summary.json"
+            path = summary_path(run_dir, mode, arm, seed)
             if not path.exists():
                 continue
             strategy = json.loads(path.read_text())["strategy"]

@@ -39,10 +39,10 @@ from core.distributed import DistEnv
 from core.errors import SpeedyNASError
 from search_spaces import Arch, SearchSpace
 
-from .results_store import Record, ResultsStore
+from .metrics import rank_order
+from .results_store import Record, ResultsStore, record_score
 from .search_config import BudgetConfig
 from .strategies import BudgetSpent, Fidelity
-from .strategies.registry import finite_or_bottom
 
 #: Computes one evaluation: (index, arch, fidelity) -> its results record.
 Compute = Callable[[int, Arch, Fidelity], Record]
@@ -90,11 +90,11 @@ class Evaluator:
                         disable=not (progress and env.is_main))
 
     # ------------------------------------------------------------------ Evaluations protocol
-    def pool(self, count: int) -> list[Arch]:
-        if count > len(self._pool):
+    def pool(self, count: int | None = None) -> list[Arch]:
+        if count is not None and count > len(self._pool):
             raise SpeedyNASError(f"the strategy starts from {count} candidates but "
                                  f"candidates.num={len(self._pool)}; set candidates.num >= {count}")
-        return list(self._pool if count < 0 else self._pool[:count])
+        return self._pool[:count]
 
     def is_new(self, arch: Arch, fidelity: Fidelity) -> bool:
         return (str(arch), fidelity.steps) not in self._keys
@@ -147,7 +147,7 @@ class Evaluator:
         if fidelity.fitness in self.joint:
             values = self.joint[fidelity.fitness](fidelity.fitness, eligible, fidelity.budget)
         else:
-            values = [_stored_score(r, fidelity) for r in eligible]
+            values = [record_score(r, fidelity.fitness, fidelity.budget) for r in eligible]
         scores = {r["index"]: (math.nan if v is None else float(v))
                   for r, v in zip(eligible, values)}
         self._fitness[fidelity] = (len(self.records), scores)
@@ -175,8 +175,8 @@ class Evaluator:
         fidelity = next((f for f in reversed(self.fidelities) if f.steps in reached),
                         self.fidelities[-1])
         scores = self.fitness(fidelity)
-        best = min((i for i in scores if i < count),
-                   key=lambda i: (-finite_or_bottom(scores[i]), i), default=None)
+        seen = [i for i in scores if i < count]  # in evaluation order
+        best = seen[rank_order([scores[i] for i in seen])[0]] if seen else None
         entry: dict[str, Any] = {
             "evaluations": spent.evaluations, "steps": spent.steps, "seconds": spent.seconds,
             "fitness": fidelity.fitness, "budget": fidelity.budget}
@@ -195,7 +195,3 @@ class Evaluator:
     def close(self) -> None:
         self.bar.close()
 
-
-def _stored_score(record: Record, fidelity: Fidelity) -> float | None:
-    """``record``'s stored score of the fitness at the fidelity's B (``None``: none)."""
-    return ((record.get("scores") or {}).get(fidelity.fitness) or {}).get(str(fidelity.budget))

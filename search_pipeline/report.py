@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.atomic_io import atomic_write_json, atomic_write_text
-from core.errors import SpeedyNASError
 
 from .figures import new_figure, save_figure
 from .metrics import best_top_k, pair_with_truth, rank_metrics, rank_order
 from .pareto import pareto_front
+from .results_store import record_score
 from .strategy_report import format_strategy
 
 if TYPE_CHECKING:
@@ -45,19 +45,8 @@ PARETO_COSTS = ("params", "flops")
 MAX_MISSING_SHOWN = 10
 
 
-def _score(record: Mapping[str, Any], estimator: str, budget: int) -> float:
-    """One score of a results record (``None``, e.g. JSON null, reads as NaN)."""
-    per_budget = (record.get("scores") or {}).get(estimator) or {}
-    key = str(budget) if str(budget) in per_budget else budget
-    if key not in per_budget:
-        raise SpeedyNASError(f"results record for {record.get('arch')} has no {estimator!r} "
-                             f"score at B={budget}")
-    value = per_budget[key]
-    return math.nan if value is None else float(value)
-
-
 def _scores(results: Sequence[Mapping[str, Any]], estimator: str, budget: int) -> list[float]:
-    return [_score(r, estimator, budget) for r in results]
+    return [record_score(r, estimator, budget) for r in results]
 
 
 def summarize(results: Sequence[Mapping[str, Any]], truths: Mapping[str, float | None],

@@ -7,6 +7,8 @@ in the evaluation order), ``arch``, ``steps`` (fine-tune steps) and ``scores``.
 """
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +92,14 @@ def record_problem(record: Any, seen: dict[int, Record]) -> str | None:
     if index in seen:
         return f"evaluation {index} appears twice"
     return None
+
+
+def record_score(record: Mapping[str, Any], estimator: str, budget: int) -> float:
+    """One score of a results record (``None``, e.g. JSON null, reads as NaN)."""
+    per_budget = (record.get("scores") or {}).get(estimator) or {}
+    key = str(budget) if str(budget) in per_budget else budget
+    if key not in per_budget:
+        raise SpeedyNASError(f"results record for {record.get('arch')} has no {estimator!r} "
+                             f"score at B={budget}")
+    value = per_budget[key]
+    return math.nan if value is None else float(value)

@@ -157,7 +157,6 @@ class Search:
         e = cfg.estimators
         self.zero_cost = ZeroCostSetup(tuple(zero_cost_measurers(self.estimators)),
                                        e.zero_cost_weights, e.zero_cost_batches, e.zero_cost_seed)
-        self.fine_tunes = fine_tune_steps(cfg.finetune, self.records) > 0
         self.net, self.train_cfg, _ = load_supernet(run_dir, self.device)
         if self.train_cfg.model.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
@@ -172,6 +171,7 @@ class Search:
         self.fidelities = self.strategy.fidelities(self.fidelity)
         self.check_fidelities()
         self.store = ResultsStore(self.out_dir, env)
+        self._parsed: dict[int, tuple[Trajectory, Candidate]] = {}  # see :meth:`parsed`
 
     def check_fidelities(self) -> None:
         """Refuse a fitness that is not listed, learned, or unreadable at its B, and an
@@ -190,7 +190,7 @@ class Search:
                                      f"{fidelity.budget}, but evaluations fine-tune only "
                                      f"{fidelity.steps} steps (strategy.fitness_budget)")
         flops_users = [e.name for e in self.estimators if _uses_flops(e)]
-        if "flops" in getattr(self.strategy, "objectives", ()):
+        if "flops" in self.strategy.objectives:
             flops_users.append("strategy.objectives")
         if flops_users and not self.cfg.count_flops:
             raise SpeedyNASError(f"{', '.join(flops_users)} need(s) FLOPs: set count_flops=true")
@@ -225,7 +225,7 @@ class Search:
                                context=search_context(self.train_cfg)).threads
         self.cfg = replace(self.cfg, threads=recorded)
         torch.set_num_threads(recorded)  # the numbers depend on it, not on the process count
-        if not self.fine_tunes and self.env.is_main:
+        if not self.fidelity.steps and self.env.is_main:
             print(NO_FINETUNE)
         stored = self.up_to_date(self.store.load())
         evaluator = Evaluator(
@@ -304,9 +304,7 @@ class Search:
         """Fine-tune ``arch`` for ``fidelity.steps`` and score it with every per-candidate
         estimator; evaluation number ``index``."""
         start = time.perf_counter()
-        budgets = self.record_budgets(fidelity.steps)
-        finetune_cfg = (self.cfg.finetune if fidelity.steps == self.fidelity.steps
-                        else replace(self.cfg.finetune, budgets=budgets))
+        finetune_cfg = replace(self.cfg.finetune, budgets=self.record_budgets(fidelity.steps))
         trajectory, times = finetune(self.net, arch, self.batches, finetune_cfg, self.records,
                                      self.zero_cost)
         candidate = Candidate(str(arch), params=arch_parameters(arch),
@@ -366,9 +364,7 @@ class Search:
     def rescore(self, results: list[dict[str, Any]]) -> None:
         """Score the finished candidates with the configured estimators from their stored
         trajectories (the estimators may have changed since they were fine-tuned)."""
-        for record in results:
-            trajectory = Trajectory.from_dict(record["trajectory"])
-            candidate = Candidate(record["arch"], record["params"], record["flops"])
+        for record, trajectory, candidate in zip(results, *self.parsed(results)):
             try:
                 scores = self.scores(trajectory, candidate, record["steps"])
             except SpeedyNASError as error:
@@ -377,11 +373,19 @@ class Search:
                                      ) from None
             record["scores"] = scores
 
+    def parsed(self, records: list[Record]) -> tuple[list[Trajectory], list[Candidate]]:
+        """The trajectories and candidates of ``records``, each parsed once per search run
+        (a strategy's joint fitness re-ranks every record after every batch)."""
+        for r in records:
+            if r["index"] not in self._parsed:
+                self._parsed[r["index"]] = (Trajectory.from_dict(r["trajectory"]),
+                                            Candidate(r["arch"], r["params"], r["flops"]))
+        pairs = [self._parsed[r["index"]] for r in records]
+        return [t for t, _ in pairs], [c for _, c in pairs]
+
     def joint_fitness(self, name: str, records: list[Record], budget: int) -> list[float]:
         """A joint estimator's scores of ``records`` at ``budget`` (a strategy's fitness)."""
-        return self.by_name[name].score_set(
-            [Trajectory.from_dict(r["trajectory"]) for r in records],
-            [Candidate(r["arch"], r["params"], r["flops"]) for r in records], budget)
+        return self.by_name[name].score_set(*self.parsed(records), budget)
 
     def joint_scores(self, results: list[dict[str, Any]], truths: dict[str, float | None],
                      budgets: list[int]) -> None:
@@ -390,8 +394,7 @@ class Search:
         joint = [e for e in self.estimators if e.joint]
         if not joint:
             return
-        trajectories = [Trajectory.from_dict(r["trajectory"]) for r in results]
-        candidates = [Candidate(r["arch"], r["params"], r["flops"]) for r in results]
+        trajectories, candidates = self.parsed(results)
         for estimator in joint:
             for budget in budgets:
                 values = estimator.score_set(trajectories, candidates, budget,
@@ -410,7 +413,7 @@ class Search:
                            f"{self.cfg.candidates.num} uniform, seed {self.cfg.candidates.seed}"),
             "budgets": list(f.budgets), "threads": self.cfg.threads,
             "finetune": (f"lr {f.lr} constant, batch {f.batch_size}, momentum {f.momentum}, "
-                         f"wd {f.weight_decay}") if self.fine_tunes else NO_FINETUNE,
+                         f"wd {f.weight_decay}") if self.fidelity.steps else NO_FINETUNE,
             "val_images": f.val_images,
             "estimators": [e.describe() for e in self.estimators],
             "zero_cost": (f"{self.zero_cost.weights} weights"

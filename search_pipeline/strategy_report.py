@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,7 +27,7 @@ from core.atomic_io import atomic_write_text
 from .figures import new_figure, save_figure
 from .ground_truth import GroundTruth
 from .pareto import hypervolume, pareto_front
-from .results_store import Record
+from .results_store import Record, record_score
 from .search_config import BudgetConfig
 from .strategies import Fidelity, Strategy
 
@@ -59,11 +58,10 @@ def strategy_summary(strategy: Strategy, fidelities: Sequence[Fidelity], budget:
         "overhead_fraction": overhead / total if total > 0 else None,
         "incumbent": trace[-1] if trace else None, "trace": trace,
     }
-    objectives = getattr(strategy, "objectives", [])
-    if objectives:
+    if strategy.objectives:
         final = fidelities[-1]
         summary["fronts"] = {cost: front_summary(results, truths, final, cost, truth)
-                             for cost in objectives}
+                             for cost in strategy.objectives}
     return summary
 
 
@@ -71,7 +69,7 @@ def front_summary(results: Sequence[Record], truths: Mapping[str, float | None],
                   fidelity: Fidelity, cost: str, truth: GroundTruth | None) -> dict[str, Any]:
     """The found front in (fitness, ``cost``) and how much of the true front it covers."""
     known = [r for r in results if truths.get(r["arch"]) is not None]
-    scores = [_score(r, fidelity) for r in known]
+    scores = [record_score(r, fidelity.fitness, fidelity.budget) for r in known]
     costs = [float(r[cost]) for r in known]
     true = [float(truths[r["arch"]]) for r in known]
     found = pareto_front(scores, costs)
@@ -95,11 +93,6 @@ def front_summary(results: Sequence[Record], truths: Mapping[str, float | None],
         front = pareto_front(list(space[0]), list(space[1]))
         out["space_front"] = [{"truth": space[0][i], cost: space[1][i]} for i in front]
     return out
-
-
-def _score(record: Record, fidelity: Fidelity) -> float:
-    value = record["scores"].get(fidelity.fitness, {}).get(str(fidelity.budget))
-    return math.nan if value is None else float(value)
 
 
 def _point(record: Record, score: float, truth: float, cost: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import numpy as np
 from core.plugins import Option
 from search_spaces import Arch, SearchSpace
 
+from ..metrics import rank_order
 from ..pareto import crowding_distances, nondominated_ranks
 from .registry import Evaluations, Strategy, register_strategy, require
 
@@ -46,18 +47,26 @@ def fresh_mutant(space: SearchSpace, parent: Arch, rng: np.random.Generator,
     return child
 
 
-def crowded_order(records: Sequence[dict[str, Any]], fitness: dict[int, float],
-                  objectives: Sequence[str]) -> dict[int, tuple[int, float]]:
-    """Record index -> (front, -crowding distance) over (fitness, -cost...): smaller is better."""
+def crowded_places(records: Sequence[dict[str, Any]], fitness: dict[int, float],
+                   objectives: Sequence[str]) -> dict[int, int]:
+    """Record index -> place in NSGA-II's crowded comparison over (fitness, -cost...), 0 first:
+    better front, then larger crowding distance, then earlier evaluation."""
     points = [[fitness.get(r["index"], float("nan"))] + [-float(r[o]) for o in objectives]
               for r in records]
     fronts = nondominated_ranks(points)
-    key: dict[int, tuple[int, float]] = {}
+    key: dict[int, tuple[int, float, int]] = {}
     for front in set(fronts):
         members = [i for i, f in enumerate(fronts) if f == front]
         for i, distance in zip(members, crowding_distances([points[i] for i in members])):
-            key[records[i]["index"]] = (front, -distance)
-    return key
+            key[records[i]["index"]] = (front, -distance, records[i]["index"])
+    return {index: place for place, index in enumerate(sorted(key, key=key.__getitem__))}
+
+
+def fitness_places(records: Sequence[dict[str, Any]], fitness: dict[int, float]) -> dict[int, int]:
+    """Record index -> place by fitness, 0 first (see :func:`~search_pipeline.metrics.rank_order`;
+    ``records`` in evaluation order)."""
+    order = rank_order([fitness[r["index"]] for r in records])
+    return {records[i]["index"]: place for place, i in enumerate(order)}
 
 
 @register_strategy("evolution")
@@ -92,13 +101,12 @@ class Evolution(Strategy):
         members = deque(evaluations.evaluate(evaluations.pool(self.population), fidelity))
         while True:
             fitness = evaluations.fitness(fidelity)
-            order = (crowded_order(members, fitness, self.objectives) if self.objectives
-                     else {r["index"]: (-fitness[r["index"]],) for r in members})
+            place = (crowded_places(members, fitness, self.objectives) if self.objectives
+                     else fitness_places(members, fitness))
             children: list[Arch] = []
             for _ in range(self.children):
                 drawn = rng.choice(len(members), size=self.tournament, replace=False)
-                winner = min((members[int(i)] for i in drawn),
-                             key=lambda r: (_nan_last(order[r["index"]]), r["index"]))
+                winner = min((members[int(i)] for i in drawn), key=lambda r: place[r["index"]])
                 children.append(fresh_mutant(
                     self.space, self.space.parse(winner["arch"]), rng,
                     lambda a: evaluations.is_new(a, fidelity) and a not in children))
@@ -111,7 +119,3 @@ class Evolution(Strategy):
         return (f"evolution (population {self.population}, tournament {self.tournament}, "
                 f"{self.children} children per generation, seed {self.seed}{costs})")
 
-
-def _nan_last(key: tuple[float, ...]) -> tuple[float, ...]:
-    """A sort key with NaN (an unscorable fitness) after every number."""
-    return tuple(float("inf") if v != v else v for v in key)

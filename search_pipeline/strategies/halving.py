@@ -15,7 +15,8 @@ from typing import Annotated, Optional
 from core.plugins import Option
 from search_spaces import SearchSpace
 
-from .registry import Evaluations, Fidelity, Strategy, finite_or_bottom, register_strategy, require
+from ..metrics import rank_order
+from .registry import Evaluations, Fidelity, Strategy, register_strategy, require
 
 
 @register_strategy("halving")
@@ -59,9 +60,8 @@ class Halving(Strategy):
             for start in range(0, len(archs), self.batch):
                 records += evaluations.evaluate(archs[start:start + self.batch], fidelity)
             fitness = evaluations.fitness(fidelity)
-            ranked = sorted(records, key=lambda r: (-finite_or_bottom(fitness[r["index"]]),
-                                                    r["index"]))
-            archs = [self.space.parse(r["arch"]) for r in ranked]
+            ranked = rank_order([fitness[r["index"]] for r in records])
+            archs = [self.space.parse(records[i]["arch"]) for i in ranked]
 
     def describe(self) -> str:
         return "halving (" + ", ".join(f"{n} at B={b}" for n, b in zip(self.sizes,

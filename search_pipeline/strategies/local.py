@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .registry import Evaluations, Strategy, finite_or_bottom, register_strategy
+from ..metrics import rank_order
+from .registry import Evaluations, Strategy, register_strategy
 
 
 @register_strategy("local")
@@ -19,7 +20,7 @@ class LocalSearch(Strategy):
     def run(self, evaluations: Evaluations) -> None:
         fidelity = evaluations.fidelity
         known: dict[str, dict[str, Any]] = {}
-        for start in evaluations.pool(-1):
+        for start in evaluations.pool():
             if not evaluations.is_new(start, fidelity):
                 continue
             current = evaluations.evaluate([start], fidelity)[0]
@@ -30,11 +31,13 @@ class LocalSearch(Strategy):
                 for record in evaluations.evaluate(new, fidelity) if new else []:
                     known[record["arch"]] = record
                 fitness = evaluations.fitness(fidelity)
-                scored = [known[str(a)] for a in neighbours if str(a) in known]
-                best = max(scored, default=None,
-                           key=lambda r: (finite_or_bottom(fitness[r["index"]]), -r["index"]))
-                if best is None or not (finite_or_bottom(fitness[best["index"]])
-                                        > finite_or_bottom(fitness[current["index"]])):
+                scored = sorted((known[str(a)] for a in neighbours if str(a) in known),
+                                key=lambda r: r["index"])
+                if not scored:
+                    break
+                best = scored[rank_order([fitness[r["index"]] for r in scored])[0]]
+                # rank_order keeps the first of a tie: the best neighbour must beat the current
+                if rank_order([fitness[current["index"]], fitness[best["index"]]])[0] == 0:
                     break
                 current = best
 

@@ -45,8 +45,8 @@ class Evaluations(Protocol):
     space: SearchSpace
     fidelity: Fidelity  # the search's own fidelity: its fine-tune steps and fitness
 
-    def pool(self, count: int) -> list[Arch]:
-        """The first ``count`` archs of the configured candidate draw."""
+    def pool(self, count: int | None = None) -> list[Arch]:
+        """The first ``count`` archs of the configured candidate draw (``None``: all)."""
 
     def evaluate(self, archs: Sequence[Arch], fidelity: Fidelity) -> list[dict[str, Any]]:
         """Evaluate ``archs`` at ``fidelity`` (one record each, in order); raises
@@ -65,6 +65,7 @@ class Strategy(ABC):
 
     name: str = ""
     bounded: bool = True  # False: it runs until the search budget is spent (one must be set)
+    objectives: Sequence[str] = ()  # costs minimised next to the fitness ("params", "flops")
 
     def __init__(self, space: SearchSpace) -> None:
         self.space = space
@@ -99,11 +100,6 @@ def register_strategy(name: str) -> Callable[[type[Strategy]], type[Strategy]]:
 def create_strategy(name: str, space: SearchSpace, **options: Any) -> Strategy:
     """The strategy registered as ``name`` for ``space``; bad names and options are named."""
     return create_checked(STRATEGIES, name, {"space": space, **options})
-
-
-def finite_or_bottom(value: float) -> float:
-    """``value``, or -inf when it is NaN: an unscorable candidate never wins a comparison."""
-    return value if value == value else float("-inf")
 
 
 def require(condition: bool, message: str) -> None:

@@ -21,6 +21,6 @@ class Sample(Strategy):
         self.batch = batch
 
     def run(self, evaluations: Evaluations) -> None:
-        pool = evaluations.pool(-1)
+        pool = evaluations.pool()
         for start in range(0, len(pool), self.batch):
             evaluations.evaluate(pool[start:start + self.batch], evaluations.fidelity)
