@@ -37,11 +37,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import bootstrap
 
 from core.atomic_io import atomic_write_text
 from core.config import load_config
-from search_pipeline.figures import new_figure, save_figure
+from search_pipeline.figures import legend_outside, line_styles, new_figure, save_figure
+from search_pipeline.metrics import mean_interval
 from search_pipeline.search_config import SearchConfig, search_context
 from search_pipeline.search_run import Search
 from supernet.run_dir import load_run_config
@@ -135,16 +135,6 @@ def run_search(run_dir: Path, mode: str, arm_name: str, seed: int) -> tuple[str,
     return name, done.returncode == 0
 
 
-def mean_interval(values: list[float]) -> tuple[float, float | None, float | None]:
-    """Mean and its bootstrap 95 % interval (percentile; none for fewer than 2 values)."""
-    mean = float(np.mean(values))
-    if len(values) < 2 or len(set(values)) < 2:
-        return mean, (mean if values else None), (mean if values else None)
-    ci = bootstrap((np.asarray(values),), np.mean, n_resamples=10_000, method="percentile",
-                   random_state=np.random.default_rng(0)).confidence_interval
-    return mean, float(ci.low), float(ci.high)
-
-
 def collect(run_dir: Path, mode: str, arms: list[str], seeds: list[int]) -> list[dict[str, Any]]:
     """One row per finished search."""
     rows = []
@@ -218,16 +208,19 @@ def write_table(rows: list[dict[str, Any]], mode: str, out: Path, command: str) 
 def plot_curves(rows: list[dict[str, Any]], mode: str, path: Path) -> None:
     """Mean incumbent true accuracy over seeds against spend (steps or evaluations; seconds)."""
     x_key = "evaluations" if mode == "table" else "steps"
-    fig = new_figure(11, 4)
+    fig = new_figure(13, 4)
     axes = fig.subplots(1, 2)
-    for arm in dict.fromkeys(r["arm"] for r in rows):
+    arms = list(dict.fromkeys(r["arm"] for r in rows))
+    styles = dict(zip(arms, line_styles(len(arms))))
+    for arm in arms:
         traces = [[t for t in r["trace"] if "truth" in t] for r in rows if r["arm"] == arm]
         for ax, key in zip(axes, (x_key, "seconds")):
             start = max(t[0][key] for t in traces if t)  # every seed has an incumbent
             grid = np.linspace(start, max(t[-1][key] for t in traces if t), 200)
             curves = [np.interp(grid, [t[key] for t in trace], [t["truth"] for t in trace],
                                 left=np.nan) for trace in traces if trace]
-            ax.plot(grid, np.nanmean(curves, axis=0), label=f"{arm} ({len(curves)} seeds)")
+            ax.plot(grid, np.nanmean(curves, axis=0), label=f"{arm} ({len(curves)} seeds)",
+                    **styles[arm], markevery=25)
     for ax, key in zip(axes, (x_key, "seconds")):
         ax.axhline(94.37, color="0.5", linestyle=":", label="best in the space (94.37)")
         ax.set_xlabel({"evaluations": "evaluations (table queries)",
@@ -235,7 +228,8 @@ def plot_curves(rows: list[dict[str, Any]], mode: str, path: Path) -> None:
         ax.set_ylabel("mean incumbent true accuracy (%)")
         ax.set_ylim(bottom=max(85.0, ax.get_ylim()[0]))
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+    handles, labels = axes[0].get_legend_handles_labels()
+    legend_outside(fig, handles=handles, labels=labels)
     fig.suptitle(f"search strategies, {mode} mode (NAS-Bench-201 CIFAR-10 test accuracy)")
     save_figure(fig, path)
 

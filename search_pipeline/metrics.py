@@ -11,6 +11,14 @@ Conventions:
 - A correlation that is undefined (fewer than 2 candidates, or constant scores or truths) is
   ``None``, so results stay valid JSON.
 - With fewer than k candidates, top-k means all of them.
+- Intervals: a correlation's 95 % interval is a percentile bootstrap over the candidates
+  (pairs of score and truth resampled together, :func:`scipy.stats.bootstrap`), seeded, so the
+  same scores give the same interval. It shows how much the candidate set alone moves the
+  figure; ``None`` when not computed or undefined.
+- The top of the ranking: with ``m = ceil(top_fraction * n)``, the true top ``m`` are the
+  candidates with the largest truths (ties by candidate order). ``kendall_top`` is Kendall's
+  tau-b of score and truth among those ``m`` only (does the estimator order the best archs?),
+  ``precision_top`` the share of the estimator's top ``m`` that are in the true top ``m``.
 """
 from __future__ import annotations
 
@@ -23,7 +31,14 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-__all__ = ["Paired", "best_top_k", "pair_with_truth", "rank_metrics", "rank_order", "top_k"]
+__all__ = ["Paired", "best_top_k", "correlation_interval", "mean_interval", "pair_with_truth",
+           "rank_metrics", "rank_order", "top_k"]
+
+#: Bootstrap resamples of a correlation's interval (the default of :func:`rank_metrics`).
+RESAMPLES = 1000
+#: Kendall intervals are computed up to this many candidates (the pair matrices grow as n^2).
+KENDALL_INTERVAL_MAX = 2000
+
 
 
 def rank_order(scores: Sequence[float]) -> list[int]:
@@ -60,13 +75,120 @@ def _correlation(fn: Callable, x: np.ndarray, y: np.ndarray) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pearson correlation along the last axis (NaN where either side is constant)."""
+    x = x - x.mean(axis=-1, keepdims=True)
+    y = y - y.mean(axis=-1, keepdims=True)
+    norm = np.sqrt((x * x).sum(axis=-1) * (y * y).sum(axis=-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(norm > 0, (x * y).sum(axis=-1) / norm, np.nan)
+
+
+def _resample_counts(indices: np.ndarray, n: int) -> np.ndarray:
+    """How often each of ``n`` items is drawn in each resample (rows of ``indices``)."""
+    rows = indices.reshape(-1, indices.shape[-1])
+    offsets = (np.arange(len(rows)) * n)[:, None]
+    counts = np.bincount((rows + offsets).ravel(), minlength=len(rows) * n)
+    return counts.reshape(*indices.shape[:-1], n).astype(float)
+
+
+def _pair_signs(values: np.ndarray) -> np.ndarray:
+    """The n x n matrix sign(v_i - v_j)."""
+    return np.sign(values[:, None] - values[None, :])
+
+
+def _spearman_resampled(x: np.ndarray, y: np.ndarray) -> Callable[..., np.ndarray]:
+    """Spearman's rho of the resamples given as index rows (average ranks for ties)."""
+    def statistic(indices: np.ndarray, axis: int = -1) -> np.ndarray:
+        return _pearson_rows(stats.rankdata(x[indices], axis=-1),
+                             stats.rankdata(y[indices], axis=-1))
+    return statistic
+
+
+def _kendall_resampled(x: np.ndarray, y: np.ndarray) -> Callable[..., np.ndarray]:
+    """Kendall's tau-b of the resamples given as index rows. A resample drawing item i c_i
+    times has sum_ij c_i c_j sx_ij sy_ij as its concordant minus discordant pairs (times 2),
+    and c^T |sx| c, c^T |sy| c as its pairs untied in x and in y (times 2), so every resample
+    costs two matrix products with the original pairs' signs."""
+    sx, sy = _pair_signs(x), _pair_signs(y)
+    both, untied_x, untied_y = sx * sy, np.abs(sx), np.abs(sy)
+
+    def statistic(indices: np.ndarray, axis: int = -1) -> np.ndarray:
+        c = _resample_counts(indices, len(x))
+
+        def form(matrix: np.ndarray) -> np.ndarray:
+            return ((c @ matrix) * c).sum(axis=-1)
+
+        norm = np.sqrt(form(untied_x) * form(untied_y))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(norm > 0, form(both) / norm, np.nan)
+    return statistic
+
+
+_RESAMPLED = {"spearman": _spearman_resampled, "kendall": _kendall_resampled}
+
+
+def correlation_interval(kind: str, x: Sequence[float], y: Sequence[float],
+                         resamples: int = RESAMPLES, confidence: float = 0.95,
+                         seed: int = 0) -> list[float] | None:
+    """The percentile-bootstrap ``confidence`` interval ``[low, high]`` of the ``kind``
+    (``spearman`` or ``kendall``) correlation of the paired values (pairs resampled together,
+    ``resamples`` times, seeded); ``None`` for ``resamples == 0``, fewer than 3 pairs, constant
+    values, more than :data:`KENDALL_INTERVAL_MAX` pairs for Kendall, or an undefined interval.
+    ``x`` must be finite."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if resamples == 0 or len(x) < 3 or np.all(x == x[0]) or np.all(y == y[0]) or (
+            kind == "kendall" and len(x) > KENDALL_INTERVAL_MAX):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        low, high = stats.bootstrap(
+            (np.arange(len(x)),), _RESAMPLED[kind](x, y), vectorized=True,
+            n_resamples=resamples, confidence_level=confidence, method="percentile",
+            random_state=np.random.default_rng(seed)).confidence_interval
+    return [float(low), float(high)] if math.isfinite(low) and math.isfinite(high) else None
+
+
+def mean_interval(values: Sequence[float], resamples: int = 10_000, confidence: float = 0.95,
+                  seed: int = 0) -> tuple[float | None, float | None, float | None]:
+    """Mean of ``values`` and its percentile-bootstrap interval (seeded); for fewer than 2
+    distinct values the interval is the mean itself, for none everything is ``None``."""
+    if not len(values):
+        return None, None, None
+    data = np.asarray(values, dtype=float)
+    mean = float(data.mean())
+    if len(set(data.tolist())) < 2:
+        return mean, mean, mean
+    ci = stats.bootstrap((data,), np.mean, n_resamples=resamples, method="percentile",
+                         confidence_level=confidence,
+                         random_state=np.random.default_rng(seed)).confidence_interval
+    return mean, float(ci.low), float(ci.high)
+
+
+def top_of_ranking(scores: np.ndarray, truths: np.ndarray,
+                   fraction: float) -> dict[str, float | None]:
+    """How the estimator does among the best candidates (module docstring): ``kendall_top``
+    among the true top ``ceil(fraction * n)``, and ``precision_top``. ``scores`` finite."""
+    m = math.ceil(fraction * len(truths))
+    if m == 0:
+        return {"kendall_top": None, "precision_top": None}
+    best = rank_order(truths)[:m]
+    chosen = rank_order(scores)[:m]
+    return {"kendall_top": _correlation(stats.kendalltau, scores[best], truths[best]),
+            "precision_top": len(set(best) & set(chosen)) / m}
+
+
 def rank_metrics(scores: Sequence[float], truths: Sequence[float],
-                 ks: Sequence[int] = (1, 5, 10)) -> dict[str, Any]:
-    """Spearman, Kendall tau-b, and for each k the mean true accuracy of the top-k by score
-    (``top{k}``; ``None`` when fewer than k scores are finite, since non-finite scores rank
-    nothing) beside the best possible top-k mean of the same candidates (``best_top{k}``);
-    ``n`` = number of candidates, ``nonfinite`` = how many scores are NaN or infinite.
-    ``truths`` must be finite (drop missing ones first, e.g. with :func:`pair_with_truth`)."""
+                 ks: Sequence[int] = (1, 5, 10), resamples: int = RESAMPLES,
+                 top_fraction: float = 0.1, seed: int = 0) -> dict[str, Any]:
+    """Spearman and Kendall tau-b with their bootstrap 95 % intervals (``spearman_ci``,
+    ``kendall_ci``; ``resamples`` = 0 skips them), the top of the ranking (``kendall_top``,
+    ``precision_top`` at ``top_fraction``, see the module docstring), and for each k the mean
+    true accuracy of the top-k by score (``top{k}``; ``None`` when fewer than k scores are
+    finite, since non-finite scores rank nothing) beside the best possible top-k mean of the
+    same candidates (``best_top{k}``); ``n`` = number of candidates, ``nonfinite`` = how many
+    scores are NaN or infinite. ``truths`` must be finite (drop missing ones first, e.g. with
+    :func:`pair_with_truth`)."""
     s = np.asarray(scores, dtype=float)
     t = np.asarray(truths, dtype=float)
     if s.shape != t.shape or s.ndim != 1:
@@ -75,11 +197,12 @@ def rank_metrics(scores: Sequence[float], truths: Sequence[float],
         raise ValueError("true accuracies must be finite; exclude missing ones first")
     filled = _finite_or_bottom(s)
     finite = int(np.isfinite(s).sum())
-    out: dict[str, Any] = {
-        "n": len(s), "nonfinite": len(s) - finite,
-        "spearman": _correlation(stats.spearmanr, filled, t),
-        "kendall": _correlation(stats.kendalltau, filled, t),
-    }
+    out: dict[str, Any] = {"n": len(s), "nonfinite": len(s) - finite}
+    for kind, fn in (("spearman", stats.spearmanr), ("kendall", stats.kendalltau)):
+        out[kind] = _correlation(fn, filled, t)
+        out[f"{kind}_ci"] = (correlation_interval(kind, filled, t, resamples, seed=seed)
+                             if out[kind] is not None else None)
+    out.update(top_of_ranking(filled, t, top_fraction))
     order = rank_order(s)
     for k in ks:
         chosen = t[order[:k]]

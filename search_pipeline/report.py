@@ -16,15 +16,18 @@ Plots are drawn on Agg canvases (no pyplot state) and written atomically as PNG.
 """
 from __future__ import annotations
 
+import csv
+import io
 import math
+import textwrap
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.atomic_io import atomic_write_json, atomic_write_text
 
-from .figures import new_figure, save_figure
-from .metrics import best_top_k, pair_with_truth, rank_metrics, rank_order
+from .figures import legend_outside, line_styles, new_figure, save_figure
+from .metrics import RESAMPLES, best_top_k, pair_with_truth, rank_metrics, rank_order
 from .pareto import pareto_front
 from .results_store import record_score
 from .strategy_report import format_strategy
@@ -34,8 +37,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PARETO_COSTS", "best_ranked", "format_best", "format_markdown", "format_table", "log_figures",
-    "pareto_summary", "plot_correlation_vs_budget", "plot_pareto", "plot_scores", "summarize",
-    "write_summary",
+    "pareto_summary", "plot_correlation_vs_budget", "plot_pareto", "plot_scores", "scores_csv",
+    "summarize", "write_summary",
 ]
 
 #: The costs Pareto fronts minimise (keys of a results record).
@@ -51,12 +54,14 @@ def _scores(results: Sequence[Mapping[str, Any]], estimator: str, budget: int) -
 
 def summarize(results: Sequence[Mapping[str, Any]], truths: Mapping[str, float | None],
               estimators: Sequence[str], budgets: Sequence[int], settings: Mapping[str, Any],
-              ks: Sequence[int] = (1, 5, 10), learned: Collection[str] = ()) -> dict[str, Any]:
+              ks: Sequence[int] = (1, 5, 10), learned: Collection[str] = (),
+              resamples: int = RESAMPLES, top_fraction: float = 0.1) -> dict[str, Any]:
     """A JSON-able summary: ``settings``, candidate counts, missing archs, ``best_possible``
     top-k means, and ``metrics[estimator][str(B)]`` = :func:`~search_pipeline.metrics.rank_metrics`
-    (n, spearman, kendall, top{k}, best_top{k}). The ``learned`` estimators are evaluated only
-    on the candidates they scored (finite scores); ``learned[name]["fitted"]`` counts the
-    others at the largest B."""
+    (n, spearman and kendall with their bootstrap intervals from ``resamples`` resamples,
+    kendall_top and precision_top at ``top_fraction``, top{k}, best_top{k}). The ``learned``
+    estimators are evaluated only on the candidates they scored (finite scores);
+    ``learned[name]["fitted"]`` counts the others at the largest B."""
     archs = [str(r["arch"]) for r in results]
     paired_truths = pair_with_truth(archs, [0.0] * len(archs), truths)
     metrics: dict[str, dict[str, Any]] = {}
@@ -68,7 +73,8 @@ def summarize(results: Sequence[Mapping[str, Any]], truths: Mapping[str, float |
             kept = [i for i, v in enumerate(scores)
                     if estimator not in learned or math.isfinite(v)]
             paired = pair_with_truth([archs[i] for i in kept], [scores[i] for i in kept], truths)
-            metrics[estimator][str(budget)] = rank_metrics(paired.scores, paired.truths, ks)
+            metrics[estimator][str(budget)] = rank_metrics(
+                paired.scores, paired.truths, ks, resamples=resamples, top_fraction=top_fraction)
             if estimator in learned and budget == max(budgets):
                 fitted[estimator] = {"fitted": len(archs) - len(kept)}
     return {
@@ -80,6 +86,8 @@ def summarize(results: Sequence[Mapping[str, Any]], truths: Mapping[str, float |
         "estimators": list(estimators),
         "budgets": [int(b) for b in budgets],
         "ks": [int(k) for k in ks],
+        "resamples": int(resamples),
+        "top_fraction": float(top_fraction),
         "best_possible": {f"top{k}": best_top_k(paired_truths.truths, k) for k in ks},
         "metrics": metrics,
         "learned": fitted,
@@ -108,34 +116,61 @@ def _fmt(value: float | None, digits: int) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def format_table(summary: Mapping[str, Any]) -> str:
-    """The estimator x budget table (Spearman, Kendall, top-k mean true accuracy per B) as an
-    aligned markdown table, then ``best possible top-k: X``."""
-    k = _table_k(summary)
-    header = ["estimator"]
-    for budget in summary["budgets"]:
-        header += [f"Spearman B={budget}", f"Kendall B={budget}", f"top-{k} B={budget}"]
-    rows = [header]
+def _with_interval(metric: Mapping[str, Any], kind: str) -> str:
+    """``0.712 [0.64, 0.77]``: a correlation and its bootstrap interval (when computed)."""
+    interval = metric.get(f"{kind}_ci")
+    value = _fmt(metric[kind], 3)
+    return value if interval is None else f"{value} [{interval[0]:.2f}, {interval[1]:.2f}]"
+
+
+def _estimator_label(summary: Mapping[str, Any], estimator: str) -> str:
     learned = summary.get("learned") or {}
-    for estimator in summary["estimators"]:
-        row = [f"{estimator} *" if estimator in learned else
-               f"{estimator} [table lookup]" if estimator in summary.get("lookups", ()) else
-               estimator]
-        for budget in summary["budgets"]:
-            m = summary["metrics"][estimator][str(budget)]
-            row += [_fmt(m["spearman"], 3), _fmt(m["kendall"], 3), _fmt(m[f"top{k}"], 2)]
-        rows.append(row)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return (f"{estimator} *" if estimator in learned else
+            f"{estimator} [table lookup]" if estimator in summary.get("lookups", ()) else
+            estimator)
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """An aligned markdown table."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:
         return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
 
-    lines = [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    lines += [line(row) for row in rows[1:]]
+    return [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+            *(line(row) for row in rows)]
+
+
+def format_table(summary: Mapping[str, Any]) -> str:
+    """The estimator x budget table (Spearman and Kendall with their bootstrap 95 % intervals,
+    top-k mean true accuracy per B) as an aligned markdown table, then ``best possible top-k``,
+    then the top of the ranking (Kendall among, and precision at, the true top fraction)."""
+    k = _table_k(summary)
+    header, top_header = ["estimator"], ["estimator"]
+    share = f"{100 * summary.get('top_fraction', 0.1):g} %"
+    for budget in summary["budgets"]:
+        header += [f"Spearman B={budget}", f"Kendall B={budget}", f"top-{k} B={budget}"]
+        top_header += [f"Kendall in top {share} B={budget}", f"precision@{share} B={budget}"]
+    rows, top_rows = [], []
+    for estimator in summary["estimators"]:
+        row, top_row = [_estimator_label(summary, estimator)], [estimator]
+        for budget in summary["budgets"]:
+            m = summary["metrics"][estimator][str(budget)]
+            row += [_with_interval(m, "spearman"), _with_interval(m, "kendall"),
+                    _fmt(m[f"top{k}"], 2)]
+            top_row += [_fmt(m.get("kendall_top"), 3), _fmt(m.get("precision_top"), 2)]
+        rows.append(row)
+        top_rows.append(top_row)
+    lines = _markdown_table(header, rows)
     lines += ["", f"best possible top-{k}: {_fmt(summary['best_possible'][f'top{k}'], 2)}"]
-    for estimator, info in learned.items():
+    if summary.get("resamples"):
+        lines.append(f"[low, high]: bootstrap 95 % interval over the candidates "
+                     f"({summary['resamples']} resamples)")
+    for estimator, info in (summary.get("learned") or {}).items():
         lines.append(f"* {estimator}: learned from ground truth; the {info['fitted']} candidates "
                      "it was fitted on are not scored, its metrics use the others only")
+    lines += ["", f"Top of the ranking (the {share} of the candidates with the best truths):",
+              "", *_markdown_table(top_header, top_rows)]
     return "\n".join(lines)
 
 
@@ -264,6 +299,28 @@ def format_retrain(retrain: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def scores_csv(results: Sequence[Mapping[str, Any]], truths: Mapping[str, float | None],
+               estimators: Sequence[str], budgets: Sequence[int]) -> str:
+    """Per-candidate scores as CSV text, one row per candidate in evaluation order: ``arch``,
+    ``params``, ``flops``, ``truth`` (empty when unknown), then one ``<estimator>@B<budget>``
+    column per estimator and budget (empty for a non-finite score); no trajectories."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["arch", "params", "flops", "truth",
+                     *(f"{e}@B{b}" for e in estimators for b in budgets)])
+    for record in results:
+        arch = str(record["arch"])
+        scores = [record_score(record, e, b) for e in estimators for b in budgets]
+        writer.writerow([arch, record["params"], "" if record.get("flops") is None
+                         else record["flops"], _csv_number(truths.get(arch)),
+                         *(_csv_number(v) for v in scores)])
+    return out.getvalue()
+
+
+def _csv_number(value: float | None) -> str:
+    return "" if value is None or not math.isfinite(value) else repr(float(value))
+
+
 def write_summary(summary: Mapping[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``summary.json`` and ``summary.md`` into ``out_dir`` atomically; returns both paths."""
     out_dir = Path(out_dir)
@@ -276,35 +333,61 @@ def write_summary(summary: Mapping[str, Any], out_dir: str | Path) -> tuple[Path
 # --------------------------------------------------------------------------- plots
 
 def plot_scores(results: Sequence[Mapping[str, Any]], truths: Mapping[str, float | None],
-                estimators: Sequence[str], budget: int, path: str | Path) -> Figure:
-    """A grid of scatter plots, one per estimator: score at ``budget`` vs true accuracy, titled
-    with the Spearman correlation. Non-finite scores are counted in the title, not drawn."""
+                estimators: Sequence[str], budget: int, path: str | Path,
+                marked: Collection[str] = ()) -> Figure:
+    """A grid of rank-against-rank plots, one per estimator: each candidate's rank by score at
+    ``budget`` (1 = best; non-finite scores last) against its rank by true accuracy, so a
+    perfect estimator lies on the diagonal and the best archs sit bottom left whatever the
+    accuracy scale. Candidates in ``marked`` (degenerate cells, say) are drawn as crosses.
+    Titled with the Spearman correlation and its bootstrap interval."""
     archs = [str(r["arch"]) for r in results]
     ncols = min(3, max(1, len(estimators)))
     nrows = max(1, math.ceil(len(estimators) / ncols))
-    fig = new_figure(4.0 * ncols, 3.4 * nrows)
+    fig = new_figure(4.0 * ncols, 3.6 * nrows)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, estimator in zip(axes, estimators):
         paired = pair_with_truth(archs, _scores(results, estimator, budget), truths)
-        rho = rank_metrics(paired.scores, paired.truths, ks=())["spearman"]
-        shown = [(s, t) for s, t in zip(paired.scores, paired.truths) if math.isfinite(s)]
-        if shown:
-            ax.scatter(*zip(*shown), s=12, alpha=0.7)
-        dropped = len(paired.scores) - len(shown)
-        note = f", {dropped} non-finite" if dropped else ""
-        ax.set_title(f"{estimator} (B={budget}): Spearman {_fmt(rho, 2)}{note}", fontsize=9)
-        ax.set_xlabel("score (larger = better)", fontsize=8)
-        ax.set_ylabel("true accuracy", fontsize=8)
+        metric = rank_metrics(paired.scores, paired.truths, ks=())
+        score_rank = _positions(rank_order(paired.scores))
+        true_rank = _positions(rank_order(paired.truths))
+        is_marked = [a in marked for a in paired.archs]
+        for flag, style in ((False, {"marker": "o", "s": 12, "alpha": 0.6}),
+                            (True, {"marker": "x", "s": 18, "color": "tab:red",
+                                    "label": "degenerate cell"})):
+            points = [(score_rank[i], true_rank[i]) for i in range(len(paired.archs))
+                      if is_marked[i] == flag]
+            if points:
+                ax.scatter(*zip(*points), **style)
+        n = len(paired.archs)
+        ax.plot([1, n], [1, n], color="0.6", linewidth=0.8)
+        dropped = sum(not math.isfinite(s) for s in paired.scores)
+        note = f", {dropped} non-finite (ranked last)" if dropped else ""
+        ax.set_title(textwrap.fill(f"{estimator} (B={budget}): Spearman "
+                                   f"{_with_interval(metric, 'spearman')}{note}", 55), fontsize=8)
+        ax.set_xlabel("rank by score (1 = best)", fontsize=8)
+        ax.set_ylabel("rank by true accuracy (1 = best)", fontsize=8)
     for ax in axes[len(estimators):]:
         ax.set_visible(False)
+    if marked and any(a in marked for a in archs):
+        handles, labels = axes[0].get_legend_handles_labels()
+        legend_outside(fig, handles=handles[:1], labels=labels[:1])
     save_figure(fig, path)
     return fig
+
+
+def _positions(order: Sequence[int]) -> list[int]:
+    """Rank (1 = first) of each index, given the indices in rank order."""
+    ranks = [0] * len(order)
+    for position, index in enumerate(order, start=1):
+        ranks[index] = position
+    return ranks
 
 
 def plot_pareto(results: Sequence[Mapping[str, Any]], pareto: Mapping[str, Any], cost: str,
                 path: str | Path) -> Figure:
     """A grid of scatter plots, one per estimator: score vs ``cost`` (log scale) of every
     candidate, with its Pareto front (:func:`pareto_summary`) highlighted."""
+    from matplotlib.lines import Line2D
     from matplotlib.ticker import NullFormatter
 
     fronts, budget = pareto["fronts"], pareto["budget"]
@@ -320,33 +403,43 @@ def plot_pareto(results: Sequence[Mapping[str, Any]], pareto: Mapping[str, Any],
         points = [(p[cost], p["score"]) for p in front[cost]]
         if points:
             ax.plot(*zip(*points), marker="o", markersize=4, color="tab:red",
-                    drawstyle="steps-post", label=f"Pareto front ({len(points)})")
+                    drawstyle="steps-post")
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())  # minor log labels overlap
-        ax.set_title(f"{estimator} (B={budget})", fontsize=9)
+        ax.set_title(f"{estimator} (B={budget}): front of {len(points)}", fontsize=9)
         ax.set_xlabel(cost, fontsize=8)
         ax.set_ylabel("score (larger = better)", fontsize=8)
-        ax.legend(fontsize=7)
     for ax in axes[len(fronts):]:
         ax.set_visible(False)
+    legend_outside(fig, handles=[
+        Line2D([], [], marker="o", linestyle="", color="grey", alpha=0.4, label="candidates"),
+        Line2D([], [], marker="o", markersize=4, color="tab:red", label="Pareto front")])
     save_figure(fig, path)
     return fig
 
 
 def plot_correlation_vs_budget(summary: Mapping[str, Any], path: str | Path) -> Figure:
-    """Spearman correlation against budget B, one line per estimator."""
-    fig = new_figure(6.0, 4.0)
+    """Spearman correlation against budget B with its bootstrap interval, one style per
+    estimator (:func:`~search_pipeline.figures.line_styles`), the legend beside the axes."""
+    names = summary["estimators"]
+    fig = new_figure(7.5, 4.0)
     ax = fig.subplots()
     budgets = summary["budgets"]
-    for estimator in summary["estimators"]:
-        values = [summary["metrics"][estimator][str(b)]["spearman"] for b in budgets]
-        ax.plot(budgets, [math.nan if v is None else v for v in values], marker="o",
-                label=estimator)
+    spread = 0.01 * (max(budgets) - min(budgets) or 1)  # intervals side by side, not on top
+    for i, (estimator, style) in enumerate(zip(names, line_styles(len(names)))):
+        metrics = [summary["metrics"][estimator][str(b)] for b in budgets]
+        values = [math.nan if m["spearman"] is None else m["spearman"] for m in metrics]
+        xs = [b + (i - (len(names) - 1) / 2) * spread for b in budgets]
+        errors = [[v - m["spearman_ci"][0], m["spearman_ci"][1] - v]
+                  if m.get("spearman_ci") else [0.0, 0.0] for v, m in zip(values, metrics)]
+        ax.errorbar(xs, values, yerr=list(zip(*errors)), capsize=2, markersize=4,
+                    label=_estimator_label(summary, estimator), **style)
     ax.set_xticks(budgets)
     ax.set_xlabel("budget B (fine-tune updates)")
-    ax.set_ylabel("Spearman with true accuracy")
+    ax.set_ylabel("Spearman with true accuracy (95 % interval)")
     ax.axhline(0.0, color="grey", linewidth=0.5)
-    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    legend_outside(fig)
     save_figure(fig, path)
     return fig
 

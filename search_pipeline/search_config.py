@@ -185,6 +185,18 @@ class BudgetConfig:
         return any(v is not None for v in (self.evaluations, self.steps, self.seconds))
 
 
+@dataclass(frozen=True)
+class ReportConfig:
+    """What the summary measures beside each estimator's correlations."""
+
+    resamples: int = setting(1000, min=0, max=100_000,
+                             help="bootstrap resamples of each Spearman and Kendall 95 % "
+                                  "interval (0: no intervals)")
+    top_fraction: float = setting(0.1, gt=0, max=1,
+                                  help="the top of the ranking: Kendall among, and precision "
+                                       "at, this fraction of the candidates with the best truths")
+
+
 def search_context(train_cfg: TrainConfig) -> dict[str, Any]:
     """What a search config's valid keys depend on: the searched run's space."""
     return {"space": train_cfg.model.space}
@@ -210,6 +222,7 @@ class SearchConfig(RuntimeConfig):
     estimators: EstimatorsConfig = field(default_factory=EstimatorsConfig)
     ground_truth: GroundTruthConfig = field(default_factory=GroundTruthConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
     def __post_init__(self) -> None:
         if not self.finetune.budgets:

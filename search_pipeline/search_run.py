@@ -4,8 +4,9 @@ the strategy's next proposals ... -> rankings, incumbent, fronts -> report.
 Everything goes to ``RUN_DIR/search/`` (or ``RUN_DIR/search/NAME``): ``config.yaml``,
 ``candidates.txt`` (the candidate draw), ``results.jsonl`` (one line per evaluation, appended as
 soon as it finishes, so a killed search resumes where it stopped; see
-:mod:`search_pipeline.evaluator`), ``incumbent.csv``, ``summary.json``/``summary.md``, PNG
-plots, ``tb/`` and ``retrain/``.
+:mod:`search_pipeline.evaluator`), ``incumbent.csv``, ``summary.json``/``summary.md``,
+``scores.csv`` (every candidate's scores and truth, for re-analysis), PNG plots, ``tb/`` and
+``retrain/``.
 """
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ from .report import (
     plot_correlation_vs_budget,
     plot_pareto,
     plot_scores,
+    scores_csv,
     summarize,
     write_summary,
 )
@@ -103,12 +105,12 @@ def build_estimators(cfg: SearchConfig) -> list[Estimator]:
 def changeable_on_resume(key: str) -> bool:
     """Whether config ``key`` may change when a search is resumed: the finished candidates are
     rescored from their stored trajectories (estimator choices and options, ground truth),
-    retraining has its own cache, and a budget may grow (the strategy goes on) or shrink
+    retraining has its own cache, report settings change only the summary, and a budget may grow (the strategy goes on) or shrink
     (evaluations beyond it are left out); anything else changes the trajectories themselves."""
     if key.startswith("estimators.zero_cost_"):
         return False
     return key.startswith(("estimators.", "ground_truth.", "retrain.", "progress", "plugins",
-                           "budget."))
+                           "budget.", "report."))
 
 
 def prepare_out_dir(out_dir: Path, cfg: SearchConfig, candidates: list[Arch],
@@ -447,7 +449,9 @@ class Search:
         Pareto fronts, plots, TensorBoard; returns the summary."""
         names = [e.name for e in self.estimators]
         summary = summarize(results, truths, names, budgets, self.settings(),
-                            learned=[e.name for e in self.estimators if e.learned])
+                            learned=[e.name for e in self.estimators if e.learned],
+                            resamples=self.cfg.report.resamples,
+                            top_fraction=self.cfg.report.top_fraction)
         summary["lookups"] = [e.name for e in self.estimators if e.lookup]
         summary["seconds_per_candidate"] = sum(r["seconds"] for r in results) / len(results)
         summary["search_wall_seconds"] = self.wall_seconds(records)
@@ -466,6 +470,7 @@ class Search:
             summary["retrain"] = retrain
         write_strategy_outputs(summary["strategy"], self.out_dir)
         write_summary(summary, self.out_dir)
+        atomic_write_text(self.out_dir / "scores.csv", scores_csv(results, truths, names, budgets))
         if self.truth is not None:
             self.plot(results, truths, summary)
         print(format_table(summary))
@@ -480,8 +485,10 @@ class Search:
         """PNG plots, also logged (with the correlations) to TensorBoard."""
         names, budgets = summary["estimators"], summary["budgets"]
         figures = {
-            "scores_vs_truth": plot_scores(results, truths, names, max(budgets),
-                                           self.out_dir / "scores_vs_truth.png"),
+            "scores_vs_truth": plot_scores(
+                results, truths, names, max(budgets), self.out_dir / "scores_vs_truth.png",
+                marked={r["arch"] for r in results
+                        if self.net.space.is_degenerate(self.net.space.parse(r["arch"]))}),
             "correlation_vs_budget": plot_correlation_vs_budget(
                 summary, self.out_dir / "correlation_vs_budget.png"),
         }

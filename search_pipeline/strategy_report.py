@@ -24,7 +24,7 @@ import numpy as np
 
 from core.atomic_io import atomic_write_text
 
-from .figures import new_figure, save_figure
+from .figures import legend_outside, new_figure, save_figure
 from .ground_truth import GroundTruth
 from .pareto import hypervolume, pareto_front
 from .results_store import Record, record_score
@@ -160,7 +160,7 @@ def plot_incumbent(summary: Mapping[str, Any], path: Path) -> None:
 
 def plot_front(front: Mapping[str, Any], cost: str, title: str, path: Path) -> None:
     """The found front at its true accuracies, the true fronts, against ``cost``."""
-    fig = new_figure(6.5, 4.5)
+    fig = new_figure(8.5, 4.5)
     ax = fig.subplots()
     if front.get("space_front"):
         points = front["space_front"]
@@ -177,6 +177,6 @@ def plot_front(front: Mapping[str, Any], cost: str, title: str, path: Path) -> N
     ax.set_title(textwrap.fill(title, 80) + (
         f"\nfound front: {100 * coverage:.1f} % of the hypervolume of the true front among "
         "the evaluated archs" if coverage is not None else ""), fontsize=8)
-    ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+    legend_outside(fig)
     save_figure(fig, path)

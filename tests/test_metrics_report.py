@@ -5,12 +5,15 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
+from scipy import stats
 
 from core.atomic_io import append_jsonl, atomic_write_json
 from core.errors import SpeedyNASError
 from estimators import Trajectory
 from search_pipeline import (
+    metrics,
     pair_with_truth,
     plot_correlation_vs_budget,
     plot_scores,
@@ -20,6 +23,7 @@ from search_pipeline import (
     top_k,
     write_summary,
 )
+from search_pipeline.nb201_table import load_table
 from search_pipeline.report import format_table, log_figures, nonfinite_warnings
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -100,6 +104,59 @@ def test_pair_with_truth() -> None:
     assert pair_with_truth(["a", "c"], [1, 2], truths.get).missing == ["c"]
 
 
+def test_resampled_correlations_equal_scipy_on_each_resample() -> None:
+    rng = np.random.default_rng(3)
+    truths = rng.normal(size=60)
+    scores = np.round(truths + rng.normal(size=60), 1)  # rounding makes ties
+    resamples = rng.integers(0, 60, size=(5, 60))
+    kendall = metrics._kendall_resampled(scores, truths)(resamples)
+    spearman = metrics._spearman_resampled(scores, truths)(resamples)
+    for i, rows in enumerate(resamples):
+        assert kendall[i] == pytest.approx(stats.kendalltau(scores[rows], truths[rows])[0])
+        assert spearman[i] == pytest.approx(stats.spearmanr(scores[rows], truths[rows])[0])
+
+
+def test_intervals_on_the_nb201_table_hold_the_estimate_repeat_and_narrow() -> None:
+    """Parameter count against NB201 test accuracy: the interval holds the point estimate, the
+    same candidates give the same interval, and 16x the candidates narrow it about 4x."""
+    table = load_table()
+    truth, params = table.column("cifar10_test"), table.column("params_cifar10")
+    rng = np.random.default_rng(0)
+    widths = {}
+    for n in (50, 800):
+        rows = rng.choice(len(truth), size=n, replace=False)
+        m = rank_metrics(params[rows], truth[rows])
+        for kind in ("spearman", "kendall"):
+            low, high = m[f"{kind}_ci"]
+            assert low < m[kind] < high
+            widths[kind, n] = high - low
+        assert rank_metrics(params[rows], truth[rows])["spearman_ci"] == m["spearman_ci"]
+        assert rank_metrics(params[rows], truth[rows], resamples=0)["kendall_ci"] is None
+    for kind in ("spearman", "kendall"):
+        assert 2.5 < widths[kind, 50] / widths[kind, 800] < 6.5
+
+
+def test_top_of_the_ranking_hand_computed() -> None:
+    truths = [float(t) for t in range(20)]  # the true top 10 %: candidates 19 and 18
+    scores = list(truths)
+    scores[19], scores[18] = 18.0, 19.0  # the best two swapped
+    m = rank_metrics(scores, truths)
+    assert m["kendall_top"] == pytest.approx(-1.0) and m["precision_top"] == 1.0
+    scores[19] = 0.5  # the best arch now ranks near the bottom
+    m = rank_metrics(scores, truths, top_fraction=0.2)  # top 4: 19, 18, 17, 16
+    assert m["precision_top"] == 0.75  # the estimator's top 4: 18, 17, 16, 15
+    assert m["kendall_top"] == pytest.approx(stats.kendalltau([0.5, 19, 17, 16],
+                                                             [19, 18, 17, 16])[0])
+    assert rank_metrics([], [])["precision_top"] is None
+
+
+def test_mean_interval() -> None:
+    assert metrics.mean_interval([]) == (None, None, None)
+    assert metrics.mean_interval([2.0, 2.0]) == (2.0, 2.0, 2.0)
+    mean, low, high = metrics.mean_interval([93.1, 93.9, 94.2, 93.6])
+    assert mean == pytest.approx(93.7) and 93.1 <= low < mean < high <= 94.2
+
+
 # --------------------------------------------------------------------------- report
 
 ESTIMATORS = ["tse", "valacc", "params"]
@@ -145,13 +202,18 @@ def test_summarize_and_write_summary(tmp_path: Path) -> None:
     assert loaded["metrics"]["valacc"]["4"]["n"] == 11 and loaded["settings"] == settings
     md = md_path.read_text()
     assert "supernet.epochs: 20" in md and "finetune_lr: 0.003" in md and "`arch11`" in md
-    rows = [line for line in md.splitlines() if line.startswith("| ")]
+    table, top = format_table(summary).split(f"best possible top-10: {best10:.2f}")
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
     assert len(rows) == 1 + len(ESTIMATORS)  # header + one row per estimator
     assert rows[0].split("|")[1].strip() == "estimator"
     assert [r.split("|")[1].strip() for r in rows[1:]] == ESTIMATORS
     assert rows[1].count("|") == 2 + 3 * len(BUDGETS)
     assert "Spearman B=4" in rows[0] and "top-10 B=2" in rows[0]
-    assert md.rstrip().splitlines()[-1] == f"best possible top-10: {best10:.2f}"
+    interval = summary["metrics"]["valacc"]["4"]["spearman_ci"]
+    assert f"[{interval[0]:.2f}, {interval[1]:.2f}]" in rows[2]
+    top_rows = [line for line in top.splitlines() if line.startswith("| ")]
+    assert [r.split("|")[1].strip() for r in top_rows[1:]] == ESTIMATORS
+    assert "Kendall in top 10 % B=4" in top_rows[0] and "precision@10 % B=2" in top_rows[0]
     assert format_table(summary) in md
 
 
@@ -174,9 +236,22 @@ def test_plots_are_png(tmp_path: Path) -> None:
         data = path.read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 1000
     titles = [ax.get_title() for ax in fig1.axes if ax.get_visible()]
-    assert len(titles) == 3 and titles[0] == "tse (B=4): Spearman 1.00"
+    assert len(titles) == 3 and titles[0] == "tse (B=4): Spearman 1.000 [1.00, 1.00]"
     assert "1 non-finite" in titles[1]
-    assert len(fig2.axes[0].get_lines()) == len(ESTIMATORS) + 1  # + the zero line
+    # rank against rank: tse is perfect (the diagonal), params reversed
+    tse_points = fig1.axes[0].collections[0].get_offsets()
+    assert (tse_points[:, 0] == tse_points[:, 1]).all() and len(tse_points) == 11
+    params_points = fig1.axes[2].collections[0].get_offsets()
+    assert (params_points[:, 0] + params_points[:, 1] == 12).all()
+    marked = plot_scores(results, truths, ["tse"], 4, scores_png, marked={"arch0", "arch11"})
+    crosses = marked.axes[0].collections[1].get_offsets()
+    assert crosses.tolist() == [[11, 11]]  # arch0 is worst by both; arch11 has no truth
+    labels = [t.get_text() for t in fig2.legends[0].get_texts()]
+    assert labels == ESTIMATORS  # one legend beside the axes, one distinct style each
+    lines = [c for c in fig2.axes[0].containers]
+    styles = {(c.lines[0].get_color(), c.lines[0].get_marker(), c.lines[0].get_linestyle())
+              for c in lines}
+    assert len(styles) == len(ESTIMATORS)
     writer = SummaryWriter(str(tmp_path / "tb"))
     log_figures(writer, {"search/scores": fig1, "search/spearman": fig2})
     writer.close()
@@ -213,3 +288,24 @@ def test_results_and_summaries_are_strict_json(tmp_path):
     atomic_write_json(tmp_path / "summary.json", {"spearman": math.nan})
     assert json.loads((tmp_path / "summary.json").read_text(), parse_constant=refuse) == {
         "spearman": None}
+
+
+def test_scores_csv_round_trips_every_score_and_truth() -> None:
+    import csv
+    import io
+
+    from search_pipeline.report import scores_csv
+
+    results, truths = _results()
+    rows = list(csv.DictReader(io.StringIO(scores_csv(results, truths, ESTIMATORS, BUDGETS))))
+    assert [r["arch"] for r in rows] == [r["arch"] for r in results]
+    assert list(rows[0]) == ["arch", "params", "flops", "truth", "tse@B2", "tse@B4", "valacc@B2",
+                             "valacc@B4", "params@B2", "params@B4"]
+    for row, record in zip(rows, results):
+        assert int(row["params"]) == record["params"] and int(row["flops"]) == record["flops"]
+        for name in ESTIMATORS:
+            for budget in BUDGETS:
+                value = record["scores"][name][str(budget)]
+                cell = row[f"{name}@B{budget}"]
+                assert cell == "" if value is None else float(cell) == value
+    assert rows[11]["truth"] == "" and float(rows[0]["truth"]) == truths["arch0"]

@@ -60,6 +60,8 @@ def test_search_end_to_end_with_table_and_retraining(toy_supernet):
     assert "| tse " in md and "Top-k retrained" in md and "best possible top-10" in md
     assert (out / "scores_vs_truth.png").stat().st_size > 1000
     assert (out / "correlation_vs_budget.png").stat().st_size > 1000
+    csv_rows = (out / "scores.csv").read_text().splitlines()
+    assert len(csv_rows) == 13 and csv_rows[1].startswith(f"{results[0]['arch']},")
     assert "| tse " in proc.stdout
     # A rerun finds everything done: same results, retraining cached.
     run("search.py", "--run-dir", str(toy_supernet), "--config", str(SEARCH_TOY),
