@@ -105,8 +105,9 @@ def build_estimators(cfg: SearchConfig) -> list[Estimator]:
 def changeable_on_resume(key: str) -> bool:
     """Whether config ``key`` may change when a search is resumed: the finished candidates are
     rescored from their stored trajectories (estimator choices and options, ground truth),
-    retraining has its own cache, report settings change only the summary, and a budget may grow (the strategy goes on) or shrink
-    (evaluations beyond it are left out); anything else changes the trajectories themselves."""
+    retraining has its own cache, report settings change only the summary, and a budget may
+    grow (the strategy goes on) or shrink (evaluations beyond it are left out); anything else
+    changes the trajectories themselves."""
     if key.startswith("estimators.zero_cost_"):
         return False
     return key.startswith(("estimators.", "ground_truth.", "retrain.", "progress", "plugins",
