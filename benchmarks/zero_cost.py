@@ -5,9 +5,9 @@
 
 Measures candidates exactly as a zero-cost-only search does (no fine-tune; each estimator on its
 own copy of the network, on the first fixed train batches of 64 CIFAR-10 images): once on the
-inherited sub-network (``estimators.zero_cost_weights=inherited``) and once on the arch's
-stand-alone network initialised with a fixed seed (``init``; the time to build that network is
-shown separately). With ``--run-dir`` the trained supernet of that run is used; otherwise a
+inherited sub-network (``zero_cost.weights=inherited``) and once on the arch's stand-alone
+network at the benchmark's size, initialised with a fixed seed (``init``; the time to build that
+network is shown separately). With ``--run-dir`` the trained supernet of that run is used; otherwise a
 freshly initialised one of the config's size (timings do not depend on the weights). One warm-up
 candidate is not counted. Medians over the candidates.
 """
@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--config", default=str(REPO / "configs" / "nb201_cpu_randnas.yaml"))
     parser.add_argument("--run-dir", type=Path)
     parser.add_argument("--candidates", type=int, default=5)
-    parser.add_argument("--batches", type=int, default=1, help="estimators.zero_cost_batches")
+    parser.add_argument("--batches", type=int, default=1, help="zero_cost.batches")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args()
     if args.threads:

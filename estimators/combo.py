@@ -12,7 +12,8 @@ beating every member.
 
 ``method="learned"`` (also registered as ``combo_learned``): a gradient-boosting regressor
 (scikit-learn, an optional dependency: ``pip install speedynas[learned]``) maps the members'
-set ranks to the true accuracy. It is fitted on ``fit_size`` candidates with known ground truth
+set ranks (divided by the set size), and with ``encoding=True`` the arch's encoding from its
+search space (NB201: the one-hot op of each edge), to the true accuracy. It is fitted on ``fit_size`` candidates with known ground truth
 (a seeded choice among the distinct archs that have one) and predicts the rest; every candidate
 whose arch was fitted on scores NaN, so it is never reported or evaluated (the report leaves it
 out of this estimator's metrics).
@@ -46,6 +47,8 @@ Members = Annotated[Sequence["str | Estimator"], Option(
 FitSize = Annotated[int, Option(min=2, help="learned: archs with ground truth fitted on (never "
                                             "scored or evaluated)")]
 Seed = Annotated[int, Option(min=0, help="learned: seed of the fit set and the model")]
+Encoding = Annotated[bool, Option(help="learned: add the arch's encoding from its search space "
+                                       "to the members' ranks")]
 METHODS = ("rank_mean", "learned")
 
 
@@ -107,7 +110,7 @@ class Combo(Estimator):
     def __init__(self, members: Members = ("tse", "params"),
                  method: Annotated[Method, Option(help="mean of the members' ranks, or a model "
                                                        "fitted on ground truth")] = "rank_mean",
-                 fit_size: FitSize = 20, seed: Seed = 0) -> None:
+                 fit_size: FitSize = 20, seed: Seed = 0, encoding: Encoding = False) -> None:
         if isinstance(members, str) or not members:
             raise SpeedyNASError(f"estimator {self.name!r}: option 'members' must list at least "
                                  f"one estimator, got {members!r}")
@@ -119,7 +122,10 @@ class Combo(Estimator):
                 raise SpeedyNASError(f"estimator {self.name!r}: option {option!r} must be an "
                                      f"integer >= {low}, got {value!r}")
         self.members = [_member(self.name, m) for m in members]
-        self.method, self.fit_size, self.seed = method, fit_size, seed
+        if encoding and method != "learned":
+            raise SpeedyNASError(f"estimator {self.name!r}: option 'encoding' applies to "
+                                 "method=learned only")
+        self.method, self.fit_size, self.seed, self.encoding = method, fit_size, seed, encoding
         self.needs = frozenset().union(*(m.needs for m in self.members))
         self.learned = method == "learned"
 
@@ -128,7 +134,7 @@ class Combo(Estimator):
         out: dict[str, Any] = {"members": "+".join(m.describe() for m in self.members),
                                "method": self.method}
         if self.method == "learned":
-            out.update(fit_size=self.fit_size, seed=self.seed)
+            out.update(fit_size=self.fit_size, seed=self.seed, encoding=self.encoding)
         return out
 
     def min_budget(self) -> int:
@@ -168,6 +174,12 @@ class Combo(Estimator):
         rng = np.random.default_rng(self.seed)
         fit_archs = set(rng.choice(sorted(first), size=self.fit_size, replace=False).tolist())
         features = np.column_stack([set_ranks(c) / len(candidates) for c in columns])
+        if self.encoding:
+            if any(c.encoding is None for c in candidates):
+                raise SpeedyNASError(f"estimator {self.name!r}: encoding=true needs the arch "
+                                     "encoding of every candidate, and this search space "
+                                     "defines none")
+            features = np.column_stack([features, [c.encoding for c in candidates]])
         fit_rows = [first[a] for a in sorted(fit_archs)]
         model = _regressor(self.seed)
         model.fit(features[fit_rows], [truths[candidates[i].arch] for i in fit_rows])
@@ -181,8 +193,8 @@ class LearnedCombo(Combo):
     """``combo`` with ``method="learned"`` (to report it beside a rank-mean ``combo``)."""
 
     def __init__(self, members: Members = ("tse", "params"), fit_size: FitSize = 20,
-                 seed: Seed = 0) -> None:
-        super().__init__(members, "learned", fit_size, seed)
+                 seed: Seed = 0, encoding: Encoding = False) -> None:
+        super().__init__(members, "learned", fit_size, seed, encoding)
 
 
 def _regressor(seed: int) -> Any:

@@ -125,11 +125,13 @@ class Trajectory:
 @dataclass
 class Candidate:
     """A candidate architecture: canonical arch text, parameter count, FLOPs (``None``: not
-    counted)."""
+    counted), and its search space's encoding (``None``: not given; derived from the arch, so
+    never stored)."""
 
     arch: str
     params: int
     flops: int | None
+    encoding: tuple[float, ...] | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict."""

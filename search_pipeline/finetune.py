@@ -11,15 +11,15 @@ and size baselines only), no update is made at all.
 
 Zero-cost estimators (:class:`ZeroCostSetup`) are measured before any update, each on its own
 copy of the candidate's network: the inherited sub-network, or (``weights="init"``) the arch's
-stand-alone network freshly initialised with a fixed seed, the same for every candidate. They
-see the first ``batches`` fixed train batches.
+stand-alone network (its own size, by default the benchmark's) freshly initialised with a fixed
+seed, the same for every candidate. They see the first ``batches`` fixed train batches.
 """
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -66,17 +66,24 @@ class ZeroCostSetup:
     weights: Literal["inherited", "init"] = "init"
     batches: int = 1                            # fixed train batches each measure sees
     seed: int = 0                               # seed of the fresh initialisation ("init")
+    #: "init": the stand-alone network's size options (empty: the network's defaults).
+    network_size: Mapping[str, Any] = field(default_factory=dict)
+
+    def describe_size(self) -> str:
+        """``C=16, N=5``: the init network's size options."""
+        return ", ".join(f"{k}={v}" for k, v in self.network_size.items()) or "default size"
 
     def network(self, supernet: Supernet, arch: Arch,
                 inherited: nn.Module | None = None) -> nn.Module:
         """The network measured: the inherited sub-network (``inherited``, extracted from
-        ``supernet`` when not given), or the arch's stand-alone network built with the
-        supernet's size and initialised from ``seed`` (on the supernet's device)."""
+        ``supernet`` when not given), or the arch's stand-alone network of ``network_size``
+        initialised from ``seed`` (on the supernet's device)."""
         if self.weights == "inherited":
             return inherited if inherited is not None else supernet.extract(arch)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            fresh = build_network(arch, **supernet.size())
+            fresh = build_network(arch, num_classes=supernet.size()["num_classes"],
+                                  **self.network_size)
         return fresh.to(next(supernet.parameters()).device)
 
     def measure(self, net: nn.Module, batches: Sequence[Batch]) -> tuple[dict[str, float],

@@ -60,13 +60,6 @@ class EstimatorsConfig:
     names: list[str] = setting(list(DEFAULT_ESTIMATORS),
                                 help="registered estimator names, and inline combinations "
                                      "such as combo(tse+params)")
-    zero_cost_weights: Literal["inherited", "init"] = setting(
-        "init", help="zero-cost estimators: measure the inherited supernet weights, or the "
-                     "stand-alone network freshly initialised (as the papers define them)")
-    zero_cost_batches: int = setting(1, min=1, help="zero-cost estimators: fixed train batches "
-                                                    "(mean of the per-batch values)")
-    zero_cost_seed: int = setting(0, min=0, help="zero-cost init weights: seed of the fresh "
-                                                 "initialisation (the same for every candidate)")
 
     variant_key: ClassVar[str] = "names"
 
@@ -128,6 +121,40 @@ class GroundTruthConfig(PluginSection):
         """The configured source for ``space`` (``None`` when no source is set)."""
         return None if self.source is None else create_ground_truth(
             self.source, space=space, **self.options())
+
+
+@dataclass(frozen=True)
+class ZeroCostConfig(PluginSection):
+    """What the zero-cost estimators measure: the inherited sub-network, or the arch's
+    stand-alone network freshly initialised, whose size keys (the run's space's network
+    options: NB201 ``C``, ``N``) default to the benchmark's own network (NB201: C=16, N=5),
+    since proxies measured on a much smaller network are dominated by the layers every arch
+    shares; they apply to ``init`` weights only."""
+
+    registry: ClassVar[Registry] = NETWORKS  # the run's space picks the network
+    variant_key: ClassVar[None] = None
+    context_key: ClassVar[str] = "space"
+
+    weights: Literal["inherited", "init"] = setting(
+        "init", help="measure the inherited supernet weights (the supernet's size), or the "
+                     "stand-alone network freshly initialised (as the papers define them)")
+    batches: int = setting(1, min=1, help="fixed train batches (mean of the per-batch values)")
+    seed: int = setting(0, min=0, help="init weights: seed of the fresh initialisation (the "
+                                       "same for every candidate)")
+
+    def __post_init__(self) -> None:
+        if self.weights == "inherited" and self.variant_choice is not None:
+            defaults = options_schema(self.registry, self.variant_choice)()
+            changed = [f"zero_cost.{key}" for key, value in self.options().items()
+                       if getattr(defaults, key) != value]
+            if changed:
+                raise SpeedyNASError(f"{', '.join(changed)} sets the size of the init network, "
+                                     "but zero_cost.weights=inherited measures the supernet's "
+                                     "sub-network; drop it or set zero_cost.weights=init")
+
+    def network_size(self) -> dict[str, Any]:
+        """The keyword arguments that build the init network (besides arch and classes)."""
+        return self.options()
 
 
 @dataclass(frozen=True)
@@ -220,6 +247,7 @@ class SearchConfig(RuntimeConfig):
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     estimators: EstimatorsConfig = field(default_factory=EstimatorsConfig)
+    zero_cost: ZeroCostConfig = field(default_factory=ZeroCostConfig)
     ground_truth: GroundTruthConfig = field(default_factory=GroundTruthConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
     report: ReportConfig = field(default_factory=ReportConfig)

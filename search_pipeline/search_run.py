@@ -108,8 +108,6 @@ def changeable_on_resume(key: str) -> bool:
     retraining has its own cache, report settings change only the summary, and a budget may
     grow (the strategy goes on) or shrink (evaluations beyond it are left out); anything else
     changes the trajectories themselves."""
-    if key.startswith("estimators.zero_cost_"):
-        return False
     return key.startswith(("estimators.", "ground_truth.", "retrain.", "progress", "plugins",
                            "budget.", "report."))
 
@@ -157,9 +155,9 @@ class Search:
         self.estimators = build_estimators(cfg)
         self.by_name = {e.name: e for e in self.estimators}
         self.records = needed_records(self.estimators)
-        e = cfg.estimators
-        self.zero_cost = ZeroCostSetup(tuple(zero_cost_measurers(self.estimators)),
-                                       e.zero_cost_weights, e.zero_cost_batches, e.zero_cost_seed)
+        z = cfg.zero_cost
+        self.zero_cost = ZeroCostSetup(tuple(zero_cost_measurers(self.estimators)), z.weights,
+                                       z.batches, z.seed, z.network_size())
         self.net, self.train_cfg, _ = load_supernet(run_dir, self.device)
         if self.train_cfg.model.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
@@ -377,14 +375,21 @@ class Search:
             record["scores"] = scores
 
     def parsed(self, records: list[Record]) -> tuple[list[Trajectory], list[Candidate]]:
-        """The trajectories and candidates of ``records``, each parsed once per search run
-        (a strategy's joint fitness re-ranks every record after every batch)."""
+        """The trajectories and candidates (with their arch encodings) of ``records``, each
+        parsed once per search run (a strategy's joint fitness re-ranks every record after
+        every batch)."""
         for r in records:
             if r["index"] not in self._parsed:
                 self._parsed[r["index"]] = (Trajectory.from_dict(r["trajectory"]),
-                                            Candidate(r["arch"], r["params"], r["flops"]))
+                                            Candidate(r["arch"], r["params"], r["flops"],
+                                                      self.encoding(r["arch"])))
         pairs = [self._parsed[r["index"]] for r in records]
         return [t for t, _ in pairs], [c for _, c in pairs]
+
+    def encoding(self, arch: str) -> tuple[float, ...] | None:
+        """The search space's encoding of ``arch`` (features of learned combinations)."""
+        code = self.net.space.encode(self.net.space.parse(arch))
+        return None if code is None else tuple(float(v) for v in code)
 
     def joint_fitness(self, name: str, records: list[Record], budget: int) -> list[float]:
         """A joint estimator's scores of ``records`` at ``budget`` (a strategy's fitness)."""
@@ -420,7 +425,8 @@ class Search:
             "val_images": f.val_images,
             "estimators": [e.describe() for e in self.estimators],
             "zero_cost": (f"{self.zero_cost.weights} weights"
-                          + (f" (seed {self.zero_cost.seed})"
+                          + (f" (seed {self.zero_cost.seed}, stand-alone network "
+                             f"{self.zero_cost.describe_size()})"
                              if self.zero_cost.weights == "init" else "")
                           + f", {self.zero_cost.batches} train batch(es) of {f.batch_size}: "
                           + ", ".join(e.name for e in self.zero_cost.measurers)

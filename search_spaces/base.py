@@ -45,6 +45,11 @@ class SearchSpace(ABC):
         raise NotImplementedError(f"the {self.name} space defines no one-mutation "
                                   "neighbourhood (SearchSpace.neighbours)")
 
+    def encode(self, arch: Arch) -> np.ndarray | None:
+        """A fixed-length vector describing ``arch`` for learned models (one-hot ops per edge,
+        say); ``None`` when the space defines none."""
+        return None
+
     def fair_paths(self, rng: np.random.Generator) -> list[Arch]:
         """FairNAS strict fairness: m paths that together use every op on every edge exactly
         once (each edge gets its own random permutation of the ops; path k takes entry k)."""

@@ -329,6 +329,16 @@ class DartsSpace(SearchSpace):
         """The genotype written as ``text`` (surrounding whitespace allowed)."""
         return parse_genotype(text)
 
+    def encode(self, arch: DartsArch) -> np.ndarray:
+        """Per cell type (normal, reduce), node, possible input and op, how many of the node's
+        two pairs take that op from that input: 2 x 14 x 7 = 196 values, independent of the
+        order a node's pairs are written in."""
+        code = np.zeros((len(CELL_TYPES), NUM_EDGES, len(CANDIDATE_OPS)))
+        for c, name in enumerate(CELL_TYPES):
+            for position, (op, source) in enumerate(getattr(arch, name)):
+                code[c, edge_index(position // 2, source), CANDIDATE_OPS.index(op)] += 1.0
+        return code.ravel()
+
     def sample(self, rng: np.random.Generator) -> DartsArch:
         """Uniform RandNAS draw: per node of each cell type two distinct inputs (written in
         ascending order) and, per edge, one of the 7 non-``none`` ops."""

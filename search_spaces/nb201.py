@@ -99,6 +99,12 @@ class NB201Space(SearchSpace):
         return [NB201Arch(arch.ops[:edge] + (op,) + arch.ops[edge + 1:])
                 for edge in range(len(EDGES)) for op in OPS if op != arch.ops[edge]]
 
+    def encode(self, arch: NB201Arch) -> np.ndarray:
+        """One-hot op per edge: 6 edges x 5 ops (:data:`EDGES`, :data:`OPS` order), 30 values."""
+        code = np.zeros((len(EDGES), len(OPS)))
+        code[np.arange(len(EDGES)), [OPS.index(op) for op in arch.ops]] = 1.0
+        return code.ravel()
+
     def enumerate(self) -> Iterator[NB201Arch]:
         """All 15,625 cells, in mixed-radix order (edge 1<-0 most significant)."""
         for ops in itertools.product(OPS, repeat=len(EDGES)):

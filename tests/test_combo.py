@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import math
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from scipy import stats
 
+import search_spaces
 from core.errors import SpeedyNASError
 from estimators import Candidate, Trajectory, create_estimator
 from estimators.combo import rank_mean, set_ranks
-from search_pipeline import format_table, summarize
+from search_pipeline import format_table, rank_metrics, summarize
+from search_pipeline.nb201_table import load_table
 
 
 def test_set_ranks_average_ties_and_put_non_finite_lowest():
@@ -136,3 +139,28 @@ def test_report_leaves_fitted_candidates_out_of_a_learned_estimator():
     assert summary["learned"] == {"combo_learned": {"fitted": 21}}  # 20 archs, a0 twice
     table = format_table(summary)
     assert "| combo_learned * |" in table and "the 21 candidates it was fitted on" in table
+
+
+def test_learned_combo_learns_from_the_nb201_encoding():
+    """300 NB201 archs with their table accuracies and a member that says nothing (every
+    params value equal): only the arch encoding can rank them, and it does on held-out archs."""
+    space = search_spaces.create("nb201")
+    table = load_table()
+    accuracy = table.column("cifar10_test")
+    archs = list(space.enumerate())
+    rows = np.random.default_rng(0).choice(len(archs), 300, replace=False)
+    candidates = [Candidate(str(archs[r]), 1, None, tuple(space.encode(archs[r]))) for r in rows]
+    truths = {c.arch: float(accuracy[r]) for c, r in zip(candidates, rows)}
+    trajectories = [Trajectory(train_losses=[]) for _ in candidates]
+    for encoding, expected in ((False, None), (True, 0.5)):
+        est = create_estimator("combo_learned", members=["params"], fit_size=100,
+                               encoding=encoding)
+        scores = est.score_set(trajectories, candidates, 0, truths)
+        kept = [(s, truths[c.arch]) for c, s in zip(candidates, scores) if not math.isnan(s)]
+        rho = rank_metrics(*zip(*kept), resamples=0)["spearman"]
+        assert rho is None if expected is None else rho > expected
+    with pytest.raises(SpeedyNASError, match="defines none"):
+        create_estimator("combo_learned", members=["params"], encoding=True).score_set(
+            trajectories, [replace(c, encoding=None) for c in candidates], 0, truths)
+    with pytest.raises(SpeedyNASError, match="'encoding' applies to method=learned only"):
+        create_estimator("combo", encoding=True)

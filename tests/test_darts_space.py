@@ -259,3 +259,15 @@ def test_named_genotypes(space):
 def test_edge_index_enumerates_the_14_edges():
     edges = [edge_index(node, inp) for node in range(4) for inp in range(node + 2)]
     assert edges == list(range(14))
+
+
+def test_encoding_counts_each_cells_op_input_pairs(space):
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(200)]
+    for arch in archs:
+        code = space.encode(arch).reshape(2, 14, 7)
+        assert code.sum() == 16 and (code.sum(axis=(1, 2)) == 8).all()
+        assert space.encode(arch.canonical()).tolist() == code.ravel().tolist()
+        assert code[0, 0].sum() + code[0, 1].sum() == 2  # node 0: its two inputs
+    codes = {tuple(space.encode(a.canonical())) for a in archs}
+    assert len(codes) == len({a.canonical() for a in archs})

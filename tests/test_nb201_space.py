@@ -122,3 +122,12 @@ def test_from_ops_validates():
         SPACE.from_ops(["conv"] * 6)
     with pytest.raises(ArchParseError, match="needs 6 edge ops, got 2"):
         SPACE.from_ops(["none"] * 2)
+
+
+def test_encoding_is_one_hot_per_edge_and_tells_every_cell_apart():
+    codes = {tuple(SPACE.encode(arch)) for arch in SPACE.enumerate()}
+    assert len(codes) == len(SPACE)  # 15,625 distinct codes
+    arch = SPACE.sample(np.random.default_rng(0))
+    code = SPACE.encode(arch).reshape(6, len(OPS))
+    assert (code.sum(axis=1) == 1).all()
+    assert [OPS[i] for i in code.argmax(axis=1)] == list(arch.ops)

@@ -34,7 +34,7 @@ def _search(run_dir: Path, *overrides: str, check: bool = True):
 def test_zero_cost_only_search_does_not_fine_tune(toy_run, weights):
     names = f"[{', '.join(ZERO_COST)}, params]"
     proc = _search(toy_run, f"name=zc_{weights}", "candidates.num=4", f"estimators.names={names}",
-                   f"estimators.zero_cost_weights={weights}", "estimators.zero_cost_batches=2")
+                   f"zero_cost.weights={weights}", "zero_cost.batches=2")
     assert proc.stdout.count("zero-cost only: no fine-tuning") == 1
     out = toy_run / "search" / f"zc_{weights}"
     results = read_jsonl(out / "results.jsonl")
@@ -48,6 +48,8 @@ def test_zero_cost_only_search_does_not_fine_tune(toy_run, weights):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["settings"]["finetune"] == "zero-cost only: no fine-tuning"
     assert summary["settings"]["zero_cost"].startswith(f"{weights} weights")
+    assert ("stand-alone network C=16, N=5" in summary["settings"]["zero_cost"]) == (
+        weights == "init")  # the benchmark's network by default
     assert set(summary["zero_cost_seconds_per_candidate"]) == set(ZERO_COST)
     fronts = summary["pareto"]["fronts"]
     assert set(fronts) == {*ZERO_COST, "params"} and summary["pareto"]["budget"] == 4
@@ -86,3 +88,10 @@ def test_learned_combination_without_ground_truth_is_refused(toy_run):
     proc = _search(toy_run, "name=nogt", "estimators.names=[tse, combo_learned]", check=False)
     assert_one_line_error(proc, "'combo_learned' is fitted on ground truth",
                           "ground_truth.source")
+
+
+def test_init_network_size_with_inherited_weights_is_refused(toy_run):
+    proc = _search(toy_run, "name=zc_refused", "zero_cost.weights=inherited", "zero_cost.C=8",
+                   check=False)
+    assert_one_line_error(proc, "zero_cost.C", "zero_cost.weights=init")
+    assert not (toy_run / "search" / "zc_refused" / "results.jsonl").exists()

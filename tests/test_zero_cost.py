@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -226,7 +227,7 @@ def test_inherited_values_are_those_of_the_extracted_sub_network(net):
     assert values["synflow"] == pytest.approx(synflow(net.extract(arch), (3, 16, 16)), rel=1e-9)
 
 
-def test_init_weights_are_a_seeded_fresh_stand_alone_network(net):
+def test_init_weights_are_a_seeded_fresh_stand_alone_network(net, nb201_table):
     arch = NB201.sample(np.random.default_rng(2))
     setup = _setup("init")
     sub = net.extract(arch)
@@ -237,10 +238,14 @@ def test_init_weights_are_a_seeded_fresh_stand_alone_network(net):
     second = setup.network(net, arch, sub)
     assert torch.rand(1).equal(expected_draw)  # the global RNG is left alone
     torch.manual_seed(3)
-    reference = supernet.build_network(arch, **net.size())
+    reference = supernet.build_network(arch)
     for a, b, c in zip(first.state_dict().values(), second.state_dict().values(),
                        reference.state_dict().values()):
         assert a.equal(b) and a.equal(c)
-    assert sum(p.numel() for p in first.parameters()) > sum(p.numel() for p in sub.parameters())
+    # by default the benchmark's own network (C=16, N=5), whatever the supernet's size
+    assert sum(p.numel() for p in first.parameters()) == nb201_table[str(arch)]["params_cifar10"]
+    small = replace(setup, network_size={"C": 4, "N": 1}).network(net, arch, sub)
+    assert [p.shape for p in small.parameters()] == [
+        p.shape for p in supernet.build_network(arch, C=4, N=1).parameters()]
     batches = _batches(1).train
     assert setup.measure(first, batches)[0] == setup.measure(second, batches)[0]
