@@ -6,10 +6,10 @@
 Measures candidates exactly as a zero-cost-only search does (no fine-tune; each estimator on its
 own copy of the network, on the first fixed train batches of 64 CIFAR-10 images): once on the
 inherited sub-network (``zero_cost.weights=inherited``) and once on the arch's stand-alone
-network at the benchmark's size, initialised with a fixed seed (``init``; the time to build that
-network is shown separately). With ``--run-dir`` the trained supernet of that run is used; otherwise a
-freshly initialised one of the config's size (timings do not depend on the weights). One warm-up
-candidate is not counted. Medians over the candidates.
+network at the benchmark's size, initialised with a fixed seed (``init``; the time to build
+that network is shown separately). With ``--run-dir`` the trained supernet of that run is used;
+otherwise a freshly initialised one of the config's size (timings do not depend on the
+weights). One warm-up candidate is not counted. Medians over the candidates.
 """
 from __future__ import annotations
 

@@ -13,10 +13,10 @@ beating every member.
 ``method="learned"`` (also registered as ``combo_learned``): a gradient-boosting regressor
 (scikit-learn, an optional dependency: ``pip install speedynas[learned]``) maps the members'
 set ranks (divided by the set size), and with ``encoding=True`` the arch's encoding from its
-search space (NB201: the one-hot op of each edge), to the true accuracy. It is fitted on ``fit_size`` candidates with known ground truth
-(a seeded choice among the distinct archs that have one) and predicts the rest; every candidate
-whose arch was fitted on scores NaN, so it is never reported or evaluated (the report leaves it
-out of this estimator's metrics).
+search space (NB201: the one-hot op of each edge), to the true accuracy. It is fitted on
+``fit_size`` candidates with known ground truth (a seeded choice among the distinct archs that
+have one) and predicts the rest; every candidate whose arch was fitted on scores NaN, so it is
+never reported or evaluated (the report leaves it out of this estimator's metrics).
 
 Several combinations can run in one search under inline names: ``combo(tse+params)`` or
 ``combo_learned(sovl+params)`` (:func:`parse_inline`; commas also separate members) name their
