@@ -1,19 +1,23 @@
-"""Runtime state: the device, seeds, deterministic kernels and every generator's state."""
+"""Runtime state: the device, numeric precision, seeds, deterministic kernels and every
+generator's state."""
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from .config import setting
 from .errors import SpeedyNASError
 
-__all__ = ["RuntimeConfig", "capture_rng_state", "resolve_device", "restore_rng_state",
-           "seed_everything", "set_deterministic"]
+__all__ = ["Precision", "RuntimeConfig", "capture_rng_state", "mixed_precision",
+           "resolve_device", "restore_rng_state", "seed_everything", "set_deterministic"]
+
+Precision = Literal["fp32", "bf16"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,17 @@ class RuntimeConfig:
     device: str = setting("auto", help="auto, cpu, cuda or cuda:N")
     deterministic: bool = setting(True, help="deterministic kernels where torch has them (on "
                                              "CUDA also no cuDNN autotuning); false may be faster")
+    precision: Precision = setting("fp32", help="fp32, or bf16: forward passes under bfloat16 "
+                                                "autocast (weights, gradients and optimizer "
+                                                "state stay fp32)")
+
+
+def mixed_precision(device: torch.device, precision: Precision) -> contextlib.AbstractContextManager:
+    """The autocast context of ``precision`` on ``device`` (fp32: no autocast). Wrap forward
+    passes and losses in it, not backward passes."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 # --------------------------------------------------------------------------- devices
 

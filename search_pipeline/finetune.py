@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.errors import SpeedyNASError
+from core.runtime import Precision, mixed_precision
 from estimators.registry import Batch, Estimator
 from estimators.trajectory import FINE_TUNE_RECORDS, Trajectory
 from imagedata.augment import random_crop_flip
@@ -138,9 +139,10 @@ def prepare_batches(data: RunData, cfg: FinetuneConfig, records: set[str],
 
 def finetune(net: Supernet, arch: Arch, batches: FinetuneBatches, cfg: FinetuneConfig,
              records: set[str], zero_cost: ZeroCostSetup | None = None,
-             ) -> tuple[Trajectory, FinetuneTimes]:
-    """Measure the zero-cost estimators, then fine-tune ``arch``'s inherited sub-network for
-    max(B) steps (none when no record needs it); its trajectory and timings."""
+             precision: Precision = "fp32") -> tuple[Trajectory, FinetuneTimes]:
+    """Measure the zero-cost estimators (in fp32), then fine-tune ``arch``'s inherited
+    sub-network for max(B) steps (none when no record needs it), forward passes in
+    ``precision``; its trajectory and timings."""
     steps = fine_tune_steps(cfg, records)
     times = FinetuneTimes()
     sub = net.extract(arch).train()
@@ -153,13 +155,15 @@ def finetune(net: Supernet, arch: Arch, batches: FinetuneBatches, cfg: FinetuneC
     val_acc: dict[int, float] = {}
     if "val_acc_inherited" in records:
         start = time.perf_counter()
-        val_acc[0] = path_accuracy(sub, batches.acc_images, batches.acc_labels)
+        val_acc[0] = path_accuracy(sub, batches.acc_images, batches.acc_labels,
+                                   precision=precision)
         times.validation += time.perf_counter() - start
     train_losses, val_losses = [], []
     for b in range(steps):
         start = time.perf_counter()
         x, y = batches.train[b]
-        loss = F.cross_entropy(sub(x), y)
+        with mixed_precision(x.device, precision):
+            loss = F.cross_entropy(sub(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -169,9 +173,10 @@ def finetune(net: Supernet, arch: Arch, batches: FinetuneBatches, cfg: FinetuneC
         if "val_losses" in records or measure_acc:
             start = time.perf_counter()
             if "val_losses" in records:
-                val_losses.append(_eval_loss(sub, *batches.val[b]))
+                val_losses.append(_eval_loss(sub, *batches.val[b], precision))
             if measure_acc:
-                val_acc[b + 1] = path_accuracy(sub, batches.acc_images, batches.acc_labels)
+                val_acc[b + 1] = path_accuracy(sub, batches.acc_images, batches.acc_labels,
+                                               precision=precision)
             times.validation += time.perf_counter() - start
     trajectory = Trajectory(
         train_losses=torch.stack(train_losses).tolist() if train_losses else [],
@@ -181,8 +186,10 @@ def finetune(net: Supernet, arch: Arch, batches: FinetuneBatches, cfg: FinetuneC
 
 
 @torch.no_grad()
-def _eval_loss(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def _eval_loss(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+               precision: Precision) -> torch.Tensor:
     net.eval()
-    loss = F.cross_entropy(net(x), y)
+    with mixed_precision(x.device, precision):
+        loss = F.cross_entropy(net(x), y)
     net.train()
     return loss

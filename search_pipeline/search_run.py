@@ -307,7 +307,7 @@ class Search:
         start = time.perf_counter()
         finetune_cfg = replace(self.cfg.finetune, budgets=self.record_budgets(fidelity.steps))
         trajectory, times = finetune(self.net, arch, self.batches, finetune_cfg, self.records,
-                                     self.zero_cost)
+                                     self.zero_cost, self.cfg.precision)
         candidate = Candidate(str(arch), params=arch_parameters(arch),
                               flops=arch_flops(arch) if self.cfg.count_flops else None)
         return {"index": index, "arch": str(arch), "steps": fidelity.steps,

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from core.runtime import Precision, mixed_precision
 from search_spaces import Arch
 
 from .base import Supernet
@@ -66,13 +67,15 @@ def path_parameters(net: Supernet, arch: Any) -> int:
 
 @torch.no_grad()
 def path_accuracy(net: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *arch: Any,
-                  batch_size: int = 500) -> float:
-    """Accuracy of ``net(x, *arch)`` (eval mode) on already normalised images."""
+                  batch_size: int = 500, precision: Precision = "fp32") -> float:
+    """Accuracy of ``net(x, *arch)`` (eval mode, forward in ``precision``) on already
+    normalised images."""
     was_training = net.training
     net.eval()
     correct = 0
     for start in range(0, len(labels), batch_size):
-        logits = net(images[start:start + batch_size], *arch)
+        with mixed_precision(images.device, precision):
+            logits = net(images[start:start + batch_size], *arch)
         correct += int((logits.argmax(1) == labels[start:start + batch_size]).sum())
     net.train(was_training)
     return correct / len(labels)

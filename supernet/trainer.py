@@ -22,7 +22,9 @@ from core.distributed import DistEnv, average_buffers, average_gradients, mean_o
 from core.errors import SpeedyNASError
 from core.optim import cosine_schedule
 from core.runtime import (
+    Precision,
     capture_rng_state,
+    mixed_precision,
     resolve_device,
     restore_rng_state,
     seed_everything,
@@ -40,14 +42,16 @@ from .train_config import TrainConfig
 
 
 def accumulate_paths(net: Supernet, x: torch.Tensor, y: torch.Tensor,
-                     paths: Sequence[ArchPath], scale: float = 1.0) -> tuple[float, float]:
+                     paths: Sequence[ArchPath], scale: float = 1.0,
+                     precision: Precision = "fp32") -> tuple[float, float]:
     """Backward each path's loss scaled by ``scale``/m on the same batch (gradients accumulate,
-    so they equal the gradient of ``scale`` x the mean loss); returns the mean loss and
-    accuracy over the paths."""
+    so they equal the gradient of ``scale`` x the mean loss), forward passes in ``precision``;
+    returns the mean loss and accuracy over the paths."""
     losses, correct = [], 0
     for path in paths:
-        logits = net(x, path)
-        loss = F.cross_entropy(logits, y)
+        with mixed_precision(x.device, precision):
+            logits = net(x, path)
+            loss = F.cross_entropy(logits, y)
         (loss * (scale / len(paths))).backward()
         losses.append(loss.detach())
         correct += int((logits.argmax(1) == y).sum())
@@ -170,7 +174,8 @@ class SupernetTrainer:
         micro = self.cfg.optim.micro_batches
         stats = np.zeros(2)
         for xm, ym in zip(x.split(len(y) // micro), y.split(len(y) // micro)):
-            stats += accumulate_paths(self.net, xm, ym, paths, scale=1.0 / micro)
+            stats += accumulate_paths(self.net, xm, ym, paths, scale=1.0 / micro,
+                                      precision=self.cfg.precision)
         average_gradients(self.net, self.env)
         loss, acc, stopping = mean_over_ranks([*(stats / micro), float(stop)], self.env,
                                               self.device)
@@ -195,7 +200,8 @@ class SupernetTrainer:
         idx = self.data.val_idx[: self.cfg.log.probe_images]
         x = self.data.augment.eval(self.data.images[idx].to(self.device))
         y = self.data.labels[idx].to(self.device)
-        return [path_accuracy(self.net, x, y, arch) for arch in self.probe_archs]
+        return [path_accuracy(self.net, x, y, arch, precision=self.cfg.precision)
+                for arch in self.probe_archs]
 
     def run(self) -> list[dict[str, float]]:
         """Train until ``optim.epochs``; returns the per-epoch history."""

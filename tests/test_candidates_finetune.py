@@ -9,6 +9,7 @@ import search_spaces
 import supernet
 from core.config import load_config
 from core.errors import SpeedyNASError
+from core.runtime import mixed_precision
 from estimators import create_estimator, needed_records
 from search_pipeline.candidates import distinct_archs, draw_candidates
 from search_pipeline.finetune import FinetuneBatches, finetune
@@ -105,3 +106,21 @@ def test_first_loss_is_measured_before_any_update_and_fine_tune_is_repeatable():
     with torch.no_grad():
         inherited = torch.nn.functional.cross_entropy(net.extract(arch).train()(x), y).item()
     assert first.train_losses[0] == pytest.approx(inherited, rel=1e-6)
+
+
+def test_bf16_fine_tune_runs_in_bfloat16_and_stays_within_its_rounding():
+    torch.manual_seed(0)
+    net = supernet.create_supernet("nb201", C=4, N=1)
+    arch = NB201.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|"
+                       "+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|")
+    batches = _batches(4, True)
+    cfg = FinetuneConfig(budgets=[2, 4], batch_size=8)
+    records = {"train_losses", "val_losses", "val_acc"}
+    full, _ = finetune(net, arch, batches, cfg, records)
+    half, _ = finetune(net, arch, batches, cfg, records, precision="bf16")
+    assert half.train_losses != full.train_losses  # bfloat16 arithmetic did run
+    assert half.train_losses == pytest.approx(full.train_losses, rel=0.02)
+    assert half.val_losses == pytest.approx(full.val_losses, rel=0.02)
+    sub = net.extract(arch).train()
+    with torch.no_grad(), mixed_precision(torch.device("cpu"), "bf16"):
+        assert sub(batches.train[0][0]).dtype == torch.bfloat16

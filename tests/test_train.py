@@ -222,6 +222,25 @@ def test_accumulated_gradients_equal_the_mean_of_per_path_gradients():
         torch.testing.assert_close(accumulated[n], mean[n], rtol=1e-5, atol=1e-7)
 
 
+def test_bf16_paths_give_fp32_gradients_within_bfloat16_rounding():
+    import supernet
+
+    torch.manual_seed(0)
+    net = supernet.create_supernet("nb201", C=4, N=1)
+    x, y = torch.randn(8, 3, 16, 16), torch.randint(0, 10, (8,))
+    paths = net.space.sample_many(3, np.random.default_rng(1))
+    grads = {}
+    for precision in ("fp32", "bf16"):
+        net.zero_grad(set_to_none=True)
+        loss, _ = accumulate_paths(net, x, y, paths, precision=precision)
+        grads[precision] = torch.cat([p.grad.flatten() for p in net.parameters()
+                                      if p.grad is not None])
+        assert all(p.grad.dtype == torch.float32 for p in net.parameters() if p.grad is not None)
+    assert not grads["bf16"].equal(grads["fp32"])
+    cosine = torch.nn.functional.cosine_similarity(grads["bf16"], grads["fp32"], dim=0)
+    assert cosine > 0.99
+
+
 def test_legacy_zero_grad_keeps_moving_unsampled_ops(tmp_path):
     moved = {}
     for legacy in (False, True):
