@@ -33,7 +33,8 @@ class RuntimeConfig:
                                                 "state stay fp32)")
 
 
-def mixed_precision(device: torch.device, precision: Precision) -> contextlib.AbstractContextManager:
+def mixed_precision(device: torch.device,
+                    precision: Precision) -> contextlib.AbstractContextManager:
     """The autocast context of ``precision`` on ``device`` (fp32: no autocast). Wrap forward
     passes and losses in it, not backward passes."""
     if precision == "bf16":
