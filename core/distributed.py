@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -72,18 +73,23 @@ def init_distributed(device_name: str, timeout_s: float = 600.0) -> tuple[DistEn
     return env, device
 
 
-def average_gradients(module: nn.Module, env: DistEnv) -> None:
-    """All-reduce (mean) the gradients that exist, in one flattened buffer."""
+def average_gradients(module: nn.Module, env: DistEnv,
+                      values: Sequence[float] = ()) -> list[float]:
+    """All-reduce (mean) the gradients that exist and ``values`` (a step's loss, accuracy and
+    flags) in one flattened buffer, so a training step waits on one collective; returns the
+    averaged ``values`` (as given when not distributed)."""
     if not env.distributed:
-        return
+        return list(values)
     grads = [p.grad for p in module.parameters() if p.grad is not None]
-    if not grads:
-        return
-    flat = _flatten_dense_tensors(grads)
+    extra = torch.tensor(values, dtype=grads[0].dtype if grads else torch.float32,
+                         device=grads[0].device if grads else None)
+    flat = _flatten_dense_tensors([*grads, extra])
     dist.all_reduce(flat)
     flat /= env.world_size
-    for grad, synced in zip(grads, _unflatten_dense_tensors(flat, grads)):
-        grad.copy_(synced)
+    *synced, averaged = _unflatten_dense_tensors(flat, [*grads, extra])
+    for grad, new in zip(grads, synced):
+        grad.copy_(new)
+    return averaged.tolist()
 
 
 def average_buffers(module: nn.Module, env: DistEnv) -> None:
@@ -97,15 +103,6 @@ def average_buffers(module: nn.Module, env: DistEnv) -> None:
         flat /= env.world_size
         for buffer, synced in zip(buffers, _unflatten_dense_tensors(flat, buffers)):
             buffer.copy_(synced)
-
-
-def mean_over_ranks(values: list[float], env: DistEnv, device: torch.device) -> list[float]:
-    """Element-wise mean of small float lists over ranks (losses and accuracies for logging)."""
-    if not env.distributed:
-        return values
-    tensor = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(tensor)
-    return (tensor / env.world_size).tolist()
 
 
 def shutdown(env: DistEnv) -> None:

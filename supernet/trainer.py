@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from core.atomic_io import atomic_write_json, load_checkpoint, save_checkpoint
 from core.config import config_to_dict
-from core.distributed import DistEnv, average_buffers, average_gradients, mean_over_ranks
+from core.distributed import DistEnv, average_buffers, average_gradients
 from core.errors import SpeedyNASError
 from core.optim import cosine_schedule
 from core.runtime import (
@@ -176,9 +176,8 @@ class SupernetTrainer:
         for xm, ym in zip(x.split(len(y) // micro), y.split(len(y) // micro)):
             stats += accumulate_paths(self.net, xm, ym, paths, scale=1.0 / micro,
                                       precision=self.cfg.precision)
-        average_gradients(self.net, self.env)
-        loss, acc, stopping = mean_over_ranks([*(stats / micro), float(stop)], self.env,
-                                              self.device)
+        loss, acc, stopping = average_gradients(self.net, self.env,
+                                                [*(stats / micro), float(stop)])
         if not math.isfinite(loss):
             kept = last_checkpoint(self.run_dir)
             raise SpeedyNASError(
