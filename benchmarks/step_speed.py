@@ -3,12 +3,17 @@
     python benchmarks/step_speed.py [--baseline REV] [--rounds 5] [--steps 20]
 
 Checks ``REV`` (default: the commit before the speed work) out into a temporary git worktree
-and runs :mod:`benchmarks.step_worker` alternately with each tree first on ``PYTHONPATH``,
-``--rounds`` times per setting (one thread per process, as each torchrun process trains), so
-both trees see the same machine load. Prints, per setting, the median images per second of a
-supernet training step and of a fine-tune step for both trees, their ratio, and the largest
-relative difference between the two trees' first five training losses from the same seed
-(float noise only when a change keeps results).
+and, alternating between the two trees ``--rounds`` times so both see the same machine load:
+
+1. runs :mod:`benchmarks.step_worker` with each tree first on ``PYTHONPATH`` (one thread, as
+   each torchrun process trains): the median images per second of a supernet training step and
+   of a fine-tune step, their ratio, and the largest relative difference between the two trees'
+   first five training losses from the same seed (float noise only when a change keeps
+   results);
+2. trains one epoch on 12,800 images with each tree's ``train.py`` as the CPU-scale table does
+   (``torchrun --nproc_per_node=2``, one thread each; ``configs/nb201_cpu_randnas.yaml``,
+   probes off): the trainer's images per second (data, steps, all-reduce, bookkeeping), also
+   at a global batch of 128 with the learning rate scaled to 0.05.
 """
 from __future__ import annotations
 
@@ -26,6 +31,10 @@ REPO = Path(__file__).resolve().parents[1]
 BASELINE = "b2588e4"
 #: (space, resolution, batch): the CPU-scale table's supernets, and DARTS at 32 px.
 SETTINGS = [("nb201", 32, 64), ("nb201", 32, 128), ("darts", 16, 64), ("darts", 32, 64)]
+#: Trainer runs: (label, train.py overrides) on configs/nb201_cpu_randnas.yaml.
+TRAINER = [("batch 64 (the table's recipe)", []),
+           ("batch 128, lr 0.05", ["optim.batch_size=128", "optim.lr=0.05"])]
+TRAIN_IMAGES = 12_800
 
 
 def run_worker(tree: Path, setting: tuple[str, int, int], steps: int) -> dict:
@@ -35,6 +44,22 @@ def run_worker(tree: Path, setting: tuple[str, int, int], steps: int) -> dict:
                           *map(str, setting), str(steps)], env=env, cwd=tree,
                          capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def trainer_images_per_second(tree: Path, overrides: list[str], work: Path) -> float:
+    """One epoch of ``tree``'s train.py under torchrun (2 processes, 1 thread each)."""
+    run_dir = work / "run"
+    subprocess.run(["rm", "-rf", str(run_dir)], check=True)
+    env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                    "--nproc_per_node=2", "train.py", "--config",
+                    str(REPO / "configs" / "nb201_cpu_randnas.yaml"), "--run-dir", str(run_dir),
+                    "optim.epochs=1", f"data.train_size={TRAIN_IMAGES}", "log.probe_archs=0",
+                    "log.progress=false", f"data.root={REPO / 'data' / 'cifar10'}", *overrides],
+                   env=env, cwd=tree, capture_output=True, check=True)
+    epoch = json.loads((run_dir / "history.json").read_text())[0]
+    batch = 128 if "optim.batch_size=128" in overrides else 64
+    return epoch["step"] * batch / epoch["seconds"]
 
 
 def main() -> None:
@@ -69,6 +94,19 @@ def main() -> None:
                               f"{speed['now', key] / speed['base', key]:.2f}x"]
                 name = f"{setting[0]} {setting[1]} px, batch {batch}"
                 print(f"| {name} | " + " | ".join(cells) + f" | {diff:.1e} |", flush=True)
+            print(f"\ntrain.py, one epoch of {TRAIN_IMAGES:,} images, torchrun 2 x 1 thread; "
+                  f"medians of {args.rounds} rounds\n")
+            print("| recipe | images/s baseline (batch 64) | images/s now | ratio |")
+            print("|---|---|---|---|")
+            for label, overrides in TRAINER:
+                speeds: dict[str, list[float]] = {"base": [], "now": []}
+                for _ in range(args.rounds):
+                    speeds["base"].append(trainer_images_per_second(base, [], Path(tmp)))
+                    speeds["now"].append(trainer_images_per_second(REPO, overrides, Path(tmp)))
+                base_speed = statistics.median(speeds["base"])
+                now = statistics.median(speeds["now"])
+                print(f"| {label} | {base_speed:.0f} | {now:.0f} | {now / base_speed:.2f}x |",
+                      flush=True)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=REPO,
                            check=False)
