@@ -102,7 +102,8 @@ def nonfinite_warnings(summary: Mapping[str, Any]) -> list[str]:
     fine-tune, for example): their candidates rank last and top-k needs k finite scores."""
     last, total = max(summary["budgets"]), summary["n_candidates"]
     return [f"warning: {name} gave {count} of {total} candidates a non-finite score at B={last} "
-            "(a diverging fine-tune? try a lower finetune.lr); they rank last"
+            "(a diverging fine-tune? try a lower finetune.lr; or a zero-cost proxy undefined "
+            "for the arch, such as jacov of a disconnected cell); they rank last"
             for name, count in summary.get("nonfinite", {}).items() if count]
 
 

@@ -235,6 +235,9 @@ class SearchConfig(RuntimeConfig):
 
     name: Optional[str] = setting(None, help="write to RUN_DIR/search/NAME instead of RUN_DIR/search")
     progress: bool = setting(True, help="show progress bars")
+    supernet_epoch: Optional[int] = setting(
+        None, min=1, help="search the supernet as kept after this epoch (a run trained with "
+                          "log.keep_every); null: the last checkpoint")
     threads: Optional[int] = setting(
         None, min=1, help="torch threads per process (the numbers depend on it); null: this "
                           "process's default at the first run, recorded and kept on resume, "

@@ -158,7 +158,8 @@ class Search:
         z = cfg.zero_cost
         self.zero_cost = ZeroCostSetup(tuple(zero_cost_measurers(self.estimators)), z.weights,
                                        z.batches, z.seed, z.network_size())
-        self.net, self.train_cfg, _ = load_supernet(run_dir, self.device)
+        self.net, self.train_cfg, _ = load_supernet(run_dir, self.device,
+                                                    epoch=cfg.supernet_epoch)
         if self.train_cfg.model.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.candidates = draw_candidates(self.net.space, cfg.candidates)
@@ -416,7 +417,8 @@ class Search:
         return {
             "run_dir": str(self.run_dir), "space": t.model.space, "supernet": t.model.options(),
             "sampler": t.sampler.name, "sampler_options": t.sampler.options(),
-            "supernet_epochs": t.optim.epochs, "resolution": t.data.resolution,
+            "supernet_epochs": self.cfg.supernet_epoch or t.optim.epochs,
+            "resolution": t.data.resolution,
             "candidates": (self.cfg.candidates.file or
                            f"{self.cfg.candidates.num} uniform, seed {self.cfg.candidates.seed}"),
             "budgets": list(f.budgets), "threads": self.cfg.threads,

@@ -76,18 +76,35 @@ def load_run_config(run_dir: Path) -> TrainConfig:
     return load_config(TrainConfig, config_path(run_dir))
 
 
+def epoch_checkpoint(run_dir: Path, epoch: int) -> Path:
+    """The checkpoint kept after ``epoch`` (``log.keep_every``)."""
+    return run_dir / "checkpoints" / f"epoch_{epoch}.pt"
+
+
+def kept_epochs(run_dir: Path) -> list[int]:
+    """The epochs whose checkpoints a run kept, in order."""
+    found = (p.stem.removeprefix("epoch_") for p in (run_dir / "checkpoints").glob("epoch_*.pt"))
+    return sorted(int(e) for e in found if e.isdigit())
+
+
 def load_supernet(run_dir: Path, device: torch.device | str = "cpu",
-                  require_finished: bool = True) -> tuple[Supernet, TrainConfig, dict[str, Any]]:
-    """The trained supernet of a run, its config and its checkpoint."""
+                  require_finished: bool = True,
+                  epoch: int | None = None) -> tuple[Supernet, TrainConfig, dict[str, Any]]:
+    """The trained supernet of a run (or, given ``epoch``, as kept after that epoch), its
+    config and its checkpoint."""
     cfg = load_run_config(run_dir)
-    path = last_checkpoint(run_dir)
+    path = last_checkpoint(run_dir) if epoch is None else epoch_checkpoint(run_dir, epoch)
+    if epoch is not None and not path.exists():
+        kept = ", ".join(map(str, kept_epochs(run_dir))) or "none (train with log.keep_every)"
+        raise SpeedyNASError(f"{run_dir} kept no checkpoint after epoch {epoch}; kept epochs: "
+                             f"{kept}")
     if not path.exists():
         raise SpeedyNASError(f"{run_dir} has no supernet checkpoint ({path}); train it first")
     expected = {"format": CHECKPOINT_FORMAT, "space": cfg.model.space, "size": cfg.model.options()}
     state = load_checkpoint(path, expected=expected)  # refuses another space or size
     net = SUPERNETS.create(cfg.model.space, num_classes=state["meta"]["size"]["num_classes"],
                            **cfg.model.options())
-    if require_finished and not state.get("finished", False):
+    if require_finished and epoch is None and not state.get("finished", False):
         raise SpeedyNASError(f"the supernet in {run_dir} has not finished training (step "
                              f"{state.get('step')}); resume it with "
                              f"python train.py --run-dir {run_dir} --resume")

@@ -35,7 +35,7 @@ from imagedata.run_data import RunData, load_run_data
 from .base import Supernet
 from .measure import path_accuracy
 from .registry import SUPERNETS
-from .run_dir import checkpoint_meta, last_checkpoint, restore
+from .run_dir import checkpoint_meta, epoch_checkpoint, last_checkpoint, restore
 from .samplers import Path as ArchPath
 from .samplers import create_sampler
 from .train_config import TrainConfig
@@ -143,12 +143,11 @@ class SupernetTrainer:
     def write_checkpoint(self, epoch_end: bool) -> None:
         """The files of :meth:`save`."""
         state = self.state_dict()
-        path = last_checkpoint(self.run_dir)
-        save_checkpoint(state, path)
+        save_checkpoint(state, last_checkpoint(self.run_dir))
         keep = self.cfg.log.keep_every
         epoch = self.step // self.steps_per_epoch
         if epoch_end and keep and epoch % keep == 0:
-            save_checkpoint(state, path.with_name(f"epoch_{epoch}.pt"))
+            save_checkpoint(state, epoch_checkpoint(self.run_dir, epoch))
         atomic_write_json(self.run_dir / "history.json", self.history)
 
     def resume(self) -> bool:

@@ -271,7 +271,8 @@ def test_non_finite_scores_give_no_top_k_a_count_and_a_warning():
     assert summary["nonfinite"] == {"tse": 2}
     assert nonfinite_warnings(summary) == [
         "warning: tse gave 2 of 4 candidates a non-finite score at B=4 (a diverging fine-tune? "
-        "try a lower finetune.lr); they rank last"]
+        "try a lower finetune.lr; or a zero-cost proxy undefined for the arch, such as jacov of "
+        "a disconnected cell); they rank last"]
 
 
 def test_results_and_summaries_are_strict_json(tmp_path):

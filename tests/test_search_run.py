@@ -116,3 +116,30 @@ def test_a_checkpoint_with_other_tensors_is_refused_naming_it(tiny_run, tmp_path
     with pytest.raises(SpeedyNASError, match=rf"checkpoint {path} does not fit this run's "
                                              rf"networks .*{name}"):
         load_supernet(run_dir)
+
+
+def test_a_kept_epoch_checkpoint_is_searched_when_asked(tmp_path):
+    from supernet.run_dir import kept_epochs, resolve_train_config
+    from supernet.trainer import SupernetTrainer
+
+    from .conftest import CIFAR10_DIR, REPO
+
+    run_dir = tmp_path / "run"
+    cfg = resolve_train_config(run_dir, str(REPO / "configs" / "toy.yaml"),
+                               [f"data.root={CIFAR10_DIR}", "optim.epochs=2", "log.keep_every=1",
+                                "log.probe_archs=0"], resume=False)
+    SupernetTrainer(cfg, run_dir).run()
+    assert kept_epochs(run_dir) == [1, 2]
+    first, _, state = load_supernet(run_dir, epoch=1)
+    last, _, _ = load_supernet(run_dir)
+    assert state["step"] == 8 and not state.get("finished")
+    assert any(not a.equal(b) for a, b in zip(first.state_dict().values(),
+                                              last.state_dict().values()))
+    search = Search(run_dir, search_config(run_dir, "name=e1", "candidates.num=2",
+                                           "supernet_epoch=1"))
+    assert all(a.equal(b) for a, b in zip(search.net.state_dict().values(),
+                                          first.state_dict().values()))
+    assert search.run()["settings"]["supernet_epochs"] == 1
+    with pytest.raises(SpeedyNASError, match=r"kept no checkpoint after epoch 3; kept epochs: "
+                                             r"1, 2"):
+        load_supernet(run_dir, epoch=3)

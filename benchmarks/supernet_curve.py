@@ -1,0 +1,155 @@
+"""TSE's ranking quality as a function of supernet training, per sampler, resumably.
+
+    python benchmarks/supernet_curve.py [--samplers randnas fairnas multipaths]
+        [--epochs 40] [--every 5] [--work-dir runs/curve] [--out results/supernet_curve]
+        [--processes 2] [--train KEY=VALUE ...] [--search KEY=VALUE ...]
+
+For each sampler: train ``configs/nb201_cpu_<sampler>.yaml`` for ``--epochs`` epochs (its
+recipe otherwise unchanged; one cosine schedule over all of them), keeping a checkpoint every
+``--every`` epochs, then search every kept checkpoint (``supernet_epoch``) on the same 100
+tuning candidates (seed 7, never the reported seed 123) at B = 100 with TSE, TSE-E, params,
+three zero-cost proxies and two rank combinations (``configs/search_cpu.yaml`` otherwise).
+Each stage runs under ``torchrun --nproc_per_node=--processes``; repeating the command skips
+finished work (training resumes from its checkpoint, a search from its results). Writes
+``OUT/curve.md`` (Spearman [bootstrap 95 % interval] per sampler, epoch and estimator, with
+each stage's minutes) and ``OUT/curve.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.atomic_io import atomic_write_text
+from search_pipeline.figures import legend_outside, line_styles, new_figure, save_figure
+from supernet.run_dir import kept_epochs
+
+REPO = Path(__file__).resolve().parents[1]
+ESTIMATORS = ["tse", "tse_e", "params", "synflow", "jacov", "nwot", "combo(tse+params)",
+              "combo(tse+synflow+jacov+nwot)"]
+PLOTTED = ["tse", "tse_e", "params", "combo(tse+synflow+jacov+nwot)"]
+
+
+def torchrun(processes: int, *args: str) -> list[str]:
+    """A command line under torchrun (one thread per process)."""
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+            f"--nproc_per_node={processes}", *args]
+
+
+def stage(command: list[str], log: Path) -> None:
+    """Run one stage, its output to ``log``."""
+    with open(log, "w") as handle:
+        done = subprocess.run(command, cwd=REPO, stdout=handle, stderr=subprocess.STDOUT,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed (exit {done.returncode}); see {log}")
+
+
+def train(sampler: str, run_dir: Path, epochs: int, every: int, processes: int,
+          overrides: list[str]) -> float:
+    """Train (or finish training) ``sampler``'s supernet; its training minutes (all epochs)."""
+    history = run_dir / "history.json"
+    if history.exists() and len(json.loads(history.read_text())) >= epochs:
+        return sum(h["seconds"] for h in json.loads(history.read_text())) / 60
+    resume = (run_dir / "config.yaml").exists()
+    args = ["train.py", "--run-dir", str(run_dir)] + (["--resume"] if resume else [
+        "--config", str(REPO / "configs" / f"nb201_cpu_{sampler}.yaml"),
+        f"optim.epochs={epochs}", f"log.keep_every={every}", "log.progress=false", *overrides])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    stage(torchrun(processes, *args), run_dir.parent / f"{sampler}-train.log")
+    return sum(h["seconds"] for h in json.loads(history.read_text())) / 60
+
+
+def search(run_dir: Path, epoch: int, processes: int, overrides: list[str]) -> dict[str, Any]:
+    """Search the checkpoint kept after ``epoch`` (resumes); its summary."""
+    name = f"curve-e{epoch}"
+    summary = run_dir / "search" / name / "summary.json"
+    if not summary.exists():
+        stage(torchrun(processes, "search.py", "--run-dir", str(run_dir), "--config",
+                       str(REPO / "configs" / "search_cpu.yaml"), f"name={name}",
+                       f"supernet_epoch={epoch}", "candidates.seed=7", "candidates.num=100",
+                       "finetune.budgets=[100]", "retrain.enabled=false", "progress=false",
+                       f"estimators.names=[{', '.join(ESTIMATORS)}]", *overrides),
+              run_dir / f"{name}.log")
+    return json.loads(summary.read_text())
+
+
+def table(rows: list[dict[str, Any]], minutes: dict[str, float], command: str) -> str:
+    """curve.md: Spearman [interval] per sampler, epoch and estimator."""
+    lines = [f"Command: `{command}`", "",
+             "| sampler | epoch | " + " | ".join(ESTIMATORS) + " | search min |",
+             "|---|---|" + "---|" * (len(ESTIMATORS) + 1)]
+    for row in rows:
+        cells = []
+        for name in ESTIMATORS:
+            m = row["metrics"][name]
+            ci = m.get("spearman_ci")
+            cells.append(f"{m['spearman']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""))
+        lines.append(f"| {row['sampler']} | {row['epoch']} | " + " | ".join(cells)
+                     + f" | {row['minutes']:.1f} |")
+    lines += ["", "Training minutes (all epochs, this machine): "
+              + ", ".join(f"{s} {m:.1f}" for s, m in minutes.items()), "",
+              "Spearman with NB201 cifar10_test on 100 candidates (seed 7) at B = 100, "
+              "[bootstrap 95 % interval over the candidates]."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    """Spearman against supernet epochs: one panel per sampler, one style per estimator."""
+    samplers = list(dict.fromkeys(r["sampler"] for r in rows))
+    fig = new_figure(4.2 * len(samplers) + 2.5, 3.8)
+    axes = fig.subplots(1, len(samplers), squeeze=False, sharey=True)[0]
+    for ax, sampler in zip(axes, samplers):
+        mine = [r for r in rows if r["sampler"] == sampler]
+        for name, style in zip(PLOTTED, line_styles(len(PLOTTED))):
+            values = [r["metrics"][name] for r in mine]
+            epochs = [r["epoch"] for r in mine]
+            ax.plot(epochs, [v["spearman"] for v in values], label=name, **style)
+            lows = [(v.get("spearman_ci") or [v["spearman"]] * 2)[0] for v in values]
+            highs = [(v.get("spearman_ci") or [v["spearman"]] * 2)[1] for v in values]
+            ax.fill_between(epochs, lows, highs, color=style["color"], alpha=0.12)
+        ax.set_title(sampler)
+        ax.set_xlabel("supernet epochs")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("Spearman (100 candidates, B = 100)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    legend_outside(fig, handles=handles, labels=labels)
+    save_figure(fig, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samplers", nargs="+", default=["randnas", "fairnas", "multipaths"])
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--every", type=int, default=5)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--work-dir", type=Path, default=REPO / "runs" / "curve")
+    parser.add_argument("--out", type=Path, default=REPO / "results" / "supernet_curve")
+    parser.add_argument("--train", nargs="*", default=[], help="train.py overrides")
+    parser.add_argument("--search", nargs="*", default=[], help="search.py overrides")
+    args = parser.parse_args()
+    rows, minutes = [], {}
+    for sampler in args.samplers:
+        run_dir = args.work_dir / sampler
+        minutes[sampler] = train(sampler, run_dir, args.epochs, args.every, args.processes,
+                                 args.train)
+        for epoch in kept_epochs(run_dir):
+            summary = search(run_dir, epoch, args.processes, args.search)
+            rows.append({"sampler": sampler, "epoch": epoch,
+                         "metrics": {n: summary["metrics"][n]["100"] for n in ESTIMATORS},
+                         "minutes": summary["search_wall_seconds"] / 60})
+            print(f"{sampler} epoch {epoch}: tse {rows[-1]['metrics']['tse']['spearman']:.3f}",
+                  flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    command = "python benchmarks/supernet_curve.py " + " ".join(sys.argv[1:])
+    atomic_write_text(args.out / "curve.md", table(rows, minutes, command))
+    plot(rows, args.out / "curve.png")
+    print((args.out / "curve.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
