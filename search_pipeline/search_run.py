@@ -482,7 +482,7 @@ class Search:
         atomic_write_text(self.out_dir / "scores.csv", scores_csv(results, truths, names, budgets))
         if self.truth is not None:
             self.plot(results, truths, summary)
-        print(format_table(summary))
+        print(format_table(summary), end="\n\n")
         print(format_best(summary["best"]))
         print(format_strategy(summary["strategy"]))
         for line in nonfinite_warnings(summary):
