@@ -1,7 +1,7 @@
 """Hostile and clumsy inputs, tried as a new user would: each must end in one ``error:`` line
 naming the bad value, exit status 2, no traceback (or, for a corrected retry, succeed).
 
-    python benchmarks/hostile_inputs.py [--work-dir /tmp/hostile] [--markdown]
+    python benchmarks/hostile_inputs.py [--work-dir /tmp/hostile]
 
 Trains a toy supernet first (seconds), then runs every case as a real ``train.py`` /
 ``search.py`` process and prints a table: case, command, expected, observed, verdict. The
