@@ -2,7 +2,7 @@
 
     python benchmarks/supernet_curve.py [--samplers randnas fairnas multipaths]
         [--epochs 40] [--every 5] [--work-dir runs/curve] [--out results/supernet_curve]
-        [--processes 2] [--train KEY=VALUE ...] [--search KEY=VALUE ...]
+        [--processes 2] [--search-epochs E ...] [--train KEY=VALUE ...] [--search KEY=VALUE ...]
 
 For each sampler: train ``configs/nb201_cpu_<sampler>.yaml`` for ``--epochs`` epochs (its
 recipe otherwise unchanged; one cosine schedule over all of them), keeping a checkpoint every
@@ -127,6 +127,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--every", type=int, default=5)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--search-epochs", nargs="*", type=int,
+                        help="search only these kept epochs (default: every kept one)")
     parser.add_argument("--work-dir", type=Path, default=REPO / "runs" / "curve")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "supernet_curve")
     parser.add_argument("--train", nargs="*", default=[], help="train.py overrides")
@@ -138,6 +140,8 @@ def main() -> None:
         minutes[sampler] = train(sampler, run_dir, args.epochs, args.every, args.processes,
                                  args.train)
         for epoch in kept_epochs(run_dir):
+            if args.search_epochs and epoch not in args.search_epochs:
+                continue
             summary = search(run_dir, epoch, args.processes, args.search)
             rows.append({"sampler": sampler, "epoch": epoch,
                          "metrics": {n: summary["metrics"][n]["100"] for n in ESTIMATORS},
