@@ -32,13 +32,12 @@ import numpy as np
 from scipy import stats
 
 __all__ = ["Paired", "best_top_k", "correlation_interval", "mean_interval", "pair_with_truth",
-           "rank_metrics", "rank_order", "top_k"]
+           "rank_metrics", "rank_order", "top_k", "top_of_ranking"]
 
 #: Bootstrap resamples of a correlation's interval (the default of :func:`rank_metrics`).
 RESAMPLES = 1000
 #: Kendall intervals are computed up to this many candidates (the pair matrices grow as n^2).
 KENDALL_INTERVAL_MAX = 2000
-
 
 
 def rank_order(scores: Sequence[float]) -> list[int]:
