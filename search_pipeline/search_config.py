@@ -238,6 +238,8 @@ class SearchConfig(RuntimeConfig):
     supernet_epoch: Optional[int] = setting(
         None, min=1, help="search the supernet as kept after this epoch (a run trained with "
                           "log.keep_every); null: the last checkpoint")
+    supernet_weights: Literal["trained", "ema"] = setting(
+        "trained", help="the trained weights, or their moving average (optim.ema_decay)")
     threads: Optional[int] = setting(
         None, min=1, help="torch threads per process (the numbers depend on it); null: this "
                           "process's default at the first run, recorded and kept on resume, "

@@ -159,7 +159,8 @@ class Search:
         self.zero_cost = ZeroCostSetup(tuple(zero_cost_measurers(self.estimators)), z.weights,
                                        z.batches, z.seed, z.network_size())
         self.net, self.train_cfg, _ = load_supernet(run_dir, self.device,
-                                                    epoch=cfg.supernet_epoch)
+                                                    epoch=cfg.supernet_epoch,
+                                                    weights=cfg.supernet_weights)
         if self.train_cfg.model.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.candidates = draw_candidates(self.net.space, cfg.candidates)
@@ -418,6 +419,7 @@ class Search:
             "run_dir": str(self.run_dir), "space": t.model.space, "supernet": t.model.options(),
             "sampler": t.sampler.name, "sampler_options": t.sampler.options(),
             "supernet_epochs": self.cfg.supernet_epoch or t.optim.epochs,
+            "supernet_weights": self.cfg.supernet_weights,
             "resolution": t.data.resolution,
             "candidates": (self.cfg.candidates.file or
                            f"{self.cfg.candidates.num} uniform, seed {self.cfg.candidates.seed}"),

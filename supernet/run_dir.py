@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import torch
 
@@ -88,10 +88,12 @@ def kept_epochs(run_dir: Path) -> list[int]:
 
 
 def load_supernet(run_dir: Path, device: torch.device | str = "cpu",
-                  require_finished: bool = True,
-                  epoch: int | None = None) -> tuple[Supernet, TrainConfig, dict[str, Any]]:
+                  require_finished: bool = True, epoch: int | None = None,
+                  weights: Literal["trained", "ema"] = "trained",
+                  ) -> tuple[Supernet, TrainConfig, dict[str, Any]]:
     """The trained supernet of a run (or, given ``epoch``, as kept after that epoch), its
-    config and its checkpoint."""
+    config and its checkpoint; ``weights="ema"``: with the weight average of
+    ``optim.ema_decay`` instead of the trained weights."""
     cfg = load_run_config(run_dir)
     path = last_checkpoint(run_dir) if epoch is None else epoch_checkpoint(run_dir, epoch)
     if epoch is not None and not path.exists():
@@ -108,7 +110,11 @@ def load_supernet(run_dir: Path, device: torch.device | str = "cpu",
         raise SpeedyNASError(f"the supernet in {run_dir} has not finished training (step "
                              f"{state.get('step')}); resume it with "
                              f"python train.py --run-dir {run_dir} --resume")
-    restore(path, lambda: net.load_state_dict(state["model"]))
+    if weights == "ema" and "model_ema" not in state:
+        raise SpeedyNASError(f"{path} holds no weight average: train with optim.ema_decay to "
+                             "search supernet_weights=ema")
+    restore(path, lambda: net.load_state_dict(state["model_ema" if weights == "ema" else
+                                                    "model"]))
     return net.to(device), cfg, state
 
 

@@ -46,6 +46,10 @@ class OptimConfig(SGDConfig):
                                                "micro-batches (gradient accumulation)")
     lr_min: float = setting(0.001, min=0, help="final learning rate of the cosine schedule")
     grad_clip: Optional[float] = setting(5.0, gt=0, help="max gradient norm; null: no clipping")
+    ema_decay: Optional[float] = setting(
+        None, gt=0, lt=1, help="also keep an exponential moving average of the weights with "
+                               "this decay per step (timm's ModelEmaV3; buffers are copied), "
+                               "searched with supernet_weights=ema; null: none")
     legacy_zero_grad: bool = setting(
         False, help="zero gradients instead of freeing them (PyTorch 1.x): momentum and weight "
                     "decay keep moving ops not sampled this step, as in the reference")

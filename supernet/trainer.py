@@ -75,6 +75,17 @@ def stop_signals() -> Iterator[list[str]]:
             signal.signal(sig, old)
 
 
+def weight_average(net: torch.nn.Module, decay: float | None) -> Any:
+    """timm's exponential moving average of ``net``'s parameters (a copy of ``net``; buffers
+    are copied, not averaged, so BN statistics stay those of the trained weights); ``None``
+    without a decay."""
+    if decay is None:
+        return None
+    from timm.utils import ModelEmaV3
+
+    return ModelEmaV3(net, decay=decay, exclude_buffers=True)
+
+
 class SupernetTrainer:
     """Trains one run; ``run()`` starts or (after a kill) continues it from ``last.pt``."""
 
@@ -106,6 +117,7 @@ class SupernetTrainer:
         self.path_rng = np.random.default_rng([cfg.seed, 1])
         self.probe_archs = self.net.space.sample_many(cfg.log.probe_archs,
                                                       np.random.default_rng([cfg.seed, 2]))
+        self.ema = weight_average(self.net, optim.ema_decay)
         self.step = 0
         self.history: list[dict[str, float]] = []
 
@@ -120,6 +132,7 @@ class SupernetTrainer:
             "path_rng": json.dumps(self.path_rng.bit_generator.state),
             "rng": capture_rng_state(), "step": self.step, "history": self.history,
             "finished": self.step >= self.total_steps,
+            **({"model_ema": self.ema.module.state_dict()} if self.ema is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -131,11 +144,20 @@ class SupernetTrainer:
         self.path_rng.bit_generator.state = json.loads(state["path_rng"])
         restore_rng_state(state["rng"])
         self.step, self.history = int(state["step"]), list(state["history"])
+        if self.ema is not None:
+            if "model_ema" not in state:
+                raise SpeedyNASError("optim.ema_decay is set, but the checkpoint holds no weight "
+                                     "average (the run was started without one)")
+            self.ema.module.load_state_dict(state["model_ema"])
 
     def save(self, epoch_end: bool) -> None:
         """Atomically write ``last.pt`` (and ``epoch_N.pt`` when due) and ``history.json`` (rank
-        0; BN running statistics are averaged over ranks first)."""
+        0; BN running statistics are averaged over ranks first, and the weight average takes
+        them)."""
         average_buffers(self.net, self.env)
+        if self.ema is not None:
+            for kept, current in zip(self.ema.module.buffers(), self.net.buffers()):
+                kept.copy_(current)
         if self.env.is_main:
             self.write_checkpoint(epoch_end)
         self.env.barrier()
@@ -189,6 +211,8 @@ class SupernetTrainer:
             torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.optim.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update(self.net)
         return loss, acc, stopping > 0
 
     def probe(self) -> list[float]:

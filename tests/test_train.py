@@ -100,7 +100,8 @@ def test_sigkill_then_resume_is_bit_identical(toy_run, tmp_path):
 @pytest.mark.e2e
 def test_sigint_saves_mid_epoch_and_resume_is_bit_identical(tmp_path):
     run_dir = tmp_path / "stopped"
-    args = ["--config", str(TOY), DATA, "optim.epochs=2", "data.train_size=4096"]
+    args = ["--config", str(TOY), DATA, "optim.epochs=2", "data.train_size=4096",
+            "optim.ema_decay=0.9"]
     cmd = [sys.executable, str(REPO / "train.py"), "--run-dir", str(run_dir), *args]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for(run_dir / "tb", proc)
@@ -113,6 +114,9 @@ def test_sigint_saves_mid_epoch_and_resume_is_bit_identical(tmp_path):
     train(run_dir, "--resume")
     train(tmp_path / "whole", *args)
     assert_bit_identical(weights(run_dir), weights(tmp_path / "whole"))
+    averages = [load_checkpoint(d / "checkpoints" / "last.pt")["model_ema"]
+                for d in (run_dir, tmp_path / "whole")]
+    assert_bit_identical(*averages)  # the weight average resumes bit-identically too
 
 
 @pytest.mark.e2e
@@ -258,3 +262,40 @@ def test_legacy_zero_grad_keeps_moving_unsampled_ops(tmp_path):
         trainer.train_step(*next(batches))
         moved[legacy] = not torch.equal(before, conv.detach())
     assert moved == {False: False, True: True}
+
+
+def test_weight_average_follows_every_step_is_checkpointed_and_searchable(tmp_path):
+    from supernet.run_dir import load_supernet, resolve_train_config
+
+    decay = 0.8
+    run_dir = tmp_path / "ema"
+    cfg = resolve_train_config(run_dir, str(REPO / "configs" / "toy.yaml"),
+                               [f"data.root={CIFAR10_DIR}", "optim.epochs=1", "log.probe_archs=0",
+                                f"optim.ema_decay={decay}"], resume=False)
+    trainer = SupernetTrainer(cfg, run_dir)
+    expected = {n: p.detach().clone() for n, p in trainer.net.named_parameters()}
+    for x, y in trainer.batches:
+        trainer.train_step(x, y)
+        trainer.step += 1
+        for n, p in trainer.net.named_parameters():
+            expected[n].lerp_(p.detach(), 1 - decay)
+    averaged = dict(trainer.ema.module.named_parameters())
+    for n, p in trainer.net.named_parameters():
+        torch.testing.assert_close(averaged[n], expected[n], rtol=1e-5, atol=1e-7)
+    moved = [n for n, p in trainer.net.named_parameters() if not p.equal(averaged[n])]
+    assert moved  # the average lags the trained weights
+    trainer.save(epoch_end=True)
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    for name, buffer in trainer.net.named_buffers():  # BN statistics: the trained ones
+        assert state["model_ema"][name].equal(buffer)
+    net, _, _ = load_supernet(run_dir, weights="ema", require_finished=False)
+    for n, p in net.named_parameters():
+        assert p.equal(averaged[n])
+    plain = tmp_path / "plain"
+    cfg = resolve_train_config(plain, str(REPO / "configs" / "toy.yaml"),
+                               [f"data.root={CIFAR10_DIR}", "optim.epochs=1",
+                                "log.probe_archs=0"], resume=False)
+    SupernetTrainer(cfg, plain).run()
+    with pytest.raises(SpeedyNASError, match="holds no weight average: train with "
+                                             "optim.ema_decay"):
+        load_supernet(plain, weights="ema")
