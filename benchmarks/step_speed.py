@@ -20,11 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from supernet.run_dir import load_run_config
 
 REPO = Path(__file__).resolve().parents[1]
 #: The last commit before the speed changes of issue 17.
@@ -49,7 +52,7 @@ def run_worker(tree: Path, setting: tuple[str, int, int], steps: int) -> dict:
 def trainer_images_per_second(tree: Path, overrides: list[str], work: Path) -> float:
     """One epoch of ``tree``'s train.py under torchrun (2 processes, 1 thread each)."""
     run_dir = work / "run"
-    subprocess.run(["rm", "-rf", str(run_dir)], check=True)
+    shutil.rmtree(run_dir, ignore_errors=True)
     env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
                     "--nproc_per_node=2", "train.py", "--config",
@@ -58,8 +61,7 @@ def trainer_images_per_second(tree: Path, overrides: list[str], work: Path) -> f
                     "log.progress=false", f"data.root={REPO / 'data' / 'cifar10'}", *overrides],
                    env=env, cwd=tree, capture_output=True, check=True)
     epoch = json.loads((run_dir / "history.json").read_text())[0]
-    batch = 128 if "optim.batch_size=128" in overrides else 64
-    return epoch["step"] * batch / epoch["seconds"]
+    return epoch["step"] * load_run_config(run_dir).optim.batch_size / epoch["seconds"]
 
 
 def main() -> None:

@@ -334,21 +334,22 @@ def write_summary(summary: Mapping[str, Any], out_dir: str | Path) -> tuple[Path
 # --------------------------------------------------------------------------- plots
 
 def plot_scores(results: Sequence[Mapping[str, Any]], truths: Mapping[str, float | None],
-                estimators: Sequence[str], budget: int, path: str | Path,
+                summary: Mapping[str, Any], budget: int, path: str | Path,
                 marked: Collection[str] = ()) -> Figure:
-    """A grid of rank-against-rank plots, one per estimator: each candidate's rank by score at
-    ``budget`` (1 = best; non-finite scores last) against its rank by true accuracy, so a
-    perfect estimator lies on the diagonal and the best archs sit bottom left whatever the
-    accuracy scale. Candidates in ``marked`` (degenerate cells, say) are drawn as crosses.
-    Titled with the Spearman correlation and its bootstrap interval."""
+    """A grid of rank-against-rank plots, one per estimator of ``summary``: each candidate's
+    rank by score at ``budget`` (1 = best; non-finite scores last) against its rank by true
+    accuracy, so a perfect estimator lies on the diagonal and the best archs sit bottom left
+    whatever the accuracy scale. Candidates in ``marked`` (degenerate cells, say) are drawn as
+    crosses. Titled with the summary's Spearman correlation and its bootstrap interval."""
     archs = [str(r["arch"]) for r in results]
+    estimators = summary["estimators"]
     ncols = min(3, max(1, len(estimators)))
     nrows = max(1, math.ceil(len(estimators) / ncols))
     fig = new_figure(4.0 * ncols, 3.6 * nrows)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, estimator in zip(axes, estimators):
         paired = pair_with_truth(archs, _scores(results, estimator, budget), truths)
-        metric = rank_metrics(paired.scores, paired.truths, ks=())
+        metric = summary["metrics"][estimator][str(budget)]
         score_rank = _positions(rank_order(paired.scores))
         true_rank = _positions(rank_order(paired.truths))
         is_marked = [a in marked for a in paired.archs]

@@ -17,6 +17,7 @@ from estimators import ESTIMATORS
 from estimators.combo import parse_inline
 from search_spaces import SearchSpace
 from supernet.registry import NETWORKS
+from supernet.run_dir import SupernetWeights
 from supernet.train_config import TrainConfig
 
 from .ground_truth import GROUND_TRUTHS, GroundTruth, create_ground_truth
@@ -152,10 +153,6 @@ class ZeroCostConfig(PluginSection):
                                      "but zero_cost.weights=inherited measures the supernet's "
                                      "sub-network; drop it or set zero_cost.weights=init")
 
-    def network_size(self) -> dict[str, Any]:
-        """The keyword arguments that build the init network (besides arch and classes)."""
-        return self.options()
-
 
 @dataclass(frozen=True)
 class RetrainConfig(SGDConfig, PluginSection):
@@ -238,7 +235,7 @@ class SearchConfig(RuntimeConfig):
     supernet_epoch: Optional[int] = setting(
         None, min=1, help="search the supernet as kept after this epoch (a run trained with "
                           "log.keep_every); null: the last checkpoint")
-    supernet_weights: Literal["trained", "ema"] = setting(
+    supernet_weights: SupernetWeights = setting(
         "trained", help="the trained weights, or their moving average (optim.ema_decay)")
     threads: Optional[int] = setting(
         None, min=1, help="torch threads per process (the numbers depend on it); null: this "

@@ -157,7 +157,7 @@ class Search:
         self.records = needed_records(self.estimators)
         z = cfg.zero_cost
         self.zero_cost = ZeroCostSetup(tuple(zero_cost_measurers(self.estimators)), z.weights,
-                                       z.batches, z.seed, z.network_size())
+                                       z.batches, z.seed, z.options())
         self.net, self.train_cfg, _ = load_supernet(run_dir, self.device,
                                                     epoch=cfg.supernet_epoch,
                                                     weights=cfg.supernet_weights)
@@ -497,7 +497,7 @@ class Search:
         names, budgets = summary["estimators"], summary["budgets"]
         figures = {
             "scores_vs_truth": plot_scores(
-                results, truths, names, max(budgets), self.out_dir / "scores_vs_truth.png",
+                results, truths, summary, max(budgets), self.out_dir / "scores_vs_truth.png",
                 marked={r["arch"] for r in results
                         if self.net.space.is_degenerate(self.net.space.parse(r["arch"]))}),
             "correlation_vs_budget": plot_correlation_vs_budget(

@@ -76,6 +76,10 @@ def load_run_config(run_dir: Path) -> TrainConfig:
     return load_config(TrainConfig, config_path(run_dir))
 
 
+#: Which weights of a checkpoint a search loads: the trained ones or their moving average.
+SupernetWeights = Literal["trained", "ema"]
+
+
 def epoch_checkpoint(run_dir: Path, epoch: int) -> Path:
     """The checkpoint kept after ``epoch`` (``log.keep_every``)."""
     return run_dir / "checkpoints" / f"epoch_{epoch}.pt"
@@ -89,7 +93,7 @@ def kept_epochs(run_dir: Path) -> list[int]:
 
 def load_supernet(run_dir: Path, device: torch.device | str = "cpu",
                   require_finished: bool = True, epoch: int | None = None,
-                  weights: Literal["trained", "ema"] = "trained",
+                  weights: SupernetWeights = "trained",
                   ) -> tuple[Supernet, TrainConfig, dict[str, Any]]:
     """The trained supernet of a run (or, given ``epoch``, as kept after that epoch), its
     config and its checkpoint; ``weights="ema"``: with the weight average of

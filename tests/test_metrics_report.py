@@ -230,7 +230,7 @@ def test_plots_are_png(tmp_path: Path) -> None:
     results, truths = _results()
     summary = summarize(results, truths, ESTIMATORS, BUDGETS, {})
     scores_png, corr_png = tmp_path / "scores_B4.png", tmp_path / "spearman_vs_budget.png"
-    fig1 = plot_scores(results, truths, ESTIMATORS, 4, scores_png)
+    fig1 = plot_scores(results, truths, summary, 4, scores_png)
     fig2 = plot_correlation_vs_budget(summary, corr_png)
     for path in (scores_png, corr_png):
         data = path.read_bytes()
@@ -243,7 +243,7 @@ def test_plots_are_png(tmp_path: Path) -> None:
     assert (tse_points[:, 0] == tse_points[:, 1]).all() and len(tse_points) == 11
     params_points = fig1.axes[2].collections[0].get_offsets()
     assert (params_points[:, 0] + params_points[:, 1] == 12).all()
-    marked = plot_scores(results, truths, ["tse"], 4, scores_png, marked={"arch0", "arch11"})
+    marked = plot_scores(results, truths, summary, 4, scores_png, marked={"arch0", "arch11"})
     crosses = marked.axes[0].collections[1].get_offsets()
     assert crosses.tolist() == [[11, 11]]  # arch0 is worst by both; arch11 has no truth
     labels = [t.get_text() for t in fig2.legends[0].get_texts()]
