@@ -2,7 +2,8 @@
 
 Under torchrun, rank r appends its evaluations to ``results.rank{r}.jsonl``; after each batch
 rank 0 folds those files into ``results.jsonl`` (in evaluation order) and deletes them, and
-every rank reads the merged file. A record is a JSON object with at least ``index`` (its place
+every rank reads the merged file. ``results.jsonl`` stays in evaluation order: a record that
+fills a gap (a sharded search killed mid-batch, resumed by one process) is inserted in place. A record is a JSON object with at least ``index`` (its place
 in the evaluation order), ``arch``, ``steps`` (fine-tune steps) and ``scores``.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ class ResultsStore:
     def __init__(self, out_dir: Path, env: DistEnv = DistEnv()) -> None:
         self.out_dir, self.env = out_dir, env
         self.path = out_dir / "results.jsonl"
+        self._last_index = -1  # the largest index in results.jsonl, as last read or written
 
     def partial_files(self) -> list[Path]:
         """Per-rank results of a sharded search not yet merged."""
@@ -40,7 +42,17 @@ class ResultsStore:
             else self.out_dir / f"results.rank{self.env.rank}.jsonl"
 
     def append(self, record: Record) -> None:
-        append_jsonl(self.own_file(), record)
+        """Record one evaluation: appended to this process's file, or, when it belongs before
+        the end of ``results.jsonl``, inserted in index order (the file is rewritten)."""
+        own = self.own_file()
+        if own != self.path or record["index"] > self._last_index:
+            append_jsonl(own, record)
+            if own == self.path:
+                self._last_index = record["index"]
+            return
+        records = self.load()
+        records[record["index"]] = record
+        self.write([records[i] for i in sorted(records)])
 
     def load(self) -> dict[int, Record]:
         """Every recorded evaluation by index, merged or not, each checked."""
@@ -52,6 +64,8 @@ class ResultsStore:
                     raise SpeedyNASError(f"{path}, record {number}: {problem}; move the file "
                                          "away to start the search over")
                 records[record["index"]] = record
+            if path == self.path:
+                self._last_index = max(records, default=-1)
         return records
 
     def merge(self) -> None:
@@ -75,6 +89,7 @@ class ResultsStore:
     def write(self, records: list[Record]) -> None:
         """Replace ``results.jsonl`` with ``records`` (atomically)."""
         atomic_write_text(self.path, "".join(dumps_strict(r) + "\n" for r in records))
+        self._last_index = max((r["index"] for r in records), default=-1)
 
 
 def record_problem(record: Any, seen: dict[int, Record]) -> str | None:

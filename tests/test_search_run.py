@@ -143,3 +143,25 @@ def test_a_kept_epoch_checkpoint_is_searched_when_asked(tmp_path):
     with pytest.raises(SpeedyNASError, match=r"kept no checkpoint after epoch 3; kept epochs: "
                                              r"1, 2"):
         load_supernet(run_dir, epoch=3)
+
+
+def test_a_resume_that_fills_a_killed_batchs_gap_keeps_evaluation_order(tiny_run):
+    """A sharded search killed mid-batch leaves rank 1's evaluation 3 in its own file and
+    rank 0's evaluation 2 missing; the one-process resume inserts 2 in place."""
+    from core.atomic_io import append_jsonl, atomic_write_text
+
+    from .conftest import TIMING
+
+    Search(tiny_run, search_config(tiny_run, "name=whole", "candidates.num=6")).run()
+    whole = read_jsonl(tiny_run / "search" / "whole" / "results.jsonl")
+    out = tiny_run / "search" / "gap"
+    out.mkdir(parents=True)
+    atomic_write_text(out / "results.jsonl", "".join(
+        f"{(tiny_run / 'search' / 'whole' / 'results.jsonl').read_text().splitlines()[i]}\n"
+        for i in (0, 1)))
+    append_jsonl(out / "results.rank1.jsonl", whole[3])
+    Search(tiny_run, search_config(tiny_run, "name=gap", "candidates.num=6")).run()
+    resumed = read_jsonl(out / "results.jsonl")
+    assert [r["index"] for r in resumed] == list(range(6))
+    assert [{k: v for k, v in r.items() if k not in TIMING} for r in resumed] == \
+        [{k: v for k, v in r.items() if k not in TIMING} for r in whole]
