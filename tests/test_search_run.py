@@ -152,12 +152,12 @@ def test_a_resume_that_fills_a_killed_batchs_gap_keeps_evaluation_order(tiny_run
 
     from .conftest import TIMING
 
-    Search(tiny_run, search_config(tiny_run, "name=whole", "candidates.num=6")).run()
-    whole = read_jsonl(tiny_run / "search" / "whole" / "results.jsonl")
+    Search(tiny_run, search_config(tiny_run, "name=gapless", "candidates.num=6")).run()
+    whole = read_jsonl(tiny_run / "search" / "gapless" / "results.jsonl")
     out = tiny_run / "search" / "gap"
     out.mkdir(parents=True)
     atomic_write_text(out / "results.jsonl", "".join(
-        f"{(tiny_run / 'search' / 'whole' / 'results.jsonl').read_text().splitlines()[i]}\n"
+        f"{(tiny_run / 'search' / 'gapless' / 'results.jsonl').read_text().splitlines()[i]}\n"
         for i in (0, 1)))
     append_jsonl(out / "results.rank1.jsonl", whole[3])
     Search(tiny_run, search_config(tiny_run, "name=gap", "candidates.num=6")).run()
