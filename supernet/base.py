@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
 
-from search_spaces import SearchSpace
+from core.errors import SpeedyNASError
+from search_spaces import Arch, SearchSpace
 
 
 class Supernet(nn.Module, ABC):
@@ -42,6 +43,27 @@ class Supernet(nn.Module, ABC):
     def extract(self, arch: Any) -> nn.Module:
         """A sub-network for ``arch`` holding copies of only the tensors it uses."""
         return self.assemble_subnet(arch, clone_module).train(self.training)
+
+    # The continuous relaxation (differentiable search): every edge computes the weighted sum
+    # of all its ops, weights per cell type of shape (edges, ops), ops in ``relaxed_ops`` order.
+
+    def relaxed_ops(self) -> dict[str, tuple[str, ...]]:
+        """Cell type -> the op names of the mixing weights' columns (edges are rows)."""
+        raise SpeedyNASError(f"the {self.space.name} supernet has no continuous relaxation")
+
+    def relaxed_edges(self) -> dict[str, int]:
+        """Cell type -> number of edges (rows of its mixing weights)."""
+        raise SpeedyNASError(f"the {self.space.name} supernet has no continuous relaxation")
+
+    def forward_relaxed(self, x: torch.Tensor, weights: Mapping[str, torch.Tensor],
+                        ) -> torch.Tensor:
+        """Logits of the relaxed supernet: on each edge the ``weights``-weighted sum of its ops
+        (each op computed once; ``none`` contributes nothing and is not computed)."""
+        raise SpeedyNASError(f"the {self.space.name} supernet has no continuous relaxation")
+
+    def derive(self, weights: Mapping[str, torch.Tensor]) -> Arch:
+        """The discrete arch the mixing weights (or probabilities) select."""
+        raise SpeedyNASError(f"the {self.space.name} supernet has no continuous relaxation")
 
 
 def clone_module(module: nn.Module) -> nn.Module:

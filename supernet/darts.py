@@ -18,7 +18,7 @@ per cell position; cell ``i`` uses the normal or reduce part of its own arch).
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated, Any, Callable, Iterator, NamedTuple, Sequence, Union
+from typing import Annotated, Any, Callable, Iterator, Mapping, NamedTuple, Sequence, Union
 
 import torch
 from torch import nn
@@ -39,6 +39,10 @@ StemMultiplier = Annotated[int, Option(min=1, help="stem channels = stem_multipl
 
 CellArchs = Union[DartsArch, str, Sequence[Union[DartsArch, str]]]
 _OP_INDEX = {op: k for k, op in enumerate(CANDIDATE_OPS)}
+#: The relaxation's ops (mixing-weight columns): ``none`` (weight only: it adds nothing) first,
+#: then the candidate ops, as in the DARTS reference.
+RELAXED_OPS = ("none", *CANDIDATE_OPS)
+NUM_EDGES = edge_index(NUM_NODES - 1, NUM_NODES) + 1
 
 
 @lru_cache(maxsize=256)
@@ -261,6 +265,20 @@ class DartsSuperCell(nn.Module):
         return cell_forward(self.preprocess0(s0), self.preprocess1(s1), pairs,
                             lambda p, h: chosen[p](h))
 
+    def forward_relaxed(self, s0: torch.Tensor, s1: torch.Tensor,
+                        weights: torch.Tensor) -> torch.Tensor:
+        """Node k = sum over its k+2 inputs of the mixed op on that edge; ``weights`` is
+        (14 edges, 8 ops in :data:`RELAXED_OPS` order)."""
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        for node in range(NUM_NODES):
+            total: Any = 0
+            for inp in range(node + 2):
+                edge = edge_index(node, inp)
+                for k, module in enumerate(self.edges[edge], start=1):  # column 0: none
+                    total = total + weights[edge, k] * module(states[inp])
+            states.append(total)
+        return torch.cat(states[2:], dim=1)
+
 
 @register_supernet("darts")
 class DartsSupernet(Supernet):
@@ -301,6 +319,35 @@ class DartsSupernet(Supernet):
         for cell, pairs in zip(self.cells, self.cell_pairs(arch)):
             s0, s1 = s1, cell(s0, s1, pairs)
         return self.classifier(torch.flatten(self.global_pooling(s1), 1))
+
+    def relaxed_ops(self) -> dict[str, tuple[str, ...]]:
+        return {"normal": RELAXED_OPS, "reduce": RELAXED_OPS}
+
+    def relaxed_edges(self) -> dict[str, int]:
+        return {"normal": NUM_EDGES, "reduce": NUM_EDGES}
+
+    def forward_relaxed(self, x: torch.Tensor, weights: Mapping[str, torch.Tensor],
+                        ) -> torch.Tensor:
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            s0, s1 = s1, cell.forward_relaxed(
+                s0, s1, weights["reduce" if cell.reduction else "normal"])
+        return self.classifier(torch.flatten(self.global_pooling(s1), 1))
+
+    def derive(self, weights: Mapping[str, torch.Tensor]) -> DartsArch:
+        """Per node the two inputs whose strongest non-``none`` op weighs most, each with that
+        op (the DARTS reference's genotype rule)."""
+        cells = []
+        for kind in ("normal", "reduce"):
+            w = weights[kind][:, 1:].detach().cpu()
+            pairs: list[tuple[str, int]] = []
+            for node in range(NUM_NODES):
+                rows = [edge_index(node, inp) for inp in range(node + 2)]
+                strength = w[rows].max(dim=1).values
+                inputs = sorted(strength.topk(2).indices.tolist())
+                pairs += [(CANDIDATE_OPS[int(w[rows[i]].argmax())], i) for i in inputs]
+            cells.append(tuple(pairs))
+        return DartsArch(normal=cells[0], reduce=cells[1])
 
     def assemble_subnet(self, arch: CellArchs,
                         take: Callable[[nn.Module], nn.Module]) -> DartsNetwork:

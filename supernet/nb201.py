@@ -6,7 +6,7 @@ blocks in that order, so block ``k`` of a network and of the supernet share a st
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Callable, Sequence, Union
+from typing import Annotated, Any, Callable, Mapping, Sequence, Union
 
 import torch
 from torch import nn
@@ -87,6 +87,21 @@ class NB201SuperCell(nn.Module):
     def forward(self, x: torch.Tensor, arch: NB201Arch) -> torch.Tensor:
         modules = self.chosen(arch)
         return cell_forward(x, arch.ops, lambda edge, h: modules[edge](h))
+
+    def forward_relaxed(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Node i = sum over edges into i of sum over ops k of weights[edge, k] * op_k(source);
+        ``weights`` is (6 edges, 5 ops in :data:`OPS` order); ``none`` is not computed."""
+        nodes = [x]
+        for node in range(1, NUM_NODES):
+            total: Any = 0
+            for edge, (target, source) in enumerate(EDGES):
+                if target != node:
+                    continue
+                for k, module in enumerate(self.edges[edge]):
+                    if not isinstance(module, Zero):
+                        total = total + weights[edge, k] * module(nodes[source])
+            nodes.append(total)
+        return nodes[-1]
 
 
 class ResidualReduction(nn.Module):
@@ -206,6 +221,24 @@ class NB201Supernet(NB201Skeleton, Supernet):
         for block in self.cells:
             x = block(x) if isinstance(block, ResidualReduction) else block(x, next(archs))
         return self.head(x)
+
+    def relaxed_ops(self) -> dict[str, tuple[str, ...]]:
+        return {"cell": OPS}
+
+    def relaxed_edges(self) -> dict[str, int]:
+        return {"cell": len(EDGES)}
+
+    def forward_relaxed(self, x: torch.Tensor, weights: Mapping[str, torch.Tensor],
+                        ) -> torch.Tensor:
+        x = self.stem(x)
+        for block in self.cells:
+            x = block(x) if isinstance(block, ResidualReduction) else block.forward_relaxed(
+                x, weights["cell"])
+        return self.head(x)
+
+    def derive(self, weights: Mapping[str, torch.Tensor]) -> NB201Arch:
+        """The strongest op on every edge, ``none`` included (as DARTS on NAS-Bench-201)."""
+        return NB201Arch(tuple(OPS[int(k)] for k in weights["cell"].argmax(dim=1)))
 
     def assemble_subnet(self, arch: CellArchs,
                         take: Callable[[nn.Module], nn.Module]) -> NB201Network:

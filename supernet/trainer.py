@@ -199,6 +199,12 @@ class SupernetTrainer:
                                       precision=self.cfg.precision)
         loss, acc, stopping = average_gradients(self.net, self.env,
                                                 [*(stats / micro), float(stop)])
+        self.weight_step(loss)
+        return loss, acc, stopping > 0
+
+    def weight_step(self, loss: float) -> None:
+        """Refuse a non-finite ``loss``, clip the gradients, step the optimizer, the learning
+        rate and the weight average."""
         if not math.isfinite(loss):
             kept = last_checkpoint(self.run_dir)
             raise SpeedyNASError(
@@ -213,7 +219,6 @@ class SupernetTrainer:
         self.scheduler.step()
         if self.ema is not None:
             self.ema.update(self.net)
-        return loss, acc, stopping > 0
 
     def probe(self) -> list[float]:
         """Validation accuracy of the fixed probe archs on the first ``probe_images``."""
@@ -280,6 +285,7 @@ class SupernetTrainer:
                  "lr": self.scheduler.get_last_lr()[0], "seconds": time.perf_counter() - start}
         if probes:
             entry["probe_acc_mean"] = float(np.mean(probes))
+        entry.update(self.epoch_extras(writer))
         self.history.append(entry)
         self.save(epoch_end=True)
         if writer is None:
@@ -287,8 +293,12 @@ class SupernetTrainer:
         for i, acc in enumerate(probes):
             writer.add_scalar(f"probe/arch_{i}", acc, self.step)
         for key, value in entry.items():
-            if key not in ("epoch", "step"):
+            if key not in ("epoch", "step") and isinstance(value, (int, float)):
                 writer.add_scalar(f"epoch/{key}", value, self.step)
         writer.flush()
         bar.write(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                           for k, v in entry.items()))
+                           for k, v in entry.items() if not isinstance(v, dict)))
+
+    def epoch_extras(self, writer: SummaryWriter | None) -> dict[str, Any]:
+        """More entries of the epoch's history record (a subclass's; ``writer`` on rank 0)."""
+        return {}
