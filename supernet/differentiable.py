@@ -122,7 +122,7 @@ class DifferentiableTrainer(SupernetTrainer):
                 weights = {k: w.detach() for k, w in weights.items()}
             loss, correct = self.relaxed_loss(xm, ym, weights)
             (loss / micro).backward()
-            stats += (float(loss), correct / len(ym))
+            stats += (float(loss.detach()), correct / len(ym))
         loss, acc, stopping = average_gradients(self.both, self.env,
                                                 [*(stats / micro), float(stop)])
         self.weight_step(loss)

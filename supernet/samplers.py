@@ -43,7 +43,8 @@ class PathSampler(ABC):
         """The paths trained in one step."""
 
 
-SAMPLERS: Registry[PathSampler] = Registry("path sampler", fixed=("net",))
+#: Path samplers, and the differentiable methods of :mod:`.relaxation`, which mix all paths.
+SAMPLERS: Registry[Any] = Registry("sampler", fixed=("net",))
 register_sampler: Callable = SAMPLERS.register
 
 

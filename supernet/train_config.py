@@ -29,11 +29,14 @@ class ModelConfig(PluginSection):
 
 @dataclass(frozen=True)
 class SamplerConfig(PluginSection):
-    """Which path(s) each step trains: a registered sampler and its options."""
+    """Which path(s) each step trains, or (a differentiable method) how all paths are mixed
+    and the mixture learnt: a registered sampler and its options."""
 
     registry: ClassVar[Registry] = SAMPLERS
 
-    name: str = setting("randnas", help="path sampler")
+    name: str = setting("randnas", help="path sampler (randnas, fairnas, multipaths) or "
+                                        "differentiable method (darts, darts_tse, drnas, "
+                                        "drnas_tse)")
 
 
 @dataclass(frozen=True)

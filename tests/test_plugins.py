@@ -41,7 +41,7 @@ def test_every_plugin_option_is_a_keyword_of_its_factory_with_its_default(regist
 
 
 def test_an_unknown_plugin_lists_the_registered_ones():
-    with pytest.raises(SpeedyNASError, match="unknown path sampler 'nope'; registered: fairnas"):
+    with pytest.raises(SpeedyNASError, match="unknown sampler 'nope'; registered: darts"):
         options_schema(SAMPLERS, "nope")
 
 
@@ -104,7 +104,7 @@ def test_a_key_of_another_plugin_is_refused_naming_who_takes_it():
 def test_replace_path_checks_keys_against_the_chosen_plugin():
     cfg = load_config(TrainConfig, None, ["sampler.name=multipaths", "sampler.num_paths=3"])
     assert replace_path(cfg, "sampler.num_paths", 5).sampler.num_paths == 5
-    with pytest.raises(SpeedyNASError, match="'num_paths' is an option of path sampler"):
+    with pytest.raises(SpeedyNASError, match="'num_paths' is an option of sampler"):
         replace_path(cfg, "sampler.name", "fairnas")  # num_paths would stay: refused
     fair = replace_path(cfg, "sampler", {"name": "fairnas", "per_cell": True})
     assert fair.sampler.options() == {"per_cell": True}

@@ -152,7 +152,7 @@ def test_run_dir_with_a_different_config_is_refused(toy_run):
     ("optim.lrr=0.1", "unknown key 'optim.lrr'"),
     ("optim.lr=-1", "optim.lr"),
     ("model.space=nb101", "unknown supernet 'nb101'; registered: darts, nb201"),
-    ("sampler.stratify=params", "'stratify' is an option of path sampler multipaths"),
+    ("sampler.stratify=params", "'stratify' is an option of sampler multipaths"),
     ("model.layers=3", "valid keys in section 'model' (space 'nb201'): space, channels_last, C, N"),
     ("data.train_size=30000", "data.train_size=30000 exceeds"),
     ("data.root=/nonexistent/cifar", "/nonexistent/cifar"),

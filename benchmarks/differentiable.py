@@ -1,0 +1,176 @@
+"""The derived arch's true accuracy per search epoch for DARTS, DARTS-TSE, DrNAS and DrNAS-TSE.
+
+    python benchmarks/differentiable.py [--methods darts darts_tse drnas drnas_tse]
+        [--seeds 1 2] [--jobs 2] [--work-dir runs/differentiable]
+        [--out results/differentiable] [--set KEY=VALUE ...]
+
+Trains ``configs/nb201_cpu_<method>.yaml`` once per method and seed (``seed=S``, ``--set``
+overrides added), ``--jobs`` runs at a time, each one process with one thread. Repeating the
+command skips finished runs and resumes killed ones. Reads each run's ``history.json`` (the
+derived arch and its true accuracy in the shipped NAS-Bench-201 table after every epoch) and
+writes ``OUT/derived.csv`` (one row per method, seed and epoch), ``OUT/derived.md`` (the table,
+the final archs and the seconds per epoch) and ``OUT/derived.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.atomic_io import atomic_write_text
+from search_pipeline.figures import legend_outside, line_styles, new_figure, save_figure
+
+REPO = Path(__file__).resolve().parents[1]
+METHODS = ["darts", "darts_tse", "drnas", "drnas_tse"]
+
+
+def train_command(method: str, seed: int, run_dir: Path, overrides: list[str]) -> list[str]:
+    """The train.py command that starts (or resumes) one run."""
+    if (run_dir / "config.yaml").exists():
+        return [sys.executable, "train.py", "--run-dir", str(run_dir), "--resume"]
+    return [sys.executable, "train.py", "--config", str(REPO / "configs" / f"nb201_cpu_{method}.yaml"),
+            "--run-dir", str(run_dir), f"seed={seed}", "log.progress=false", *overrides]
+
+
+def finished(run_dir: Path) -> bool:
+    """Whether the run has trained all its epochs."""
+    history, config = run_dir / "history.json", run_dir / "config.yaml"
+    if not (history.exists() and config.exists()):
+        return False
+    import yaml
+
+    epochs = yaml.safe_load(config.read_text())["optim"]["epochs"]
+    return len(json.loads(history.read_text())) >= epochs
+
+
+def run_all(runs: list[tuple[str, int, Path]], jobs: int, overrides: list[str]) -> None:
+    """Train every unfinished run, ``jobs`` at a time; a failed run stops the script."""
+    pending = [r for r in runs if not finished(r[2])]
+    active: list[tuple[subprocess.Popen, Path]] = []
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    while pending or active:
+        while pending and len(active) < jobs:
+            method, seed, run_dir = pending.pop(0)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            log = open(run_dir.parent / f"{run_dir.name}.log", "a")
+            active.append((subprocess.Popen(train_command(method, seed, run_dir, overrides),
+                                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                            env=env), run_dir))
+            print(f"started {run_dir}", flush=True)
+        time.sleep(2)
+        for proc, run_dir in list(active):
+            if proc.poll() is None:
+                continue
+            active.remove((proc, run_dir))
+            if proc.returncode != 0:
+                for other, _ in active:
+                    other.terminate()
+                raise SystemExit(f"{run_dir} failed (exit {proc.returncode}); see "
+                                 f"{run_dir.parent / (run_dir.name + '.log')}")
+            print(f"finished {run_dir}", flush=True)
+
+
+def rows_of(runs: list[tuple[str, int, Path]]) -> list[dict[str, Any]]:
+    """One row per method, seed and epoch from the runs' histories."""
+    rows = []
+    for method, seed, run_dir in runs:
+        for entry in json.loads((run_dir / "history.json").read_text()):
+            rows.append({"method": method, "seed": seed, "epoch": entry["epoch"],
+                         "true_acc": entry.get("derived_true_acc"),
+                         "seconds": round(entry["seconds"], 1),
+                         "train_acc": round(entry["train_acc"], 4),
+                         "arch": entry["derived_arch"]})
+    return rows
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    """The rows as CSV."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def table(rows: list[dict[str, Any]], methods: list[str], seeds: list[int]) -> str:
+    """Markdown: mean true accuracy per method and epoch, the final archs, seconds per epoch."""
+    epochs = sorted({r["epoch"] for r in rows})
+    acc = {(r["method"], r["seed"], r["epoch"]): r["true_acc"] for r in rows}
+    lines = ["| epoch | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
+    for epoch in epochs:
+        cells = []
+        for method in methods:
+            values = [acc.get((method, s, epoch)) for s in seeds]
+            values = [v for v in values if v is not None]
+            cells.append(f"{np.mean(values):.2f} ({', '.join(f'{v:.2f}' for v in values)})"
+                         if values else "")
+        lines.append(f"| {epoch} | " + " | ".join(cells) + " |")
+    lines += ["", "| method | seed | final true acc | s / epoch | final derived arch |",
+              "|---|---|---|---|---|"]
+    for method in methods:
+        for seed in seeds:
+            own = [r for r in rows if r["method"] == method and r["seed"] == seed]
+            if own:
+                last = own[-1]
+                lines.append(f"| {method} | {seed} | {last['true_acc']:.2f} | "
+                             f"{np.mean([r['seconds'] for r in own]):.1f} | `{last['arch']}` |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict[str, Any]], methods: list[str], seeds: list[int], path: Path) -> None:
+    """True accuracy of the derived arch against the epoch: a style per method, one line per
+    seed (thin), the seed mean thick."""
+    fig = new_figure(8, 4.5)
+    ax = fig.add_subplot()
+    for method, style in zip(methods, line_styles(len(methods))):
+        curves = []
+        for seed in seeds:
+            own = [r for r in rows if r["method"] == method and r["seed"] == seed]
+            if own:
+                epochs = [r["epoch"] for r in own]
+                curves.append([r["true_acc"] for r in own])
+                ax.plot(epochs, curves[-1], color=style["color"], linestyle=style["linestyle"],
+                        alpha=0.35, linewidth=1)
+        if curves:
+            length = min(len(c) for c in curves)
+            ax.plot(epochs[:length], np.mean([c[:length] for c in curves], axis=0), **style,
+                    linewidth=2, label=f"{method} (mean of {len(curves)})")
+    ax.set_xlabel("search epoch")
+    ax.set_ylabel("true CIFAR-10 accuracy of the derived arch (%)")
+    ax.set_title("NAS-Bench-201: the arch each method derives after every epoch")
+    ax.grid(alpha=0.3)
+    legend_outside(fig)
+    save_figure(fig, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--work-dir", type=Path, default=REPO / "runs" / "differentiable")
+    parser.add_argument("--out", type=Path, default=REPO / "results" / "differentiable")
+    parser.add_argument("--set", nargs="*", default=[], dest="overrides",
+                        help="train.py overrides for new runs")
+    args = parser.parse_args()
+    runs = [(m, s, args.work_dir / f"{m}-seed{s}") for s in args.seeds for m in args.methods]
+    run_all(runs, args.jobs, args.overrides)
+    rows = rows_of(runs)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_csv(rows, args.out / "derived.csv")
+    atomic_write_text(args.out / "derived.md", table(rows, args.methods, args.seeds))
+    plot(rows, args.methods, args.seeds, args.out / "derived.png")
+    print((args.out / "derived.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""Differentiable search: the relaxed supernets, DARTS-TSE's α-gradient, resume, the DARTS space."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import supernet
+from core.atomic_io import load_checkpoint
+from core.config import load_config
+from core.errors import SpeedyNASError
+from supernet.differentiable import DifferentiableTrainer, create_trainer
+from supernet.run_dir import resolve_train_config
+from supernet.train_config import TrainConfig
+from supernet.trainer import SupernetTrainer
+
+from .conftest import CIFAR10_DIR, REPO, run_script
+
+TOY = REPO / "configs" / "toy.yaml"
+DATA = f"data.root={CIFAR10_DIR}"
+SIZES = {"nb201": {"C": 4, "N": 1}, "darts": {"C": 4, "layers": 3}}
+
+
+def one_hot(net: supernet.Supernet, arch) -> dict[str, torch.Tensor]:
+    """Mixing weights that select exactly ``arch`` (DARTS: unused edges on ``none``)."""
+    weights = {}
+    for kind, ops in net.relaxed_ops().items():
+        w = torch.zeros(net.relaxed_edges()[kind], len(ops))
+        if net.space.name == "nb201":
+            for edge, op in enumerate(arch.ops):
+                w[edge, ops.index(op)] = 1
+        else:
+            from search_spaces.darts import edge_index
+
+            w[:, 0] = 1
+            for p, (op, inp) in enumerate(arch.cell(kind == "reduce")):
+                edge = edge_index(p // 2, inp)
+                w[edge, 0], w[edge, ops.index(op)] = 0, 1
+        weights[kind] = w
+    return weights
+
+
+@pytest.mark.parametrize("space", sorted(SIZES))
+def test_one_hot_mixing_weights_compute_what_the_single_path_computes(space):
+    torch.manual_seed(0)
+    net = supernet.create_supernet(space, **SIZES[space])
+    x = torch.randn(4, 3, 16, 16)
+    rng = np.random.default_rng(3)
+    archs = net.space.sample_many(6, rng)
+    if space == "nb201":  # cells with dead and empty nodes too
+        archs += [net.space.parse("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"),
+                  net.space.parse("|skip_connect~0|+|none~0|none~1|+|none~0|none~1|avg_pool_3x3~2|")]
+    with torch.no_grad():
+        for arch in archs:
+            torch.testing.assert_close(net.forward_relaxed(x, one_hot(net, arch)), net(x, arch),
+                                       rtol=0, atol=1e-6)
+            assert net.derive(one_hot(net, arch)) == arch  # deriving inverts the encoding
+
+
+@pytest.mark.parametrize("space", sorted(SIZES))
+def test_relaxed_supernet_gives_alpha_a_gradient_on_every_entry(space):
+    torch.manual_seed(0)
+    net = supernet.create_supernet(space, **SIZES[space])
+    alphas = {k: torch.zeros(net.relaxed_edges()[k], len(ops), requires_grad=True)
+              for k, ops in net.relaxed_ops().items()}
+    loss = F.cross_entropy(net.forward_relaxed(torch.randn(4, 3, 16, 16), {
+        k: a.softmax(-1) for k, a in alphas.items()}), torch.arange(4))
+    loss.backward()
+    for a in alphas.values():
+        assert torch.isfinite(a.grad).all() and (a.grad != 0).all()
+
+
+def toy_trainer(run_dir: Path, *overrides: str, config: Path = TOY) -> SupernetTrainer:
+    cfg = resolve_train_config(run_dir, str(config), [DATA, "log.probe_archs=0", *overrides],
+                               resume=False)
+    return create_trainer(cfg, run_dir)
+
+
+def test_darts_tse_updates_alpha_with_the_hand_computed_sum_of_k_training_gradients(tmp_path):
+    K = 3
+    settings = ["sampler.name=darts_tse", f"sampler.tse_steps={K}", "sampler.init_scale=0.1"]
+    trainer = toy_trainer(tmp_path / "trainer", *settings)
+    replica = toy_trainer(tmp_path / "replica", *settings)  # same seed: same weights, α, batches
+    assert isinstance(trainer, DifferentiableTrainer)
+    start = {k: a.detach().clone() for k, a in replica.alphas.alphas.items()}
+    expected = {k: torch.zeros_like(a) for k, a in start.items()}
+    partial = []
+    batches = list(replica.batches.take(K))
+    for x, y in batches:  # by hand: the α-gradient of each step's training loss, then SGD on w
+        alpha = replica.alphas.alphas["cell"]
+        loss = F.cross_entropy(replica.net.forward_relaxed(x, {"cell": alpha.softmax(-1)}), y)
+        grads = torch.autograd.grad(loss, [alpha, *replica.net.parameters()], allow_unused=True)
+        expected["cell"] += grads[0]
+        partial.append(expected["cell"].clone())
+        for p, g in zip(replica.net.parameters(), grads[1:]):
+            p.grad = g
+        torch.nn.utils.clip_grad_norm_(replica.net.parameters(), replica.cfg.optim.grad_clip)
+        replica.optimizer.step()
+        replica.scheduler.step()
+    for k, (x, y) in enumerate(trainer.batches.take(K)):
+        torch.testing.assert_close(x, batches[k][0], rtol=0, atol=0)
+        trainer.train_step(x, y)
+        trainer.step += 1
+        if k < K - 1:  # summed so far, α untouched
+            torch.testing.assert_close(trainer.tse_sum[0], partial[k], rtol=1e-5, atol=1e-8)
+            assert torch.equal(trainer.alphas.alphas["cell"].detach(), start["cell"])
+    # one Adam step (first step: bias-corrected moments m = g, v = g^2) on g = sum + wd * α
+    method = trainer.method
+    g = expected["cell"] + method.arch_weight_decay * start["cell"]
+    wanted = start["cell"] - method.arch_lr * g / (g.abs() + 1e-8)
+    torch.testing.assert_close(trainer.alphas.alphas["cell"].detach(), wanted, rtol=1e-5,
+                               atol=1e-7)
+    assert all(torch.equal(t, torch.zeros_like(t)) for t in trainer.tse_sum)
+    for p, q in zip(trainer.net.parameters(), replica.net.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)  # the same weight steps
+
+
+def test_darts_steps_alpha_on_validation_batches_and_holds_it_in_the_weight_step(tmp_path):
+    trainer = toy_trainer(tmp_path / "run", "sampler.name=darts")
+    before = trainer.alphas.alphas["cell"].detach().clone()
+    position = trainer.val_batches.state_dict()
+    x, y = next(iter(trainer.batches))
+    trainer.train_step(x, y)
+    assert trainer.val_batches.state_dict()["position"] == position["position"] + 1
+    moved = trainer.alphas.alphas["cell"].detach() - before
+    assert (moved != 0).all() and moved.abs().max() <= 1.01 * trainer.method.arch_lr
+    assert all(p.grad is None for p in trainer.alphas.parameters())  # the α step is done
+
+
+def test_the_darts_space_relaxation_builds_steps_and_derives_a_searchable_genotype(tmp_path):
+    trainer = toy_trainer(tmp_path / "run", "model.C=2", "model.layers=3", "sampler.name=drnas_tse",
+                          "sampler.tse_steps=2", "optim.epochs=1", "data.train_size=128",
+                          "data.val_size=64", "log.progress=false",
+                          config=REPO / "configs" / "darts_cpu_darts_tse.yaml")
+    shapes = {k: tuple(a.shape) for k, a in trainer.alphas.alphas.items()}
+    assert shapes == {"normal": (14, 8), "reduce": (14, 8)}
+    before = {k: a.detach().clone() for k, a in trainer.alphas.alphas.items()}
+    history = trainer.run()
+    assert history[-1]["step"] == 2 and np.isfinite(history[-1]["train_loss"])
+    for kind, a in trainer.alphas.alphas.items():
+        assert not torch.equal(a.detach(), before[kind])
+    arch = trainer.net.space.parse(history[-1]["derived_arch"])
+    weights = history[-1]["mixing_weights"]
+    assert set(weights) == {"normal", "reduce"} and len(weights["normal"]) == 14
+    assert all(abs(sum(row) - 1) < 1e-4 for row in weights["normal"])
+    sub = trainer.net.extract(arch)
+    assert sub(torch.randn(2, 3, 16, 16)).shape == (2, 10)
+
+
+def test_options_that_do_not_apply_to_the_method_are_refused():
+    for override, key in [("sampler.per_cell=true", "per_cell"),
+                          ("sampler.tse_steps=5", "tse_steps")]:
+        with pytest.raises(SpeedyNASError, match=key):
+            load_config(TrainConfig, TOY, ["sampler.name=darts", override])
+    assert load_config(TrainConfig, TOY, ["sampler.name=drnas_tse",
+                                          "sampler.tse_steps=7"]).sampler.tse_steps == 7
+
+
+def train_cmd(run_dir: Path, *args: str) -> list[str]:
+    return [sys.executable, str(REPO / "train.py"), "--run-dir", str(run_dir), *args]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("method", ["darts", "drnas_tse"])
+def test_a_run_stopped_mid_epoch_resumes_bit_identically_and_is_searchable(method, tmp_path):
+    args = ["--config", str(TOY), DATA, f"sampler.name={method}", "optim.epochs=2",
+            "data.train_size=2048", "log.probe_archs=0"]
+    if method.endswith("tse"):
+        args.append("sampler.tse_steps=7")  # α updates do not line up with epochs
+    run_dir = tmp_path / "stopped"
+    proc = subprocess.Popen(train_cmd(run_dir, *args), cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run_dir / "tb").exists():
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "checkpoint saved at step" in err, err
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    assert not state["finished"] and state["step"] % 32 != 0  # mid-epoch
+    assert subprocess.run(train_cmd(run_dir, "--resume"), cwd=REPO, capture_output=True
+                          ).returncode == 0
+    whole = tmp_path / "whole"
+    assert subprocess.run(train_cmd(whole, *args), cwd=REPO, capture_output=True
+                          ).returncode == 0
+    ours, reference = (load_checkpoint(d / "checkpoints" / "last.pt") for d in (run_dir, whole))
+    for part in ("model", "alphas"):
+        assert ours[part].keys() == reference[part].keys()
+        assert all(torch.equal(ours[part][k], reference[part][k]) for k in ours[part])
+    history = json.loads((run_dir / "history.json").read_text())
+    assert history == [dict(h, seconds=o["seconds"]) for h, o in zip(
+        json.loads((whole / "history.json").read_text()), history)]
+    assert 0 < history[-1]["derived_true_acc"] < 100  # the shipped table knows every cell
+    searched = run_script("search.py", "--run-dir", str(run_dir), "--config",
+                          str(REPO / "configs" / "search_toy.yaml"), "retrain.enabled=false",
+                          "candidates.num=4", "name=after-relaxed")
+    assert "spearman" in searched.stdout.lower()
