@@ -198,8 +198,9 @@ def test_a_run_stopped_mid_epoch_resumes_bit_identically_and_is_searchable(metho
         assert ours[part].keys() == reference[part].keys()
         assert all(torch.equal(ours[part][k], reference[part][k]) for k in ours[part])
     history = json.loads((run_dir / "history.json").read_text())
-    assert history == [dict(h, seconds=o["seconds"]) for h, o in zip(
-        json.loads((whole / "history.json").read_text()), history)]
+    keys = ("epoch", "step", "derived_arch", "derived_true_acc", "mixing_weights")
+    assert [{k: h[k] for k in keys} for h in history] == [
+        {k: h[k] for k in keys} for h in json.loads((whole / "history.json").read_text())]
     assert 0 < history[-1]["derived_true_acc"] < 100  # the shipped table knows every cell
     searched = run_script("search.py", "--run-dir", str(run_dir), "--config",
                           str(REPO / "configs" / "search_toy.yaml"), "retrain.enabled=false",

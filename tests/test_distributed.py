@@ -54,12 +54,19 @@ def parameters(run_dir: Path) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state["model"].items() if "running" not in k and "num_batches" not in k}
 
 
-def test_two_ranks_match_one_process_with_two_micro_batches(tmp_path):
-    ddp = run(TORCHRUN + train_args(tmp_path / "ddp", "optim.epochs=2"))
+@pytest.mark.parametrize("sampler", [[], ["sampler.name=darts"],
+                                     ["sampler.name=darts_tse", "sampler.tse_steps=3"]],
+                         ids=["randnas", "darts", "darts_tse"])
+def test_two_ranks_match_one_process_with_two_micro_batches(sampler, tmp_path):
+    ddp = run(TORCHRUN + train_args(tmp_path / "ddp", "optim.epochs=2", *sampler))
     assert ddp.stdout.count("finished 2 epochs") == 1  # only rank 0 reports
     run([sys.executable] + train_args(tmp_path / "single", "optim.epochs=2",
-                                      "optim.micro_batches=2"))
+                                      "optim.micro_batches=2", *sampler))
     ours, reference = parameters(tmp_path / "ddp"), parameters(tmp_path / "single")
+    if sampler:  # and the same architecture parameters
+        ours.update(load_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.pt")["alphas"])
+        reference.update(load_checkpoint(tmp_path / "single" / "checkpoints" / "last.pt"
+                                         )["alphas"])
     assert ours.keys() == reference.keys()
     for key in ours:
         torch.testing.assert_close(ours[key], reference[key], rtol=1e-5, atol=1e-6)
