@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 
+import search_spaces
 from core.atomic_io import sweep_temporaries
 from core.cli import parse_run_args, run_cli, run_parser
 from core.config import load_config
 from core.distributed import DistEnv, init_distributed, shutdown
 from core.locks import directory_lock
-import search_spaces
 from search_pipeline import create_ground_truth
 from supernet.differentiable import Truth, create_trainer
 from supernet.run_dir import config_path, resolve_train_config

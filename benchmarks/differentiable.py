@@ -37,8 +37,9 @@ def train_command(method: str, seed: int, run_dir: Path, overrides: list[str]) -
     """The train.py command that starts (or resumes) one run."""
     if (run_dir / "config.yaml").exists():
         return [sys.executable, "train.py", "--run-dir", str(run_dir), "--resume"]
-    return [sys.executable, "train.py", "--config", str(REPO / "configs" / f"nb201_cpu_{method}.yaml"),
-            "--run-dir", str(run_dir), f"seed={seed}", "log.progress=false", *overrides]
+    config = REPO / "configs" / f"nb201_cpu_{method}.yaml"
+    return [sys.executable, "train.py", "--config", str(config), "--run-dir", str(run_dir),
+            f"seed={seed}", "log.progress=false", *overrides]
 
 
 def finished(run_dir: Path) -> bool:

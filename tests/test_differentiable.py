@@ -1,4 +1,4 @@
-"""Differentiable search: the relaxed supernets, DARTS-TSE's α-gradient, resume, the DARTS space."""
+"""Differentiable search: the relaxed supernets, DARTS-TSE's α-gradient, resume, DARTS space."""
 from __future__ import annotations
 
 import json
@@ -56,8 +56,9 @@ def test_one_hot_mixing_weights_compute_what_the_single_path_computes(space):
     rng = np.random.default_rng(3)
     archs = net.space.sample_many(6, rng)
     if space == "nb201":  # cells with dead and empty nodes too
-        archs += [net.space.parse("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"),
-                  net.space.parse("|skip_connect~0|+|none~0|none~1|+|none~0|none~1|avg_pool_3x3~2|")]
+        archs += [net.space.parse(text) for text in (
+            "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+            "|skip_connect~0|+|none~0|none~1|+|none~0|none~1|avg_pool_3x3~2|")]
     with torch.no_grad():
         for arch in archs:
             torch.testing.assert_close(net.forward_relaxed(x, one_hot(net, arch)), net(x, arch),
