@@ -14,7 +14,7 @@ from them as from any run), α, the arch optimizer, the validation batches' posi
 part-summed TSE gradient, so a killed run resumes bit-identically. Every epoch's history entry
 records the derived arch, α's expected mixing weights and, given a ground truth, the derived
 arch's true accuracy; TensorBoard gets them as text, a scalar and one heat-map image per cell
-type (rows: edges, columns: ops; white = weight 1).
+type (rows: edges, columns: ops; each row scaled to its maximum, so the strongest op is white).
 """
 from __future__ import annotations
 
@@ -162,9 +162,11 @@ class DifferentiableTrainer(SupernetTrainer):
 
 
 def heat_map(probabilities: torch.Tensor, cell: int = 12) -> torch.Tensor:
-    """An (edges, ops) matrix in [0, 1] as a grey image, ``cell`` pixels per entry."""
-    return probabilities.detach().float().cpu().repeat_interleave(cell, 0).repeat_interleave(
-        cell, 1)
+    """An (edges, ops) matrix as a grey image, ``cell`` pixels per entry, each row scaled to
+    its maximum (the strongest op of an edge is white, however close the weights are)."""
+    rows = probabilities.detach().float().cpu()
+    rows = rows / rows.max(dim=1, keepdim=True).values.clamp_min(1e-12)
+    return rows.repeat_interleave(cell, 0).repeat_interleave(cell, 1)
 
 
 def create_trainer(cfg: TrainConfig, run_dir: Path, env: DistEnv = DistEnv(),

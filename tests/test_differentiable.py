@@ -207,3 +207,11 @@ def test_a_run_stopped_mid_epoch_resumes_bit_identically_and_is_searchable(metho
                           str(REPO / "configs" / "search_toy.yaml"), "retrain.enabled=false",
                           "candidates.num=4", "name=after-relaxed")
     assert "spearman" in searched.stdout.lower()
+
+
+def test_the_heat_map_shows_each_edges_strongest_op_in_white():
+    from supernet.differentiable import heat_map
+
+    image = heat_map(torch.tensor([[0.19, 0.21, 0.2, 0.2, 0.2], [0.5, 0.1, 0.1, 0.1, 0.2]]), 3)
+    assert image.shape == (6, 15) and image.max() == 1
+    assert image[0, 3] == 1 and image[3, 0] == 1 and image[0, 0] < 1
