@@ -26,11 +26,19 @@ from typing import Any
 
 import numpy as np
 
+import search_spaces
 from core.atomic_io import atomic_write_text
 from search_pipeline.figures import legend_outside, line_styles, new_figure, save_figure
 
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ["darts", "darts_tse", "drnas", "drnas_tse"]
+PARAMETER_FREE = {"none", "skip_connect", "avg_pool_3x3"}
+
+
+def parameter_free_edges(arch: str) -> int:
+    """How many of the cell's 6 edges hold an op without weights (DARTS's collapse fills
+    cells with them)."""
+    return sum(op in PARAMETER_FREE for op in search_spaces.create("nb201").parse(arch).ops)
 
 
 def train_command(method: str, seed: int, run_dir: Path, overrides: list[str]) -> list[str]:
@@ -89,6 +97,7 @@ def rows_of(runs: list[tuple[str, int, Path]]) -> list[dict[str, Any]]:
                          "true_acc": entry.get("derived_true_acc"),
                          "seconds": round(entry["seconds"], 1),
                          "train_acc": round(entry["train_acc"], 4),
+                         "free_edges": parameter_free_edges(entry["derived_arch"]),
                          "arch": entry["derived_arch"]})
     return rows
 
@@ -103,17 +112,20 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def table(rows: list[dict[str, Any]], methods: list[str], seeds: list[int]) -> str:
-    """Markdown: mean true accuracy per method and epoch, the final archs, seconds per epoch."""
+    """Markdown: mean true accuracy (each seed's) and parameter-free edges per method and
+    epoch, the final archs, seconds per epoch."""
     epochs = sorted({r["epoch"] for r in rows})
-    acc = {(r["method"], r["seed"], r["epoch"]): r["true_acc"] for r in rows}
-    lines = ["| epoch | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
+    by_key = {(r["method"], r["seed"], r["epoch"]): r for r in rows}
+    lines = ["True accuracy of the derived arch (mean over seeds, then each seed) and its "
+             "parameter-free edges (none, skip, pool; each seed):", "",
+             "| epoch | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
     for epoch in epochs:
         cells = []
         for method in methods:
-            values = [acc.get((method, s, epoch)) for s in seeds]
-            values = [v for v in values if v is not None]
-            cells.append(f"{np.mean(values):.2f} ({', '.join(f'{v:.2f}' for v in values)})"
-                         if values else "")
+            own = [by_key[method, s, epoch] for s in seeds if (method, s, epoch) in by_key]
+            values = [r["true_acc"] for r in own if r["true_acc"] is not None]
+            cells.append(f"{np.mean(values):.2f} ({', '.join(f'{v:.2f}' for v in values)}) "
+                         f"[{', '.join(str(r['free_edges']) for r in own)}]" if values else "")
         lines.append(f"| {epoch} | " + " | ".join(cells) + " |")
     lines += ["", "| method | seed | final true acc | s / epoch | final derived arch |",
               "|---|---|---|---|---|"]
