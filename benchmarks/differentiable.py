@@ -140,27 +140,35 @@ def table(rows: list[dict[str, Any]], methods: list[str], seeds: list[int]) -> s
 
 
 def plot(rows: list[dict[str, Any]], methods: list[str], seeds: list[int], path: Path) -> None:
-    """True accuracy of the derived arch against the epoch: a style per method, one line per
-    seed (thin), the seed mean thick."""
-    fig = new_figure(8, 4.5)
-    ax = fig.add_subplot()
+    """Left: true accuracy of the derived arch against the epoch (a style per method, thin: each
+    seed, thick: the seed mean); right: its parameter-free edges (seed mean)."""
+    fig = new_figure(11, 4.5)
+    acc_ax, free_ax = fig.subplots(1, 2, width_ratios=[3, 2])
     for method, style in zip(methods, line_styles(len(methods))):
-        curves = []
+        curves = {"true_acc": [], "free_edges": []}
         for seed in seeds:
             own = [r for r in rows if r["method"] == method and r["seed"] == seed]
             if own:
                 epochs = [r["epoch"] for r in own]
-                curves.append([r["true_acc"] for r in own])
-                ax.plot(epochs, curves[-1], color=style["color"], linestyle=style["linestyle"],
-                        alpha=0.35, linewidth=1)
-        if curves:
-            length = min(len(c) for c in curves)
-            ax.plot(epochs[:length], np.mean([c[:length] for c in curves], axis=0), **style,
-                    linewidth=2, label=f"{method} (mean of {len(curves)})")
-    ax.set_xlabel("search epoch")
-    ax.set_ylabel("true CIFAR-10 accuracy of the derived arch (%)")
-    ax.set_title("NAS-Bench-201: the arch each method derives after every epoch")
-    ax.grid(alpha=0.3)
+                for key in curves:
+                    curves[key].append([r[key] for r in own])
+                acc_ax.plot(epochs, curves["true_acc"][-1], color=style["color"],
+                            linestyle=style["linestyle"], alpha=0.35, linewidth=1)
+        if not curves["true_acc"]:
+            continue
+        length = min(len(c) for c in curves["true_acc"])
+        for ax, key in ((acc_ax, "true_acc"), (free_ax, "free_edges")):
+            ax.plot(epochs[:length], np.mean([c[:length] for c in curves[key]], axis=0),
+                    **style, linewidth=2,
+                    label=f"{method} (mean of {len(curves[key])})" if ax is acc_ax else None)
+    acc_ax.set_ylabel("true CIFAR-10 accuracy of the derived arch (%)")
+    acc_ax.set_title("The arch each method derives after every epoch")
+    free_ax.set_ylabel("edges without weights (none, skip, pool; of 6)")
+    free_ax.set_ylim(0, 6)
+    free_ax.set_title("Drift to parameter-free ops")
+    for ax in (acc_ax, free_ax):
+        ax.set_xlabel("search epoch")
+        ax.grid(alpha=0.3)
     legend_outside(fig)
     save_figure(fig, path)
 
