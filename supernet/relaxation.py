@@ -9,8 +9,9 @@ Two choices make the four methods:
 
 - **relaxation**: ``softmax`` (DARTS: the mixing weights are softmax(α) per edge) or
   ``dirichlet`` (DrNAS, Chen et al. 2021: the weights are a pathwise-differentiable draw from
-  Dirichlet(elu(α) + 1) per edge and step; the derived arch uses the Dirichlet mean). DrNAS's
-  ``l2`` regulariser is the arch optimizer's weight decay, as in its NAS-Bench-201 setting.
+  Dirichlet(elu(α) + 1) per edge and step; the derived arch uses the Dirichlet mean). The only
+  regulariser of α is the arch optimizer's weight decay (an L2 penalty); DrNAS's KL
+  regulariser towards a Dirichlet prior and its progressive schedule are not implemented.
 - **objective** of the α step: the validation loss of one validation batch per training step
   (first-order DARTS, Ru et al. 2021 Alg. 2), or TSE (Alg. 3): the sum, over ``tse_steps``
   consecutive weight steps, of the gradient of each step's training loss with respect to α,
