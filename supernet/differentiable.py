@@ -78,13 +78,6 @@ class DifferentiableTrainer(SupernetTrainer):
 
     # ------------------------------------------------------------------ training
 
-    def shards(self, x: torch.Tensor, y: torch.Tensor) -> zip:
-        """This rank's share of a global batch, split into ``optim.micro_batches``."""
-        start = self.env.rank * self.rank_batch
-        x, y = x[start:start + self.rank_batch], y[start:start + self.rank_batch]
-        size = len(y) // self.cfg.optim.micro_batches
-        return zip(x.split(size), y.split(size))
-
     def relaxed_loss(self, x: torch.Tensor, y: torch.Tensor,
                      weights: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
         """Cross-entropy of the relaxed supernet (forward in ``precision``) and the number of

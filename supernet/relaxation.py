@@ -91,13 +91,9 @@ class DifferentiableMethod:
         derived arch and the heat maps show."""
         with torch.no_grad():
             if self.relaxation == "softmax":
-                return {k: F.softmax(a, dim=-1) for k, a in alphas.alphas.items()}
+                return self.mixing_weights(alphas)
             concentration = {k: F.elu(a) + 1 for k, a in alphas.alphas.items()}
             return {k: c / c.sum(dim=-1, keepdim=True) for k, c in concentration.items()}
-
-    def derive(self, net: Supernet, alphas: ArchParameters) -> object:
-        """The arch the current α selects."""
-        return net.derive(self.probabilities(alphas))
 
 
 @register_sampler("darts")

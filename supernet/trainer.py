@@ -190,17 +190,22 @@ class SupernetTrainer:
         micro-batches and ranks) and whether any rank was asked to stop."""
         self.optimizer.zero_grad(set_to_none=not self.cfg.optim.legacy_zero_grad)
         paths = self.sampler.paths(self.path_rng)
-        start = self.env.rank * self.rank_batch
-        x, y = x[start:start + self.rank_batch], y[start:start + self.rank_batch]
         micro = self.cfg.optim.micro_batches
         stats = np.zeros(2)
-        for xm, ym in zip(x.split(len(y) // micro), y.split(len(y) // micro)):
+        for xm, ym in self.shards(x, y):
             stats += accumulate_paths(self.net, xm, ym, paths, scale=1.0 / micro,
                                       precision=self.cfg.precision)
         loss, acc, stopping = average_gradients(self.net, self.env,
                                                 [*(stats / micro), float(stop)])
         self.weight_step(loss)
         return loss, acc, stopping > 0
+
+    def shards(self, x: torch.Tensor, y: torch.Tensor) -> zip:
+        """This rank's share of a global batch, split into ``optim.micro_batches``."""
+        start = self.env.rank * self.rank_batch
+        x, y = x[start:start + self.rank_batch], y[start:start + self.rank_batch]
+        size = len(y) // self.cfg.optim.micro_batches
+        return zip(x.split(size), y.split(size))
 
     def weight_step(self, loss: float) -> None:
         """Refuse a non-finite ``loss``, clip the gradients, step the optimizer, the learning
