@@ -38,7 +38,8 @@ from supernet.trainer import SupernetTrainer
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS = REPO.parent / "shared" / "benchmarks"
-COPIED = ("summary.json", "summary.md", "scores_vs_truth.png", "correlation_vs_budget.png")
+COPIED = ("summary.json", "summary.md", "scores.csv", "scores_vs_truth.png",
+          "correlation_vs_budget.png")
 
 
 @dataclass(frozen=True)
@@ -131,18 +132,27 @@ def fmt(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def with_interval(metrics: dict[str, Any], key: str) -> str:
+    """``0.61 [0.50, 0.70]``: the value and its bootstrap 95 % interval, where the summary has it."""
+    interval = metrics.get(f"{key}_ci")
+    return fmt(metrics[key]) + (f" [{fmt(interval[0])}, {fmt(interval[1])}]" if interval else "")
+
+
 def experiment_table(experiment: Experiment, summary: dict[str, Any],
                      timing: dict[str, float]) -> str:
-    """One experiment's rows: ours at every B next to the paper's B = 100 Spearman."""
+    """One experiment's rows: ours at every B (with intervals) next to the paper's B = 100."""
     budgets, last = summary["budgets"], str(summary["budgets"][-1])
+    top = f"{summary.get('top_fraction', 0.1):.0%}"
     head = ["estimator"] + [f"Spearman B={b}" for b in budgets] + [f"Kendall B={b}" for b in budgets]
-    head += [f"top-10 acc B={last}", "paper Spearman (B=100)", "paper top-10"]
+    head += [f"Kendall in true top {top} B={last}", f"precision at {top} B={last}",
+             f"top-10 acc B={last}", "paper Spearman (B=100)", "paper top-10"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in summary["estimators"]:
         metrics = summary["metrics"][name]
-        row = [name] + [fmt(metrics[str(b)]["spearman"]) for b in budgets]
-        row += [fmt(metrics[str(b)]["kendall"]) for b in budgets]
-        row += [fmt(metrics[last]["top10"]), fmt(experiment.paper.get(name)),
+        row = [name] + [with_interval(metrics[str(b)], "spearman") for b in budgets]
+        row += [with_interval(metrics[str(b)], "kendall") for b in budgets]
+        row += [fmt(metrics[last].get("kendall_top")), fmt(metrics[last].get("precision_top")),
+                fmt(metrics[last]["top10"]), fmt(experiment.paper.get(name)),
                 fmt(experiment.paper_top10.get(name))]
         lines.append("| " + " | ".join(row) + " |")
     zero_cost = summary.get("zero_cost_seconds_per_candidate") or {}

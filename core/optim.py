@@ -26,9 +26,19 @@ class SGDConfig:
                                nesterov=self.nesterov, weight_decay=self.weight_decay)
 
 
-def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int,
-                    lr_min: float) -> torch.optim.lr_scheduler.CosineAnnealingLR:
+def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int, lr_min: float,
+                    warmup_steps: int = 0) -> torch.optim.lr_scheduler.LRScheduler:
     """Cosine decay from the optimizer's lr to ``lr_min`` over ``total_steps`` steps (stepped
-    once per step)."""
-    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps,
-                                                      eta_min=lr_min)
+    once per step); with ``warmup_steps`` > 0 the first of them instead rise linearly from
+    lr / warmup_steps to lr and the cosine spans the rest."""
+    if not 0 <= warmup_steps < total_steps:
+        raise ValueError(f"warmup_steps={warmup_steps} must be in [0, {total_steps})")
+    if not warmup_steps:
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps,
+                                                          eta_min=lr_min)
+    warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1 / warmup_steps,
+                                               total_iters=warmup_steps)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=total_steps - warmup_steps, eta_min=lr_min)
+    return torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, cosine],
+                                                 milestones=[warmup_steps])

@@ -48,6 +48,9 @@ class OptimConfig(SGDConfig):
     micro_batches: int = setting(1, min=1, help="split each rank's batch into this many "
                                                "micro-batches (gradient accumulation)")
     lr_min: float = setting(0.001, min=0, help="final learning rate of the cosine schedule")
+    warmup_epochs: float = setting(0.0, min=0, help="linear learning-rate warm-up from lr/steps "
+                                                    "to lr over this many (fractional) epochs "
+                                                    "before the cosine; 0: none")
     grad_clip: Optional[float] = setting(5.0, gt=0, help="max gradient norm; null: no clipping")
     ema_decay: Optional[float] = setting(
         None, gt=0, lt=1, help="also keep an exponential moving average of the weights with "
@@ -84,3 +87,6 @@ class TrainConfig(RuntimeConfig):
         if self.optim.lr_min > self.optim.lr:
             raise SpeedyNASError(f"optim.lr_min={self.optim.lr_min} must not exceed "
                                  f"optim.lr={self.optim.lr}")
+        if self.optim.warmup_epochs >= self.optim.epochs:
+            raise SpeedyNASError(f"optim.warmup_epochs={self.optim.warmup_epochs} must be below "
+                                 f"optim.epochs={self.optim.epochs}")

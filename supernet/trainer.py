@@ -112,7 +112,9 @@ class SupernetTrainer:
         self.steps_per_epoch = len(self.batches)
         self.total_steps = optim.epochs * self.steps_per_epoch
         self.optimizer = optim.optimizer(self.net.parameters())
-        self.scheduler = cosine_schedule(self.optimizer, self.total_steps, optim.lr_min)
+        self.scheduler = cosine_schedule(
+            self.optimizer, self.total_steps, optim.lr_min,
+            warmup_steps=int(optim.warmup_epochs * self.steps_per_epoch))
         self.sampler = create_sampler(cfg.sampler.name, self.net, **cfg.sampler.options())
         self.path_rng = np.random.default_rng([cfg.seed, 1])
         self.probe_archs = self.net.space.sample_many(cfg.log.probe_archs,

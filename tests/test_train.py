@@ -101,7 +101,7 @@ def test_sigkill_then_resume_is_bit_identical(toy_run, tmp_path):
 def test_sigint_saves_mid_epoch_and_resume_is_bit_identical(tmp_path):
     run_dir = tmp_path / "stopped"
     args = ["--config", str(TOY), DATA, "optim.epochs=2", "data.train_size=4096",
-            "optim.ema_decay=0.9"]
+            "optim.ema_decay=0.9", "optim.warmup_epochs=1.5"]  # stopped during the warm-up
     cmd = [sys.executable, str(REPO / "train.py"), "--run-dir", str(run_dir), *args]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for(run_dir / "tb", proc)
@@ -156,6 +156,7 @@ def test_run_dir_with_a_different_config_is_refused(toy_run):
     ("model.layers=3", "valid keys in section 'model' (space 'nb201'): space, channels_last, C, N"),
     ("data.train_size=30000", "data.train_size=30000 exceeds"),
     ("data.root=/nonexistent/cifar", "/nonexistent/cifar"),
+    ("optim.warmup_epochs=3", "optim.warmup_epochs=3.0 must be below optim.epochs=2"),
 ])
 def test_bad_config_is_refused_before_any_work(tmp_path, override, fragment):
     run_dir = tmp_path / "bad"
@@ -243,6 +244,25 @@ def test_bf16_paths_give_fp32_gradients_within_bfloat16_rounding():
     assert not grads["bf16"].equal(grads["fp32"])
     cosine = torch.nn.functional.cosine_similarity(grads["bf16"], grads["fp32"], dim=0)
     assert cosine > 0.99
+
+
+def test_warmup_rises_linearly_then_follows_the_cosine(tmp_path):
+    cfg = load_config(TrainConfig, TOY, [DATA, "optim.epochs=2", "optim.warmup_epochs=0.5",
+                                         "optim.lr=0.1", "optim.lr_min=0.001",
+                                         "log.probe_archs=0"])
+    trainer = SupernetTrainer(cfg, tmp_path / "warm")
+    total, warm = trainer.total_steps, trainer.steps_per_epoch // 2
+    assert (total, warm) == (16, 4)  # 512 toy images, batch 64
+    rates = []
+    for _ in range(total):
+        rates.append(trainer.scheduler.get_last_lr()[0])
+        trainer.optimizer.step()
+        trainer.scheduler.step()
+    ramp = [0.1 * (1 / warm + (1 - 1 / warm) * t / warm) for t in range(warm)]
+    cosine = [0.001 + 0.099 * (1 + np.cos(np.pi * t / (total - warm))) / 2
+              for t in range(total - warm)]
+    np.testing.assert_allclose(rates, ramp + cosine, rtol=1e-9)
+    assert rates[0] == pytest.approx(0.025) and max(rates) == pytest.approx(0.1)
 
 
 def test_legacy_zero_grad_keeps_moving_unsampled_ops(tmp_path):
