@@ -47,7 +47,7 @@ def test_one_command_writes_the_table_and_resumes_without_redoing_work(
     assert timing["search"] == pytest.approx(summary["search_wall_seconds"])
     history = json.loads((out / "toy" / "train_history.json").read_text())
     assert timing["train"] == pytest.approx(sum(entry["seconds"] for entry in history))
-    for name in ("summary.md", "scores_vs_truth.png", "correlation_vs_budget.png"):
+    for name in ("summary.md", "scores.csv", "scores_vs_truth.png", "correlation_vs_budget.png"):
         assert (out / "toy" / name).stat().st_size > 0
 
     table = (out / "table.md").read_text()
@@ -55,8 +55,10 @@ def test_one_command_writes_the_table_and_resumes_without_redoing_work(
     tse_row = next(line for line in table.splitlines() if line.startswith("| tse |"))
     cells = [cell.strip() for cell in tse_row.strip("|").split("|")]
     ours = summary["metrics"]["tse"]
-    assert cells[1:3] == [f"{ours[b]['spearman']:.2f}" for b in ("2", "4")]
-    assert cells[-3:] == [f"{ours['4']['top10']:.2f}", "0.70", "92.67"]
+    assert cells[1:3] == [f"{ours[b]['spearman']:.2f} [{ours[b]['spearman_ci'][0]:.2f}, "
+                          f"{ours[b]['spearman_ci'][1]:.2f}]" for b in ("2", "4")]
+    assert cells[-5:] == [f"{ours['4']['kendall_top']:.2f}", f"{ours['4']['precision_top']:.2f}",
+                          f"{ours['4']['top10']:.2f}", "0.70", "92.67"]
 
     # Re-running finds everything done: no new training epoch, no candidate fine-tuned again.
     stored = (work / "toy" / "search" / "seed5" / "results.jsonl").read_bytes()
