@@ -1,11 +1,12 @@
 """Compare search strategies against the NAS-Bench-201 table, resumably, in one command.
 
     python benchmarks/strategies.py [--modes table cpu] [--run-dir runs/quickstart]
-        [--table-seeds 20] [--cpu-seeds 3] [--arms sample evolution ...] [--jobs 2]
-        [--out results/strategies]
+        [--train-config quickstart] [--table-seeds 20] [--cpu-seeds 3]
+        [--arms sample evolution ...] [--jobs 2] [--out results/strategies]
 
-The run dir holds the configs/quickstart.yaml supernet (trained first when missing, about 2-3
-minutes on a CPU).
+The run dir holds the supernet of ``configs/<--train-config>.yaml`` (trained first when
+missing: about 2-3 minutes on a CPU for the quick-start one; ``--train-config nb201_cpu_randnas
+--run-dir runs/reproduce/nb201_cpu_randnas`` searches the table's 32 px supernet instead).
 
 Each arm (a strategy and its fitness) is searched once per seed with ``search.py --config
 configs/search_strategies_<mode>.yaml`` into ``RUN_DIR/search/<mode>-<arm>-s<seed>`` (seed s
@@ -234,12 +235,13 @@ def plot_curves(rows: list[dict[str, Any]], mode: str, path: Path) -> None:
     save_figure(fig, path)
 
 
-def ensure_supernet(run_dir: Path) -> None:
-    """Train (or finish training) the configs/quickstart.yaml supernet into ``run_dir``."""
+def ensure_supernet(run_dir: Path, train_config: str) -> None:
+    """Train (or finish training) the ``configs/<train_config>.yaml`` supernet into
+    ``run_dir``."""
     if (run_dir / "checkpoints" / "last.pt").exists() and (run_dir / "history.json").exists():
         return
     resume = ["--resume"] if (run_dir / "config.yaml").exists() else [
-        "--config", str(REPO / "configs" / "quickstart.yaml")]
+        "--config", str(REPO / "configs" / f"{train_config}.yaml")]
     subprocess.run([sys.executable, str(REPO / "train.py"), "--run-dir", str(run_dir), *resume],
                    cwd=REPO, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
@@ -270,7 +272,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--modes", nargs="+", choices=sorted(ARMS), default=["table", "cpu"])
     parser.add_argument("--run-dir", type=Path, default=REPO / "runs" / "quickstart",
-                        help="the configs/quickstart.yaml supernet (trained when missing)")
+                        help="the supernet's run dir (trained when missing)")
+    parser.add_argument("--train-config", default="quickstart",
+                        help="configs/<name>.yaml trains the supernet when the run dir has none")
     parser.add_argument("--table-seeds", type=int, default=20, help="table mode: seeds 0..N-1")
     parser.add_argument("--cpu-seeds", type=int, default=3, help="cpu mode: seeds 0..N-1")
     parser.add_argument("--arms", nargs="+", help="default: every arm of each mode")
@@ -282,7 +286,7 @@ def main() -> None:
     unknown = sorted(set(args.arms or ()) - known)
     if unknown:
         parser.error(f"unknown arms {unknown}; known: {', '.join(sorted(known))}")
-    ensure_supernet(args.run_dir)
+    ensure_supernet(args.run_dir, args.train_config)
     for mode in args.modes:
         arms = [a for a in ARMS[mode] if not args.arms or a in args.arms]
         seeds = list(range(args.table_seeds if mode == "table" else args.cpu_seeds))
