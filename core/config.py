@@ -505,7 +505,12 @@ class _Builder:
                 kwargs[f.name] = self.section(tp, {}, dotted)
             else:
                 raise SpeedyNASError(f"missing required key {dotted!r}")
-        return schema(**kwargs)
+        try:
+            return schema(**kwargs)
+        except SpeedyNASError as error:  # a section's own check: say which section
+            if prefix and not str(error).startswith(prefix):
+                raise SpeedyNASError(f"{prefix}: {error}") from None
+            raise
 
 
 def _default(f: dataclasses.Field) -> Any:

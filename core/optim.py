@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from .config import setting
+from .errors import SpeedyNASError
 
 __all__ = ["SGDConfig", "cosine_schedule"]
 
@@ -19,6 +20,11 @@ class SGDConfig:
     momentum: float = setting(0.9, min=0, lt=1)
     nesterov: bool = setting(True)
     weight_decay: float = setting(5e-4, min=0)
+
+    def __post_init__(self) -> None:
+        if self.nesterov and self.momentum == 0:
+            raise SpeedyNASError("nesterov=true needs a momentum above 0, got momentum=0.0; "
+                                 "set nesterov=false or a momentum in (0, 1)")
 
     def optimizer(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.SGD:
         """A fresh SGD optimizer over ``params`` with these settings."""

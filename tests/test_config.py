@@ -201,6 +201,36 @@ def test_post_init_checks_run(tmp_path):
         load_config(WithCheck, None, ["window.start=30"])
 
 
+@dataclass(frozen=True)
+class Pair:
+    low: int = 0
+    high: int = 1
+
+    def __post_init__(self) -> None:
+        if self.low > self.high:
+            raise SpeedyNASError(f"low={self.low} must not exceed high={self.high}")
+
+
+@dataclass(frozen=True)
+class WithPairs:
+    first: Pair = field(default_factory=Pair)
+    second: Pair = field(default_factory=Pair)
+
+
+def test_a_section_check_is_told_which_section_failed():
+    assert error_of(WithPairs, None, ["second.low=5"]) == "second: low=5 must not exceed high=1"
+    # a message that already names its section is left as it is
+    assert error_of(WithCheck, None, ["window.start=30"]).startswith("window.start (30)")
+
+
+def test_nesterov_without_momentum_is_refused_naming_the_section():
+    from supernet.train_config import TrainConfig
+
+    assert error_of(TrainConfig, None, ["optim.momentum=0"]).startswith(
+        "optim: nesterov=true needs a momentum above 0")
+    assert load_config(TrainConfig, None, ["optim.momentum=0", "optim.nesterov=false"])
+
+
 def test_required_key():
     assert load_config(Required, None, ["space=nb201"]) == Required("nb201")
     assert "missing required key 'space'" in error_of(Required, None, [])

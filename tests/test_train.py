@@ -157,6 +157,7 @@ def test_run_dir_with_a_different_config_is_refused(toy_run):
     ("data.train_size=30000", "data.train_size=30000 exceeds"),
     ("data.root=/nonexistent/cifar", "/nonexistent/cifar"),
     ("optim.warmup_epochs=3", "optim.warmup_epochs=3.0 must be below optim.epochs=2"),
+    ("optim.momentum=0", "optim: nesterov=true needs a momentum above 0"),
 ])
 def test_bad_config_is_refused_before_any_work(tmp_path, override, fragment):
     run_dir = tmp_path / "bad"
