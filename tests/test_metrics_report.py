@@ -136,6 +136,32 @@ def test_intervals_on_the_nb201_table_hold_the_estimate_repeat_and_narrow() -> N
         assert 2.5 < widths[kind, 50] / widths[kind, 800] < 6.5
 
 
+def test_paired_difference_interval_on_the_nb201_table() -> None:
+    """FLOPs and params against NB201 test accuracy on 200 archs: the paired interval of the
+    difference holds the point difference and is far narrower than the separate intervals
+    suggest (both are measured on the same archs); an estimator minus itself is exactly 0."""
+    table = load_table()
+    truth, params = table.column("cifar10_test"), table.column("params_cifar10")
+    rows = np.random.default_rng(1).choice(len(truth), size=200, replace=False)
+    noisy = params[rows] * np.random.default_rng(2).lognormal(0, 0.5, size=200)
+    a, b = rank_metrics(noisy, truth[rows]), rank_metrics(params[rows], truth[rows])
+    low, high = metrics.difference_interval("spearman", noisy, params[rows], truth[rows])
+    assert low < a["spearman"] - b["spearman"] < high
+    assert high < 0  # multiplying in noise makes params worse, beyond doubt
+    separate = sum(m["spearman_ci"][1] - m["spearman_ci"][0] for m in (a, b))
+    assert high - low < 0.6 * separate
+    assert metrics.difference_interval("kendall", params[rows], params[rows],
+                                       truth[rows]) == [0.0, 0.0]
+    assert metrics.difference_interval("spearman", noisy, params[rows], truth[rows],
+                                       resamples=0) is None
+    with_inf = noisy.copy()
+    with_inf[0] = -np.inf  # a non-finite score ranks at the bottom, as in rank_metrics
+    bottom = noisy.copy()
+    bottom[0] = noisy.min() - 1
+    assert metrics.difference_interval("spearman", with_inf, params[rows], truth[rows]) == \
+        metrics.difference_interval("spearman", bottom, params[rows], truth[rows])
+
+
 def test_top_of_the_ranking_hand_computed() -> None:
     truths = [float(t) for t in range(20)]  # the true top 10 %: candidates 19 and 18
     scores = list(truths)

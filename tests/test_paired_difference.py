@@ -1,0 +1,42 @@
+"""benchmarks/paired_difference.py on a hand-made scores.csv (the format a search writes)."""
+from __future__ import annotations
+
+import runpy
+
+import numpy as np
+import pytest
+
+from search_pipeline.metrics import difference_interval, rank_metrics
+
+from .conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def script() -> dict:
+    return runpy.run_path(str(REPO / "benchmarks" / "paired_difference.py"))
+
+
+def test_difference_table_reads_a_scores_csv(script, tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.normal(90, 2, size=60)
+    good, params = truth + rng.normal(0, 1, 60), truth + rng.normal(0, 3, 60)
+    path = tmp_path / "scores.csv"
+    lines = ["arch,params,flops,truth,good@B100,params@B100"]
+    lines += [f"a{i},1,2,{t},{'' if i == 0 else g},{p}"  # an empty cell: a non-finite score
+              for i, (t, g, p) in enumerate(zip(truth, good, params))]
+    path.write_text("\n".join(lines) + "\n")
+    columns = script["read_columns"](path)
+    assert np.isnan(columns["good@B100"][0]) and set(columns) == {"truth", "good@B100",
+                                                                 "params@B100"}
+    table = script["difference_table"](columns, "params", 100, None)
+    row = next(line for line in table.splitlines() if line.startswith("| good |"))
+    rho = rank_metrics(columns["good@B100"], truth, resamples=0)["spearman"]
+    base = rank_metrics(params, truth, resamples=0)["spearman"]
+    low, high = difference_interval("spearman", columns["good@B100"], params, truth)
+    assert row == f"| good | {rho:.3f} | {rho - base:+.3f} | [{low:+.3f}, {high:+.3f}] |"
+    assert low > 0  # the less noisy estimator wins beyond doubt
+    with pytest.raises(SystemExit, match="no column tse@B100; estimators: good, params"):
+        script["difference_table"](columns, "params", 100, ["tse"])
+    (tmp_path / "other.csv").write_text("arch,score\nx,1\n")
+    with pytest.raises(SystemExit, match="not a search's scores.csv"):
+        script["read_columns"](tmp_path / "other.csv")
