@@ -30,7 +30,7 @@ from typing import Any
 from core.atomic_io import atomic_write_json, atomic_write_text
 from core.config import load_config
 from core.distributed import DistEnv, init_distributed, shutdown
-from search_pipeline.report import format_retrain
+from search_pipeline.report import format_retrain, with_interval
 from search_pipeline.search_config import SearchConfig, search_context
 from search_pipeline.search_run import Search, search_dir
 from supernet.run_dir import load_run_config, resolve_train_config
@@ -132,12 +132,6 @@ def fmt(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def with_interval(metrics: dict[str, Any], key: str) -> str:
-    """``0.61 [0.50, 0.70]``: the value and its bootstrap 95 % interval, where the summary has it."""
-    interval = metrics.get(f"{key}_ci")
-    return fmt(metrics[key]) + (f" [{fmt(interval[0])}, {fmt(interval[1])}]" if interval else "")
-
-
 def experiment_table(experiment: Experiment, summary: dict[str, Any],
                      timing: dict[str, float]) -> str:
     """One experiment's rows: ours at every B (with intervals) next to the paper's B = 100."""
@@ -149,8 +143,8 @@ def experiment_table(experiment: Experiment, summary: dict[str, Any],
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in summary["estimators"]:
         metrics = summary["metrics"][name]
-        row = [name] + [with_interval(metrics[str(b)], "spearman") for b in budgets]
-        row += [with_interval(metrics[str(b)], "kendall") for b in budgets]
+        row = [name] + [with_interval(metrics[str(b)], "spearman", 2) for b in budgets]
+        row += [with_interval(metrics[str(b)], "kendall", 2) for b in budgets]
         row += [fmt(metrics[last].get("kendall_top")), fmt(metrics[last].get("precision_top")),
                 fmt(metrics[last]["top10"]), fmt(experiment.paper.get(name)),
                 fmt(experiment.paper_top10.get(name))]

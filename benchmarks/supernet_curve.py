@@ -26,6 +26,7 @@ from typing import Any
 
 from core.atomic_io import atomic_write_text
 from search_pipeline.figures import legend_outside, line_styles, new_figure, save_figure
+from search_pipeline.report import with_interval
 from supernet.run_dir import kept_epochs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,9 +87,7 @@ def table(rows: list[dict[str, Any]], minutes: dict[str, float], command: str) -
     for row in rows:
         cells = []
         for name in ESTIMATORS:
-            m = row["metrics"][name]
-            ci = m.get("spearman_ci")
-            cells.append(f"{m['spearman']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""))
+            cells.append(with_interval(row["metrics"][name], "spearman"))
         lines.append(f"| {row['sampler']} | {row['epoch']} | " + " | ".join(cells)
                      + f" | {row['minutes']:.1f} |")
     lines += ["", "Training minutes (all epochs, this machine): "

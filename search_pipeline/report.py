@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PARETO_COSTS", "best_ranked", "format_best", "format_markdown", "format_table", "log_figures",
     "pareto_summary", "plot_correlation_vs_budget", "plot_pareto", "plot_scores", "scores_csv",
-    "summarize", "write_summary",
+    "summarize", "with_interval", "write_summary",
 ]
 
 #: The costs Pareto fronts minimise (keys of a results record).
@@ -117,10 +117,11 @@ def _fmt(value: float | None, digits: int) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def _with_interval(metric: Mapping[str, Any], kind: str) -> str:
-    """``0.712 [0.64, 0.77]``: a correlation and its bootstrap interval (when computed)."""
+def with_interval(metric: Mapping[str, Any], kind: str, digits: int = 3) -> str:
+    """``0.712 [0.64, 0.77]``: a correlation (``digits`` decimals) and its bootstrap interval
+    (when computed)."""
     interval = metric.get(f"{kind}_ci")
-    value = _fmt(metric[kind], 3)
+    value = _fmt(metric[kind], digits)
     return value if interval is None else f"{value} [{interval[0]:.2f}, {interval[1]:.2f}]"
 
 
@@ -157,7 +158,7 @@ def format_table(summary: Mapping[str, Any]) -> str:
         row, top_row = [_estimator_label(summary, estimator)], [estimator]
         for budget in summary["budgets"]:
             m = summary["metrics"][estimator][str(budget)]
-            row += [_with_interval(m, "spearman"), _with_interval(m, "kendall"),
+            row += [with_interval(m, "spearman"), with_interval(m, "kendall"),
                     _fmt(m[f"top{k}"], 2)]
             top_row += [_fmt(m.get("kendall_top"), 3), _fmt(m.get("precision_top"), 2)]
         rows.append(row)
@@ -365,7 +366,7 @@ def plot_scores(results: Sequence[Mapping[str, Any]], truths: Mapping[str, float
         dropped = sum(not math.isfinite(s) for s in paired.scores)
         note = f", {dropped} non-finite (ranked last)" if dropped else ""
         ax.set_title(textwrap.fill(f"{estimator} (B={budget}): Spearman "
-                                   f"{_with_interval(metric, 'spearman')}{note}", 55), fontsize=8)
+                                   f"{with_interval(metric, 'spearman')}{note}", 55), fontsize=8)
         ax.set_xlabel("rank by score (1 = best)", fontsize=8)
         ax.set_ylabel("rank by true accuracy (1 = best)", fontsize=8)
     for ax in axes[len(estimators):]:
