@@ -260,6 +260,11 @@ def test_the_strategies_benchmark_writes_its_table_and_resumes(tiny_run, tmp_pat
         summary = json.loads((tiny_run / "search" / f"table-{row['arm']}-s{row['seed']}" /
                               "summary.json").read_text())
         assert float(row["truth"]) == summary["strategy"]["incumbent"]["truth"]
+        assert float(row["best_evaluated"]) == summary["best_possible"]["top1"] >= float(
+            row["truth"])
+        incumbent = summary["strategy"]["incumbent"]  # the fitness at the final fidelity:
+        final = summary["metrics"][incumbent["fitness"]][str(incumbent["budget"])]
+        assert float(row["fitness_spearman"]) == final["spearman"] > 0.5  # a table column
     assert "| evolution-valid | table cifar10_valid_val | 2 |" in table
     assert (tmp_path / "incumbent_table.png").stat().st_size > 10_000
     again = run_script(*args)  # finished searches are not run again
