@@ -1,7 +1,7 @@
 """How fast a supernet learns with its sampler's paths against one fixed path, on the same data.
 
     python benchmarks/supernet_probe.py [--config darts_cpu_randnas | PATH.yaml] [--steps 300]
-        [--window 50] [--lrs 0.025] [--set KEY=VALUE ...]
+        [--window 50] [--lrs 0.025] [--modes sampled fixed ...] [--set KEY=VALUE ...]
 
 Builds the trainer of ``configs/<--config>.yaml`` (in a temporary run dir, one thread) for each
 learning rate and each mode, and runs ``--steps`` training steps on the config's own batches,
@@ -9,10 +9,13 @@ with the config's optimizer, clipping and (constant: the schedule is held at the
 rate:
 
 - ``sampled``: the config's sampler draws the path(s) of every step, as ``train.py`` does;
-- ``fixed``: every step trains the same single path (drawn once from the space, seed 0).
+- ``fixed``: every step trains the same single path (drawn once from the space, seed 0);
+- DARTS only, one uniform genotype per step with: ``fixed-ops`` the fixed genotype's op in
+  every (op, input) pair, ``fixed-inputs`` its inputs, ``convs-only`` ops drawn among the four
+  convolutions.
 
 Prints, per window of ``--window`` steps, the mean training loss and accuracy of each mode. The
-gap between the two says how much of the weight-sharing supernet's slowness comes from sharing
+gap between the modes says how much of the weight-sharing supernet's slowness comes from sharing
 the weights among paths rather than from the network or the data.
 """
 from __future__ import annotations
@@ -26,7 +29,8 @@ import numpy as np
 import torch
 
 from core.config import load_config
-from search_spaces.base import Arch
+from search_spaces.base import Arch, SearchSpace
+from search_spaces.darts import CANDIDATE_OPS, DartsArch
 from supernet.train_config import TrainConfig
 from supernet.trainer import SupernetTrainer
 
@@ -43,15 +47,49 @@ class FixedPath:
         return [self.arch]
 
 
+class PartlyFixedDarts:
+    """A stand-in sampler for the DARTS space: a uniform genotype per step with part of every
+    (op, input) pair taken from one fixed genotype, or its ops drawn among the convolutions."""
+
+    def __init__(self, space: SearchSpace, fixed: DartsArch, mode: str) -> None:
+        self.space, self.fixed, self.mode = space, fixed, mode
+
+    def pair(self, drawn: tuple[str, int], fixed: tuple[str, int], rng: np.random.Generator
+             ) -> tuple[str, int]:
+        if self.mode == "fixed-ops":
+            return fixed[0], drawn[1]
+        if self.mode == "fixed-inputs":
+            return drawn[0], fixed[1]
+        return CONVOLUTIONS[int(rng.integers(len(CONVOLUTIONS)))], drawn[1]
+
+    def paths(self, rng: np.random.Generator) -> list[Arch]:
+        drawn = self.space.sample(rng)
+        cells = [tuple(self.pair(d, f, rng) for d, f in zip(getattr(drawn, name),
+                                                             getattr(self.fixed, name)))
+                 for name in ("normal", "reduce")]
+        return [DartsArch(normal=cells[0], reduce=cells[1])]
+
+
+CONVOLUTIONS = [op for op in CANDIDATE_OPS if "conv" in op]
+MODES = ("sampled", "fixed")
+DARTS_MODES = ("fixed-ops", "fixed-inputs", "convs-only")
+
+
 def probe_trainer(config: Path, overrides: list[str], mode: str, run_dir: Path
                   ) -> SupernetTrainer:
     """The trainer of ``config`` in ``run_dir`` with its learning rate held at the start and,
-    in ``fixed`` mode, one path (drawn with seed 0) in place of its sampler."""
+    unless ``mode`` is ``sampled``, a stand-in sampler (its fixed genotype drawn with seed 0)."""
     cfg = load_config(TrainConfig, config, [*overrides, "log.probe_archs=0"])
     trainer = SupernetTrainer(cfg, run_dir)
     trainer.scheduler.step = lambda *args, **kwargs: None
+    space = trainer.net.space
+    fixed = space.sample(np.random.default_rng(0))
     if mode == "fixed":
-        trainer.sampler = FixedPath(trainer.net.space.sample(np.random.default_rng(0)))
+        trainer.sampler = FixedPath(fixed)
+    elif mode in DARTS_MODES:
+        if not isinstance(fixed, DartsArch):
+            raise SystemExit(f"mode {mode} needs the DARTS space, not {space.name}")
+        trainer.sampler = PartlyFixedDarts(space, fixed, mode)
     return trainer
 
 
@@ -80,6 +118,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--window", type=int, default=50)
     parser.add_argument("--lrs", type=float, nargs="+", default=[0.025])
+    parser.add_argument("--modes", nargs="+", choices=MODES + DARTS_MODES, default=list(MODES))
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="training config overrides")
     args = parser.parse_args()
@@ -91,7 +130,7 @@ def main() -> None:
     print("| lr | path | training loss | training accuracy | s/step |")
     print("|---|---|---|---|---|")
     for lr in args.lrs:
-        for mode in ("sampled", "fixed"):
+        for mode in args.modes:
             losses, accs, seconds = probe(config, [*args.set, f"optim.lr={lr}"], mode,
                                           args.steps)
             print(f"| {lr:g} | {mode} | {windows(losses, args.window)} | "

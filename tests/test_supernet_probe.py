@@ -6,6 +6,8 @@ import runpy
 import numpy as np
 import torch
 
+import search_spaces
+
 from .conftest import CIFAR10_DIR, REPO
 
 TOY = REPO / "configs" / "toy.yaml"
@@ -36,3 +38,22 @@ def test_the_probe_reports_both_modes(tmp_path, capsys, monkeypatch) -> None:
     assert [row.split(" | ")[1] for row in rows] == ["sampled", "fixed"]
     losses = [float(v) for row in rows for v in row.split(" | ")[2].split()]
     assert len(losses) == 4 and all(0 < v < 10 for v in losses)
+
+
+def test_partly_fixed_darts_paths_keep_what_their_mode_fixes() -> None:
+    script = runpy.run_path(str(REPO / "benchmarks" / "supernet_probe.py"))
+    space = search_spaces.create("darts")
+    fixed = space.sample(np.random.default_rng(0))
+    rng = np.random.default_rng(1)
+    for mode, kept in (("fixed-ops", 0), ("fixed-inputs", 1)):
+        sampler = script["PartlyFixedDarts"](space, fixed, mode)
+        paths = [sampler.paths(rng)[0] for _ in range(20)]
+        for name in ("normal", "reduce"):
+            cells = [getattr(p, name) for p in paths]
+            assert all([pair[kept] for pair in c] == [pair[kept] for pair in getattr(fixed, name)]
+                       for c in cells)
+            assert len({tuple(pair[1 - kept] for pair in c) for c in cells}) > 1  # the rest varies
+    convs = script["PartlyFixedDarts"](space, fixed, "convs-only")
+    ops = {op for _ in range(20) for name in ("normal", "reduce")
+           for op, _ in getattr(convs.paths(rng)[0], name)}
+    assert ops == set(script["CONVOLUTIONS"]) and len(ops) == 4
