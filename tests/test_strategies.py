@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import runpy
 
 import numpy as np
 import pytest
@@ -269,3 +270,24 @@ def test_the_strategies_benchmark_writes_its_table_and_resumes(tiny_run, tmp_pat
     assert (tmp_path / "incumbent_table.png").stat().st_size > 10_000
     again = run_script(*args)  # finished searches are not run again
     assert again.stdout == first.stdout
+
+
+def test_choose_combo_averages_its_metrics_over_tuning_searches(tiny_run, capsys, monkeypatch):
+    _, _, out = table_search(tiny_run, "name=tuning", "strategy.name=sample",
+                                   "budget.evaluations=60", "estimators.names=[table,params]")
+    summary = json.loads((out / "summary.json").read_text())
+    capsys.readouterr()  # the search's own report
+    argv = ["choose_combo.py", str(out), str(out), "--members", "table", "params",
+            "--max-members", "2", "--by", "kendall_top"]
+    monkeypatch.setattr("sys.argv", argv)
+    runpy.run_path(str(REPO / "benchmarks" / "choose_combo.py"), run_name="__main__")
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in lines
+            if line.startswith(("table ", "params ", "combo("))}
+    assert set(rows) == {"table", "params", "combo(table+params)"}
+    for name in ("table", "params"):  # the mean over two copies of one search is that search
+        metrics = summary["metrics"][name][str(max(summary["budgets"]))]
+        assert rows[name][:3] == [round(metrics[k], 3)
+                                  for k in ("spearman", "kendall", "kendall_top")]
+    order = [line.split()[0] for line in lines if line.split()[0] in rows]
+    assert [rows[n][2] for n in order] == sorted((rows[n][2] for n in order), reverse=True)
