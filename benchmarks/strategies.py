@@ -61,14 +61,15 @@ class Arm:
     seeded: bool = False  # the strategy takes a seed option (set to the run's seed)
 
 
-def zero_cost_evolution(fitness: str) -> Arm:
-    """Evolution with a training-free fitness measured at the benchmark's size (C=16, N=5):
+def training_free(strategy: str, fitness: str) -> Arm:
+    """``strategy`` with a training-free fitness measured at the benchmark's size (C=16, N=5):
     200 evaluations, no fine-tune steps."""
     members = fitness[len("combo("):-1].split("+")
-    return Arm("evolution", f"{fitness} (training-free)", (
-        f"estimators.names=[{fitness},{','.join(members)}]", f"strategy.fitness={fitness}",
-        "finetune.budgets=[0]", "budget.steps=null", "budget.evaluations=200", "zero_cost.C=16",
-        "zero_cost.N=5"), seeded=True)
+    return Arm(strategy, f"{fitness} (training-free)", (
+        f"strategy.name={strategy}", f"estimators.names=[{fitness},{','.join(members)}]",
+        f"strategy.fitness={fitness}", "finetune.budgets=[0]", "budget.steps=null",
+        "budget.evaluations=200", "zero_cost.C=16", "zero_cost.N=5"),
+        seeded=strategy == "evolution")
 
 
 ARMS: dict[str, dict[str, Arm]] = {
@@ -97,8 +98,9 @@ ARMS: dict[str, dict[str, Arm]] = {
                             seeded=True),
         # Training-free fitnesses (200 evaluations, no fine-tune steps), chosen on tuning seeds 7
         # and 123 for ordering the true top 10 % (results/strategies/NOTES.md).
-        "evolution-zc3": zero_cost_evolution("combo(params+synflow+jacov)"),
-        "evolution-zc2": zero_cost_evolution("combo(synflow+jacov)"),
+        "evolution-zc3": training_free("evolution", "combo(params+synflow+jacov)"),
+        "evolution-zc2": training_free("evolution", "combo(synflow+jacov)"),
+        "sample-zc2": training_free("sample", "combo(synflow+jacov)"),
     },
 }
 
