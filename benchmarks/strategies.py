@@ -61,14 +61,14 @@ class Arm:
     seeded: bool = False  # the strategy takes a seed option (set to the run's seed)
 
 
-def training_free(strategy: str, fitness: str) -> Arm:
+def training_free(strategy: str, fitness: str, *extra: str) -> Arm:
     """``strategy`` with a training-free fitness measured at the benchmark's size (C=16, N=5):
-    200 evaluations, no fine-tune steps."""
+    200 evaluations, no fine-tune steps (``extra``: more overrides)."""
     members = fitness[len("combo("):-1].split("+")
     return Arm(strategy, f"{fitness} (training-free)", (
         f"strategy.name={strategy}", f"estimators.names=[{fitness},{','.join(members)}]",
         f"strategy.fitness={fitness}", "finetune.budgets=[0]", "budget.steps=null",
-        "budget.evaluations=200", "zero_cost.C=16", "zero_cost.N=5"),
+        "budget.evaluations=200", "zero_cost.C=16", "zero_cost.N=5", *extra),
         seeded=strategy == "evolution")
 
 
@@ -101,6 +101,8 @@ ARMS: dict[str, dict[str, Arm]] = {
         "evolution-zc3": training_free("evolution", "combo(params+synflow+jacov)"),
         "evolution-zc2": training_free("evolution", "combo(synflow+jacov)"),
         "sample-zc2": training_free("sample", "combo(synflow+jacov)"),
+        "evolution-mo-zc2": training_free("evolution", "combo(synflow+jacov)",
+                                          "strategy.objectives=[params]"),
     },
 }
 
