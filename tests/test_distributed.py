@@ -130,7 +130,20 @@ def _kill_when(cmd: list[str], out: Path, records: int, env: dict[str, str]) -> 
     deadline = time.time() + 300
 
     def count() -> int:
-        return sum(len(p.read_text().splitlines()) for p in out.glob("results*.jsonl"))
+        """Distinct evaluations recorded: rank 0's merge writes results.jsonl before it deletes
+        the per-rank files, so counting lines would count a merged record twice for a moment."""
+        indices = set()
+        for path in out.glob("results*.jsonl"):
+            try:
+                lines = path.read_text().splitlines()
+            except FileNotFoundError:  # a per-rank file merged and deleted since the glob
+                continue
+            for line in lines:
+                try:
+                    indices.add(json.loads(line)["index"])
+                except (ValueError, KeyError):  # a line being appended right now
+                    continue
+        return len(indices)
 
     while count() < records:
         assert proc.poll() is None and time.time() < deadline
