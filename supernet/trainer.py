@@ -266,6 +266,7 @@ class SupernetTrainer:
         start, window = time.perf_counter(), time.perf_counter()
         sums = np.zeros(3)  # loss, accuracy, steps (this epoch since start/resume)
         interval = np.zeros(3)
+        stopping = False
         for x, y in self.batches:
             loss, acc, stopping = self.train_step(x, y, bool(stop))
             self.step += 1
@@ -281,10 +282,9 @@ class SupernetTrainer:
                 writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], self.step)
                 writer.add_scalar("train/images_per_s", interval[2] * len(y) / elapsed, self.step)
                 interval[:], window = 0, time.perf_counter()
-            if stopping:
+            if stopping and self.step % self.steps_per_epoch:
                 self.save(epoch_end=False)
-                raise StopRequested(f"{stop[0] if stop else 'stop'}: checkpoint saved at step {self.step}; continue "
-                                    f"with python train.py --run-dir {self.run_dir} --resume")
+                self.stop_requested(stop)
         probes = self.probe() if self.env.is_main else []
         entry = {"epoch": epoch + 1, "step": self.step,
                  "train_loss": float(sums[0] / max(sums[2], 1)),
@@ -295,8 +295,14 @@ class SupernetTrainer:
         entry.update(self.epoch_extras(writer))
         self.history.append(entry)
         self.save(epoch_end=True)
-        if writer is None:
-            return
+        if writer is not None:
+            self.log_epoch(writer, bar, entry, probes)
+        if stopping and self.step < self.total_steps:  # stopped on the epoch's last step
+            self.stop_requested(stop)
+
+    def log_epoch(self, writer: SummaryWriter, bar: tqdm, entry: dict[str, Any],
+                  probes: list[float]) -> None:
+        """The epoch's TensorBoard scalars and its line under the progress bar (rank 0)."""
         for i, acc in enumerate(probes):
             writer.add_scalar(f"probe/arch_{i}", acc, self.step)
         for key, value in entry.items():
@@ -305,6 +311,12 @@ class SupernetTrainer:
         writer.flush()
         bar.write(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                            for k, v in entry.items() if not isinstance(v, dict)))
+
+    def stop_requested(self, stop: list[str]) -> None:
+        """Raise :class:`StopRequested` (the checkpoint of ``self.step`` is written)."""
+        raise StopRequested(f"{stop[0] if stop else 'stop'}: checkpoint saved at step "
+                            f"{self.step}; continue with python train.py --run-dir "
+                            f"{self.run_dir} --resume")
 
     def epoch_extras(self, writer: SummaryWriter | None) -> dict[str, Any]:
         """More entries of the epoch's history record (a subclass's; ``writer`` on rank 0)."""

@@ -15,7 +15,7 @@ from core.atomic_io import load_checkpoint
 from core.config import load_config
 from core.errors import SpeedyNASError
 from supernet.train_config import TrainConfig
-from supernet.trainer import SupernetTrainer, accumulate_paths
+from supernet.trainer import StopRequested, SupernetTrainer, accumulate_paths
 
 from .conftest import CIFAR10_DIR, REPO, assert_one_line_error
 
@@ -206,6 +206,31 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
                                              "written"):
         early.run()
 
+
+
+def test_a_stop_on_an_epochs_last_step_finishes_the_epoch_first(tmp_path, monkeypatch):
+    """SIGINT during the step before an epoch's last: the epoch's history entry and epoch
+    checkpoint are written before the run stops, and the resumed run equals an unstopped one."""
+    cfg = load_config(TrainConfig, TOY, [DATA, "optim.epochs=2", "log.keep_every=1"])
+    whole = SupernetTrainer(cfg, tmp_path / "whole")
+    whole.run()
+    stopped = SupernetTrainer(cfg, tmp_path / "stopped")
+    last = stopped.steps_per_epoch - 1
+    step = stopped.train_step
+    monkeypatch.setattr(stopped, "train_step",
+                        lambda x, y, stop: step(x, y, stop or stopped.step == last))
+    with pytest.raises(StopRequested, match=f"checkpoint saved at step {last + 1}"):
+        stopped.run()
+    state = load_checkpoint(tmp_path / "stopped" / "checkpoints" / "last.pt")
+    assert state["step"] == last + 1 and not state["finished"]
+    assert [h["epoch"] for h in state["history"]] == [1]
+    assert (tmp_path / "stopped" / "checkpoints" / "epoch_1.pt").exists()
+    SupernetTrainer(cfg, tmp_path / "stopped").run()
+    assert_bit_identical(weights(tmp_path / "stopped"), weights(tmp_path / "whole"))
+    keys = ("epoch", "step", "train_loss", "train_acc", "lr")
+    assert [{k: h[k] for k in keys} for h in whole.history] == [
+        {k: h[k] for k in keys} for h in load_checkpoint(
+            tmp_path / "stopped" / "checkpoints" / "last.pt")["history"]]
 
 def test_accumulated_gradients_equal_the_mean_of_per_path_gradients():
     import supernet
