@@ -43,6 +43,7 @@ from core.atomic_io import atomic_write_text
 from core.config import load_config
 from search_pipeline.figures import legend_outside, line_styles, new_figure, save_figure
 from search_pipeline.metrics import mean_interval
+from search_pipeline.report import value_with_interval
 from search_pipeline.search_config import SearchConfig, search_context
 from search_pipeline.search_run import Search
 from supernet.run_dir import load_run_config
@@ -189,8 +190,10 @@ def fitness_spearman(summary: dict[str, Any], incumbent: dict[str, Any]) -> floa
     return by_budget.get(str(incumbent.get("budget")), {}).get("spearman")
 
 
-def fmt(mean: float, low: float | None, high: float | None, digits: int = 2) -> str:
-    return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+def mean_with_interval(values: list[float], digits: int = 2) -> str:
+    """The mean of ``values`` and its bootstrap interval, ``digits`` decimals."""
+    mean, low, high = mean_interval(values)
+    return value_with_interval(mean, (low, high), digits)
 
 
 def write_table(rows: list[dict[str, Any]], mode: str, out: Path, command: str) -> str:
@@ -228,8 +231,8 @@ def write_table(rows: list[dict[str, Any]], mode: str, out: Path, command: str) 
                  f"({100 * np.mean(worst):.1f} %)" if coverage and space and worst else "-")
         lines.append(
             f"| {arm} | {mine[0]['fitness']} | {len(mine)} | "
-            f"{fmt(*mean_interval([r['truth'] for r in mine]))} | "
-            f"{fmt(*mean_interval([float(r['space_rank']) for r in mine]), digits=0)} | "
+            f"{mean_with_interval([r['truth'] for r in mine])} | "
+            f"{mean_with_interval([float(r['space_rank']) for r in mine], digits=0)} | "
             f"{mean_of(mine, 'best_evaluated', '.2f')} | "
             f"{mean_of(mine, 'fitness_spearman', '.2f')} | "
             f"{np.mean([r['evaluations'] for r in mine]):.0f} | "

@@ -117,12 +117,21 @@ def _fmt(value: float | None, digits: int) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def value_with_interval(value: float | None, interval: Sequence[float] | None, digits: int,
+                        interval_digits: int | None = None) -> str:
+    """``93.44 [93.30, 93.60]``: ``value`` (``digits`` decimals) and its interval
+    (``interval_digits`` decimals, ``digits`` by default), or the value alone without one."""
+    text = _fmt(value, digits)
+    if interval is None:
+        return text
+    places = digits if interval_digits is None else interval_digits
+    return f"{text} [{interval[0]:.{places}f}, {interval[1]:.{places}f}]"
+
+
 def with_interval(metric: Mapping[str, Any], kind: str, digits: int = 3) -> str:
     """``0.712 [0.64, 0.77]``: a correlation (``digits`` decimals) and its bootstrap interval
     (when computed)."""
-    interval = metric.get(f"{kind}_ci")
-    value = _fmt(metric[kind], digits)
-    return value if interval is None else f"{value} [{interval[0]:.2f}, {interval[1]:.2f}]"
+    return value_with_interval(metric[kind], metric.get(f"{kind}_ci"), digits, 2)
 
 
 def _estimator_label(summary: Mapping[str, Any], estimator: str) -> str:

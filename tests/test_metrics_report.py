@@ -24,7 +24,13 @@ from search_pipeline import (
     write_summary,
 )
 from search_pipeline.nb201_table import load_table
-from search_pipeline.report import format_table, log_figures, nonfinite_warnings
+from search_pipeline.report import (
+    format_table,
+    log_figures,
+    nonfinite_warnings,
+    value_with_interval,
+    with_interval,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -182,6 +188,16 @@ def test_mean_interval() -> None:
     mean, low, high = metrics.mean_interval([93.1, 93.9, 94.2, 93.6])
     assert mean == pytest.approx(93.7) and 93.1 <= low < mean < high <= 94.2
 
+
+
+def test_values_are_printed_with_their_intervals() -> None:
+    assert value_with_interval(93.4367, (93.3, 93.66), 2) == "93.44 [93.30, 93.66]"
+    assert value_with_interval(3.2, (1.0, 5.4), 0) == "3 [1, 5]"
+    assert value_with_interval(0.71249, None, 3) == "0.712"
+    assert value_with_interval(None, None, 2) == "n/a"
+    metric = {"spearman": 0.71249, "spearman_ci": [0.6412, 0.7731], "kendall": 0.5}
+    assert with_interval(metric, "spearman") == "0.712 [0.64, 0.77]"
+    assert with_interval(metric, "kendall", 2) == "0.50"
 
 # --------------------------------------------------------------------------- report
 
