@@ -3,6 +3,10 @@
 
     python benchmarks/paired_difference.py results/cpu-table2/*/scores.csv
         [--baseline params] [--budget 100] [--estimators tse tse_e ...]
+    python benchmarks/paired_difference.py LEVER/scores.csv --against BASELINE/scores.csv
+
+With ``--against``, each estimator is compared with the same estimator in another search of
+the same candidates (a training lever against its baseline supernet), matched by arch.
 
 Two estimators' separate intervals overlap long before their difference is noise: both are
 measured on one candidate set, so the difference is resampled pairwise
@@ -26,6 +30,45 @@ def read_columns(path: Path) -> dict[str, list[float]]:
         raise SystemExit(f"error: {path} is not a search's scores.csv (no 'truth' column)")
     return {name: [float(row[name]) if row[name] != "" else float("nan") for row in rows]
             for name in rows[0] if name == "truth" or "@B" in name}
+
+
+def read_archs(path: Path) -> list[str]:
+    """The ``arch`` column of a scores.csv, in its row order."""
+    with path.open(newline="") as handle:
+        return [row["arch"] for row in csv.DictReader(handle)]
+
+
+def aligned(columns: dict[str, list[float]], archs: list[str], order: list[str],
+            path: Path) -> dict[str, list[float]]:
+    """``columns`` (rows in ``archs`` order) reordered to ``order``; refused unless both hold
+    the same candidates."""
+    if sorted(archs) != sorted(order):
+        raise SystemExit(f"error: {path} scores other candidates ({len(archs)} archs, "
+                         f"{len(set(archs) ^ set(order))} not shared); --against needs the same")
+    row = {arch: i for i, arch in enumerate(archs)}
+    return {name: [values[row[arch]] for arch in order] for name, values in columns.items()}
+
+
+def against_table(columns: dict[str, list[float]], other: dict[str, list[float]],
+                  budget: int, estimators: list[str] | None) -> str:
+    """Markdown rows: each estimator's Spearman here, in ``other`` (the same candidates in the
+    same order) and their paired difference."""
+    suffix = f"@B{budget}"
+    names = estimators or [c[: -len(suffix)] for c in columns
+                           if c.endswith(suffix) and c in other]
+    missing = [n for n in names if n + suffix not in columns or n + suffix not in other]
+    if missing or not names:
+        raise SystemExit(f"error: no column {(missing or ['any'])[0]}{suffix} in both files")
+    truth = columns["truth"]
+    lines = [f"| estimator | Spearman B={budget} | against | difference | paired 95 % interval |",
+             "|---|---|---|---|---|"]
+    for name in names:
+        scores, base = columns[name + suffix], other[name + suffix]
+        rho, base_rho = (rank_metrics(v, truth, resamples=0)["spearman"] for v in (scores, base))
+        interval = difference_interval("spearman", scores, base, truth)
+        shown = f"[{interval[0]:+.3f}, {interval[1]:+.3f}]" if interval else "n/a"
+        lines.append(f"| {name} | {rho:.3f} | {base_rho:.3f} | {rho - base_rho:+.3f} | {shown} |")
+    return "\n".join(lines)
 
 
 def difference_table(columns: dict[str, list[float]], baseline: str, budget: int,
@@ -59,12 +102,23 @@ def main() -> None:
     parser.add_argument("--baseline", default="params")
     parser.add_argument("--budget", type=int, default=100)
     parser.add_argument("--estimators", nargs="+", help="default: every estimator in the file")
+    parser.add_argument("--against", type=Path,
+                        help="another search's scores.csv of the same candidates: compare each "
+                             "estimator with itself there instead of with --baseline")
     args = parser.parse_args()
-    for path in args.scores:
+    for path in [*args.scores, *([args.against] if args.against else [])]:
         if not path.is_file():
             raise SystemExit(f"error: {path} is not a file")
-        print(f"## {path}\n\n" + difference_table(read_columns(path), args.baseline,
-                                                  args.budget, args.estimators) + "\n")
+    for path in args.scores:
+        columns = read_columns(path)
+        if args.against:
+            other = aligned(read_columns(args.against), read_archs(args.against),
+                            read_archs(path), args.against)
+            table = against_table(columns, other, args.budget, args.estimators)
+            print(f"## {path} against {args.against}\n\n{table}\n")
+        else:
+            print(f"## {path}\n\n" + difference_table(columns, args.baseline, args.budget,
+                                                      args.estimators) + "\n")
 
 
 if __name__ == "__main__":

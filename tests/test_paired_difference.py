@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import runpy
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,3 +41,34 @@ def test_difference_table_reads_a_scores_csv(script, tmp_path) -> None:
     (tmp_path / "other.csv").write_text("arch,score\nx,1\n")
     with pytest.raises(SystemExit, match="not a search's scores.csv"):
         script["read_columns"](tmp_path / "other.csv")
+
+
+def test_against_compares_each_estimator_with_itself_in_another_search(script, tmp_path) -> None:
+    rng = np.random.default_rng(1)
+    truth = rng.normal(90, 2, size=50)
+    better, worse = truth + rng.normal(0, 1, 50), truth + rng.normal(0, 4, 50)
+    params = rng.normal(0, 1, 50)
+
+    def write(name: str, tse: np.ndarray, order: list[int]) -> Path:
+        path = tmp_path / name
+        path.write_text("arch,truth,tse@B100,params@B100\n" + "".join(
+            f"a{i},{truth[i]},{tse[i]},{params[i]}\n" for i in order))
+        return path
+
+    lever = write("lever.csv", better, list(range(50)))
+    base = write("base.csv", worse, list(range(49, -1, -1)))  # the same archs, another order
+    columns = script["read_columns"](lever)
+    other = script["aligned"](script["read_columns"](base), script["read_archs"](base),
+                              script["read_archs"](lever), base)
+    assert other["truth"] == columns["truth"]
+    table = script["against_table"](columns, other, 100, None)
+    rows = {line.split(" | ")[0][2:]: line for line in table.splitlines()[2:]}
+    rho, base_rho = (rank_metrics(v, truth, resamples=0)["spearman"] for v in (better, worse))
+    low, high = difference_interval("spearman", better, worse, truth)
+    assert rows["tse"] == (f"| tse | {rho:.3f} | {base_rho:.3f} | {rho - base_rho:+.3f} | "
+                           f"[{low:+.3f}, {high:+.3f}] |") and low > 0
+    assert rows["params"].endswith("| +0.000 | [+0.000, +0.000] |")  # the same scores
+    fewer = write("fewer.csv", worse, list(range(40)))
+    with pytest.raises(SystemExit, match="fewer.csv scores other candidates .*10 not shared"):
+        script["aligned"](script["read_columns"](fewer), script["read_archs"](fewer),
+                          script["read_archs"](lever), fewer)
