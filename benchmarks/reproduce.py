@@ -3,6 +3,7 @@
     python benchmarks/reproduce.py --out results/cpu-table2
         [--experiments randnas fairnas multipaths darts] [--work-dir runs/reproduce]
         [--candidate-seed 123] [--retrain randnas]
+    python benchmarks/reproduce.py --tuning-genotypes runs/darts_tune_genotypes_seed7.txt
 
 Each experiment trains its CPU-scale supernet (``configs/<train config>.yaml``), searches its
 candidates (``configs/<search config>.yaml``) against the ground truth, and copies the search's
@@ -101,11 +102,24 @@ def train_stage(experiment: Experiment, run_dir: Path, ctx: Context) -> float:
     return sum(entry["seconds"] for entry in history)
 
 
-def write_genotype_file(experiment: Experiment, path: Path, seed: int) -> None:
-    """A seeded draw of ``experiment.genotypes`` archs from its table, one per line."""
+def draw_genotypes(experiment: Experiment, seed: int) -> list[str]:
+    """The seeded draw of ``experiment.genotypes`` archs from its table that it ranks."""
     table = json.loads((BENCHMARKS / experiment.table).read_text())["archs"]
-    chosen = random.Random(seed).sample(sorted(table), experiment.genotypes)
-    atomic_write_text(path, "".join(f"{arch}\n" for arch in chosen))
+    return random.Random(seed).sample(sorted(table), experiment.genotypes)
+
+
+def tuning_genotypes(experiment: Experiment, reported_seed: int, seed: int,
+                     count: int) -> list[str]:
+    """A seeded draw of ``count`` archs from the table's archs that the reported draw
+    (``reported_seed``) leaves out: candidates to tune on without touching the reported ones."""
+    table = json.loads((BENCHMARKS / experiment.table).read_text())["archs"]
+    rest = sorted(set(table) - set(draw_genotypes(experiment, reported_seed)))
+    return random.Random(seed).sample(rest, count)
+
+
+def write_genotype_file(archs: list[str], path: Path) -> None:
+    """``archs``, one per line."""
+    atomic_write_text(path, "".join(f"{arch}\n" for arch in archs))
 
 
 def search_stage(name: str, run_dir: Path, ctx: Context) -> tuple[dict[str, Any], Path]:
@@ -117,7 +131,7 @@ def search_stage(name: str, run_dir: Path, ctx: Context) -> tuple[dict[str, Any]
     if experiment.genotypes:
         genotypes = ctx.work_dir / f"{experiment.train_config}_genotypes_seed{seed}.txt"
         if ctx.env.is_main:
-            write_genotype_file(experiment, genotypes, seed)
+            write_genotype_file(draw_genotypes(experiment, seed), genotypes)
         ctx.env.barrier()
         overrides.append(f"candidates.file={genotypes}")
     else:
@@ -217,7 +231,18 @@ def main() -> None:
     parser.add_argument("--retrain", nargs="*", default=[], choices=list(EXPERIMENTS),
                         help="also retrain these experiments' top-10 lists from scratch")
     parser.add_argument("--data-root", type=Path, help="data folder (default: the configs')")
+    parser.add_argument("--tuning-genotypes", type=Path, metavar="PATH",
+                        help="only write the DARTS row's tuning genotypes to PATH: "
+                             "--tuning-count archs (seed --tuning-seed) that the reported draw "
+                             "of --candidate-seed leaves out")
+    parser.add_argument("--tuning-seed", type=int, default=7)
+    parser.add_argument("--tuning-count", type=int, default=100)
     args = parser.parse_args()
+    if args.tuning_genotypes:
+        write_genotype_file(tuning_genotypes(EXPERIMENTS["darts"], args.candidate_seed,
+                                             args.tuning_seed, args.tuning_count),
+                            args.tuning_genotypes)
+        return
     env = DistEnv()
     try:
         env, device = init_distributed("auto")

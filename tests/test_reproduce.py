@@ -66,3 +66,18 @@ def test_one_command_writes_the_table_and_resumes_without_redoing_work(
     assert (work / "toy" / "search" / "seed5" / "results.jsonl").read_bytes() == stored
     assert json.loads((out / "toy" / "timing.json").read_text()) == timing
     assert (out / "table.md").read_text() == table
+
+
+def test_darts_tuning_genotypes_leave_the_reported_draw_out(reproduce, tmp_path, monkeypatch):
+    darts = reproduce["EXPERIMENTS"]["darts"]
+    table = json.loads((reproduce["BENCHMARKS"] / darts.table).read_text())["archs"]
+    reported = reproduce["draw_genotypes"](darts, 123)
+    tuning = reproduce["tuning_genotypes"](darts, 123, 7, 100)
+    assert len(set(reported)) == 500 and len(set(tuning)) == 100
+    assert not set(tuning) & set(reported) and set(tuning) <= set(table)
+    assert reproduce["tuning_genotypes"](darts, 123, 7, 100) == tuning  # seeded
+    assert set(reproduce["tuning_genotypes"](darts, 124, 7, 100)) != set(tuning)
+    path = tmp_path / "tune.txt"
+    monkeypatch.setattr(sys, "argv", ["reproduce.py", "--tuning-genotypes", str(path)])
+    reproduce["main"]()
+    assert path.read_text().splitlines() == tuning and not (tmp_path / "results").exists()
