@@ -31,7 +31,7 @@ from typing import Any
 from core.atomic_io import atomic_write_json, atomic_write_text
 from core.config import load_config
 from core.distributed import DistEnv, init_distributed, shutdown
-from search_pipeline.report import format_retrain, with_interval
+from search_pipeline.report import format_number, format_retrain, with_interval
 from search_pipeline.search_config import SearchConfig, search_context
 from search_pipeline.search_run import Search, search_dir
 from supernet.run_dir import load_run_config, resolve_train_config
@@ -142,10 +142,6 @@ def search_stage(name: str, run_dir: Path, ctx: Context) -> tuple[dict[str, Any]
     return summary, search_dir(run_dir, cfg)
 
 
-def fmt(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
 def experiment_table(experiment: Experiment, summary: dict[str, Any],
                      timing: dict[str, float]) -> str:
     """One experiment's rows: ours at every B (with intervals) next to the paper's B = 100."""
@@ -159,13 +155,14 @@ def experiment_table(experiment: Experiment, summary: dict[str, Any],
         metrics = summary["metrics"][name]
         row = [name] + [with_interval(metrics[str(b)], "spearman", 2) for b in budgets]
         row += [with_interval(metrics[str(b)], "kendall", 2) for b in budgets]
-        row += [fmt(metrics[last].get("kendall_top")), fmt(metrics[last].get("precision_top")),
-                fmt(metrics[last]["top10"]), fmt(experiment.paper.get(name)),
-                fmt(experiment.paper_top10.get(name))]
+        row += [format_number(metrics[last].get("kendall_top")),
+                format_number(metrics[last].get("precision_top")),
+                format_number(metrics[last]["top10"]), format_number(experiment.paper.get(name)),
+                format_number(experiment.paper_top10.get(name))]
         lines.append("| " + " | ".join(row) + " |")
     zero_cost = summary.get("zero_cost_seconds_per_candidate") or {}
     lines += ["", f"Best possible top-10 among these candidates: "
-                  f"{fmt(summary['best_possible']['top10'])}. Supernet training "
+                  f"{format_number(summary['best_possible']['top10'])}. Supernet training "
                   f"{timing['train'] / 60:.1f} min; search {timing['search'] / 60:.1f} min "
                   f"({summary['seconds_per_candidate']:.1f} s per candidate, one fine-tune of "
                   f"B={last} feeding every B" + (", zero-cost proxies " + ", ".join(

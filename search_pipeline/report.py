@@ -113,7 +113,8 @@ def _table_k(summary: Mapping[str, Any]) -> int:
     return 10 if 10 in ks else max(ks)
 
 
-def _fmt(value: float | None, digits: int) -> str:
+def format_number(value: float | None, digits: int = 2) -> str:
+    """``value`` with ``digits`` decimals, ``n/a`` for ``None``."""
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
@@ -121,7 +122,7 @@ def value_with_interval(value: float | None, interval: Sequence[float] | None, d
                         interval_digits: int | None = None) -> str:
     """``93.44 [93.30, 93.60]``: ``value`` (``digits`` decimals) and its interval
     (``interval_digits`` decimals, ``digits`` by default), or the value alone without one."""
-    text = _fmt(value, digits)
+    text = format_number(value, digits)
     if interval is None:
         return text
     places = digits if interval_digits is None else interval_digits
@@ -168,12 +169,13 @@ def format_table(summary: Mapping[str, Any]) -> str:
         for budget in summary["budgets"]:
             m = summary["metrics"][estimator][str(budget)]
             row += [with_interval(m, "spearman"), with_interval(m, "kendall"),
-                    _fmt(m[f"top{k}"], 2)]
-            top_row += [_fmt(m.get("kendall_top"), 3), _fmt(m.get("precision_top"), 2)]
+                    format_number(m[f"top{k}"], 2)]
+            top_row += [format_number(m.get("kendall_top"), 3),
+                        format_number(m.get("precision_top"), 2)]
         rows.append(row)
         top_rows.append(top_row)
     lines = _markdown_table(header, rows)
-    lines += ["", f"best possible top-{k}: {_fmt(summary['best_possible'][f'top{k}'], 2)}"]
+    lines += ["", f"best possible top-{k}: {format_number(summary['best_possible'][f'top{k}'], 2)}"]
     if summary.get("resamples"):
         lines.append(f"[low, high]: bootstrap 95 % interval over the candidates "
                      f"({summary['resamples']} resamples)")
@@ -216,7 +218,7 @@ def format_best(best: Mapping[str, Any] | None) -> str:
     if best is None:
         return "best-ranked arch: none (no finite score)"
     line = (f"best-ranked by {best['estimator']} (B={best['budget']}): {best['arch']}\n"
-            f"  true accuracy {_fmt(best['truth'], 2)}")
+            f"  true accuracy {format_number(best['truth'], 2)}")
     if best["truth"] is None:
         return line + " (no ground truth for it: see --ground-truth)"
     line += f": rank {best['rank']} of {best['of']} candidates"
@@ -302,7 +304,8 @@ def format_retrain(retrain: Mapping[str, Any]) -> str:
     lines = [f"| estimator | top-{k} retrained test acc (B={budget}) | top-{k} table acc |",
              "|---|---|---|"]
     for name, row in retrain["estimators"].items():
-        lines.append(f"| {name} | {_fmt(row['retrained_mean'], 2)} | {_fmt(row['table_mean'], 2)} |")
+        lines.append(f"| {name} | {format_number(row['retrained_mean'])} | "
+                     f"{format_number(row['table_mean'])} |")
     settings = retrain["settings"]["retrain"]
     lines += ["", f"{len(retrain['archs'])} distinct archs retrained: {settings['epochs']} epochs, "
                   f"C={settings['C']}, resolution {settings['resolution']}, train images "
