@@ -63,12 +63,18 @@ def against_table(columns: dict[str, list[float]], other: dict[str, list[float]]
     lines = [f"| estimator | Spearman B={budget} | against | difference | paired 95 % interval |",
              "|---|---|---|---|---|"]
     for name in names:
-        scores, base = columns[name + suffix], other[name + suffix]
-        rho, base_rho = (rank_metrics(v, truth, resamples=0)["spearman"] for v in (scores, base))
-        interval = difference_interval("spearman", scores, base, truth)
-        shown = f"[{interval[0]:+.3f}, {interval[1]:+.3f}]" if interval else "n/a"
+        rho, base_rho, shown = paired_spearman(columns[name + suffix], other[name + suffix], truth)
         lines.append(f"| {name} | {rho:.3f} | {base_rho:.3f} | {rho - base_rho:+.3f} | {shown} |")
     return "\n".join(lines)
+
+
+def paired_spearman(scores: list[float], base: list[float],
+                    truth: list[float]) -> tuple[float, float, str]:
+    """Spearman of ``scores`` and of ``base`` against ``truth``, and their paired difference's
+    95 % interval as printed."""
+    rho, base_rho = (rank_metrics(v, truth, resamples=0)["spearman"] for v in (scores, base))
+    interval = difference_interval("spearman", scores, base, truth)
+    return rho, base_rho, f"[{interval[0]:+.3f}, {interval[1]:+.3f}]" if interval else "n/a"
 
 
 def difference_table(columns: dict[str, list[float]], baseline: str, budget: int,
@@ -88,10 +94,7 @@ def difference_table(columns: dict[str, list[float]], baseline: str, budget: int
     for name in names:
         if name == baseline:
             continue
-        scores = columns[name + suffix]
-        rho = rank_metrics(scores, truth, resamples=0)["spearman"]
-        interval = difference_interval("spearman", scores, base, truth)
-        shown = f"[{interval[0]:+.3f}, {interval[1]:+.3f}]" if interval else "n/a"
+        rho, _, shown = paired_spearman(columns[name + suffix], base, truth)
         lines.append(f"| {name} | {rho:.3f} | {rho - base_rho:+.3f} | {shown} |")
     return "\n".join(lines)
 
@@ -109,11 +112,12 @@ def main() -> None:
     for path in [*args.scores, *([args.against] if args.against else [])]:
         if not path.is_file():
             raise SystemExit(f"error: {path} is not a file")
+    against = ((read_columns(args.against), read_archs(args.against)) if args.against
+               else None)
     for path in args.scores:
         columns = read_columns(path)
-        if args.against:
-            other = aligned(read_columns(args.against), read_archs(args.against),
-                            read_archs(path), args.against)
+        if against:
+            other = aligned(*against, read_archs(path), args.against)
             table = against_table(columns, other, args.budget, args.estimators)
             print(f"## {path} against {args.against}\n\n{table}\n")
         else:

@@ -102,18 +102,24 @@ def train_stage(experiment: Experiment, run_dir: Path, ctx: Context) -> float:
     return sum(entry["seconds"] for entry in history)
 
 
-def draw_genotypes(experiment: Experiment, seed: int) -> list[str]:
-    """The seeded draw of ``experiment.genotypes`` archs from its table that it ranks."""
-    table = json.loads((BENCHMARKS / experiment.table).read_text())["archs"]
-    return random.Random(seed).sample(sorted(table), experiment.genotypes)
+def table_archs(experiment: Experiment) -> list[str]:
+    """Every arch of ``experiment``'s ground-truth table, sorted."""
+    return sorted(json.loads((BENCHMARKS / experiment.table).read_text())["archs"])
+
+
+def draw_genotypes(experiment: Experiment, seed: int,
+                   archs: list[str] | None = None) -> list[str]:
+    """The seeded draw of ``experiment.genotypes`` archs from its table that it ranks
+    (``archs``: the table's, when already read)."""
+    return random.Random(seed).sample(archs or table_archs(experiment), experiment.genotypes)
 
 
 def tuning_genotypes(experiment: Experiment, reported_seed: int, seed: int,
                      count: int) -> list[str]:
     """A seeded draw of ``count`` archs from the table's archs that the reported draw
     (``reported_seed``) leaves out: candidates to tune on without touching the reported ones."""
-    table = json.loads((BENCHMARKS / experiment.table).read_text())["archs"]
-    rest = sorted(set(table) - set(draw_genotypes(experiment, reported_seed)))
+    archs = table_archs(experiment)
+    rest = sorted(set(archs) - set(draw_genotypes(experiment, reported_seed, archs)))
     return random.Random(seed).sample(rest, count)
 
 
