@@ -29,6 +29,7 @@ import numpy as np
 import search_spaces
 from core.atomic_io import atomic_write_text
 from search_pipeline.figures import legend_outside, line_styles, new_figure, save_figure
+from search_pipeline.report import format_number
 
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ["darts", "darts_tse", "drnas", "drnas_tse"]
@@ -39,6 +40,13 @@ def parameter_free_edges(arch: str) -> int:
     """How many of the cell's 6 edges hold an op without weights (DARTS's collapse fills
     cells with them)."""
     return sum(op in PARAMETER_FREE for op in search_spaces.create("nb201").parse(arch).ops)
+
+
+def skip_weight(mixing_weights: dict[str, list[list[float]]]) -> float:
+    """The cell's mean mixing weight of ``skip_connect`` over its edges (0.2 is uniform):
+    where α drifts in a collapse."""
+    column = search_spaces.create("nb201").ops.index("skip_connect")
+    return float(np.mean([edge[column] for edge in mixing_weights["cell"]]))
 
 
 def train_command(method: str, seed: int, run_dir: Path, overrides: list[str]) -> list[str]:
@@ -98,6 +106,7 @@ def rows_of(runs: list[tuple[str, int, Path]]) -> list[dict[str, Any]]:
                          "seconds": round(entry["seconds"], 1),
                          "train_acc": round(entry["train_acc"], 4),
                          "free_edges": parameter_free_edges(entry["derived_arch"]),
+                         "skip_weight": round(skip_weight(entry["mixing_weights"]), 5),
                          "arch": entry["derived_arch"]})
     return rows
 
@@ -127,14 +136,15 @@ def table(rows: list[dict[str, Any]], methods: list[str], seeds: list[int]) -> s
             cells.append(f"{np.mean(values):.2f} ({', '.join(f'{v:.2f}' for v in values)}) "
                          f"[{', '.join(str(r['free_edges']) for r in own)}]" if values else "")
         lines.append(f"| {epoch} | " + " | ".join(cells) + " |")
-    lines += ["", "| method | seed | final true acc | s / epoch | final derived arch |",
-              "|---|---|---|---|---|"]
+    lines += ["", "| method | seed | final true acc | final skip weight (uniform 0.2) | s / epoch "
+              "| final derived arch |", "|---|---|---|---|---|---|"]
     for method in methods:
         for seed in seeds:
             own = [r for r in rows if r["method"] == method and r["seed"] == seed]
             if own:
                 last = own[-1]
-                lines.append(f"| {method} | {seed} | {last['true_acc']:.2f} | "
+                lines.append(f"| {method} | {seed} | {format_number(last['true_acc'])} | "
+                             f"{last['skip_weight']:.4f} | "
                              f"{np.mean([r['seconds'] for r in own]):.1f} | `{last['arch']}` |")
     return "\n".join(lines) + "\n"
 

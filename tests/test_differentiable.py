@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import runpy
 import signal
 import subprocess
 import sys
@@ -214,3 +215,24 @@ def test_the_heat_map_shows_each_edges_strongest_op_in_white():
     image = heat_map(torch.tensor([[0.19, 0.21, 0.2, 0.2, 0.2], [0.5, 0.1, 0.1, 0.1, 0.2]]), 3)
     assert image.shape == (6, 15) and image.max() == 1
     assert image[0, 3] == 1 and image[3, 0] == 1 and image[0, 0] < 1
+
+
+def test_the_benchmark_reads_each_epochs_skip_weight_and_parameter_free_edges(tmp_path):
+    """benchmarks/differentiable.py's per-epoch row: the cell's mean skip_connect weight is
+    softmax(α)'s at the end of the epoch, and the derived arch's weight-free edges are counted."""
+    run_dir = tmp_path / "darts-seed1"
+    trainer = toy_trainer(run_dir, "sampler.name=darts", "sampler.init_scale=1.0",
+                          "optim.epochs=1", "data.train_size=128", "data.val_size=64",
+                          "log.progress=false")
+    trainer.run()
+    bench = runpy.run_path(str(REPO / "benchmarks" / "differentiable.py"))
+    [row] = bench["rows_of"]([("darts", 1, run_dir)])
+    skip = trainer.net.space.ops.index("skip_connect")
+    expected = trainer.alphas.alphas["cell"].detach().softmax(-1)[:, skip].mean().item()
+    assert abs(expected - 0.2) > 1e-3  # init_scale=1: far from uniform, so the check bites
+    assert row["skip_weight"] == pytest.approx(expected, abs=1e-5)
+    ops = trainer.net.space.parse(row["arch"]).ops
+    assert row["free_edges"] == sum(op in ("none", "skip_connect", "avg_pool_3x3") for op in ops)
+    text = bench["table"]([row], ["darts"], [1])
+    accuracy = "n/a" if row["true_acc"] is None else f"{row['true_acc']:.2f}"  # no table: n/a
+    assert f"| darts | 1 | {accuracy} | {row['skip_weight']:.4f} |" in text
