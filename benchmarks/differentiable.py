@@ -34,19 +34,20 @@ from search_pipeline.report import format_number
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ["darts", "darts_tse", "drnas", "drnas_tse"]
 PARAMETER_FREE = {"none", "skip_connect", "avg_pool_3x3"}
+NB201 = search_spaces.create("nb201")
+SKIP = NB201.ops.index("skip_connect")
 
 
 def parameter_free_edges(arch: str) -> int:
     """How many of the cell's 6 edges hold an op without weights (DARTS's collapse fills
     cells with them)."""
-    return sum(op in PARAMETER_FREE for op in search_spaces.create("nb201").parse(arch).ops)
+    return sum(op in PARAMETER_FREE for op in NB201.parse(arch).ops)
 
 
 def skip_weight(mixing_weights: dict[str, list[list[float]]]) -> float:
     """The cell's mean mixing weight of ``skip_connect`` over its edges (0.2 is uniform):
     where α drifts in a collapse."""
-    column = search_spaces.create("nb201").ops.index("skip_connect")
-    return float(np.mean([edge[column] for edge in mixing_weights["cell"]]))
+    return float(np.mean([edge[SKIP] for edge in mixing_weights["cell"]]))
 
 
 def train_command(method: str, seed: int, run_dir: Path, overrides: list[str]) -> list[str]:
