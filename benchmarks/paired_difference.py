@@ -4,9 +4,14 @@
     python benchmarks/paired_difference.py results/cpu-table2/*/scores.csv
         [--baseline params] [--budget 100] [--estimators tse tse_e ...]
     python benchmarks/paired_difference.py LEVER/scores.csv --against BASELINE/scores.csv
+    python benchmarks/paired_difference.py SEED123/scores.csv SEED124/scores.csv --pool
 
 With ``--against``, each estimator is compared with the same estimator in another search of
-the same candidates (a training lever against its baseline supernet), matched by arch.
+the same candidates (a training lever against its baseline supernet), matched by arch. With
+``--pool``, the files are several candidate draws searched on one supernet: one table of each
+estimator's Spearman per draw, its mean over the draws and the mean of its paired difference
+with the baseline, each with a stratified bootstrap interval (every draw's candidates
+resampled on their own, :func:`search_pipeline.metrics.pooled_interval`).
 
 Two estimators' separate intervals overlap long before their difference is noise: both are
 measured on one candidate set, so the difference is resampled pairwise
@@ -18,7 +23,7 @@ import argparse
 import csv
 from pathlib import Path
 
-from search_pipeline.metrics import difference_interval, rank_metrics
+from search_pipeline.metrics import difference_interval, pooled_interval, rank_metrics
 
 
 def read_columns(path: Path) -> dict[str, list[float]]:
@@ -77,15 +82,60 @@ def paired_spearman(scores: list[float], base: list[float],
     return rho, base_rho, f"[{interval[0]:+.3f}, {interval[1]:+.3f}]" if interval else "n/a"
 
 
+def estimator_names(columns: dict[str, list[float]], suffix: str,
+                    estimators: list[str] | None) -> list[str]:
+    """``estimators``, or every estimator with a column at ``suffix``."""
+    return estimators or [c[: -len(suffix)] for c in columns if c.endswith(suffix)]
+
+
+def refuse_missing(columns: dict[str, list[float]], names: list[str], suffix: str,
+                   path: Path | None = None) -> None:
+    """Exit naming the first of ``names`` without a column at ``suffix`` (and the file)."""
+    missing = [n for n in names if n + suffix not in columns]
+    if missing:
+        known = sorted({c.split("@B")[0] for c in columns if "@B" in c})
+        where = f" in {path}" if path else ""
+        raise SystemExit(f"error: no column {missing[0]}{suffix}{where}; "
+                         f"estimators: {', '.join(known)}")
+
+
+def pooled_table(sets: list[dict[str, list[float]]], paths: list[Path], baseline: str,
+                 budget: int, estimators: list[str] | None) -> str:
+    """Markdown rows over several candidate draws: each estimator's Spearman per draw, the
+    mean with its stratified interval, and the mean paired difference with the baseline."""
+    suffix = f"@B{budget}"
+    names = estimator_names(sets[0], suffix, estimators)
+    for columns, path in zip(sets, paths):
+        refuse_missing(columns, [baseline, *names], suffix, path)
+
+    def spearman(columns: dict[str, list[float]], name: str) -> float:
+        return rank_metrics(columns[name + suffix], columns["truth"], resamples=0)["spearman"]
+
+    def shown(interval: list[float] | None, signed: bool) -> str:
+        form = "{:+.3f}" if signed else "{:.3f}"
+        return ("[" + ", ".join(form.format(v) for v in interval) + "]") if interval else "n/a"
+
+    lines = [f"| estimator | Spearman B={budget} per draw | mean | 95 % interval | "
+             f"minus {baseline} per draw | mean | paired 95 % interval |", "|---" * 7 + "|"]
+    for name in names:
+        rhos = [spearman(columns, name) for columns in sets]
+        diffs = [rho - spearman(columns, baseline) for rho, columns in zip(rhos, sets)]
+        alone = pooled_interval("spearman", [(c[name + suffix], None, c["truth"]) for c in sets])
+        paired = pooled_interval("spearman", [(c[name + suffix], c[baseline + suffix], c["truth"])
+                                              for c in sets])
+        lines.append(f"| {name} | {' / '.join(f'{r:.3f}' for r in rhos)} | "
+                     f"{sum(rhos) / len(rhos):.3f} | {shown(alone, False)} | "
+                     f"{' / '.join(f'{d:+.3f}' for d in diffs)} | {sum(diffs) / len(diffs):+.3f} | "
+                     f"{shown(paired, True)} |")
+    return "\n".join(lines)
+
+
 def difference_table(columns: dict[str, list[float]], baseline: str, budget: int,
                      estimators: list[str] | None) -> str:
     """Markdown rows: Spearman of each estimator, of the baseline, and their paired difference."""
     suffix = f"@B{budget}"
-    names = estimators or [c[: -len(suffix)] for c in columns if c.endswith(suffix)]
-    missing = [n for n in [baseline, *names] if n + suffix not in columns]
-    if missing:
-        known = sorted({c.split("@B")[0] for c in columns if "@B" in c})
-        raise SystemExit(f"error: no column {missing[0]}{suffix}; estimators: {', '.join(known)}")
+    names = estimator_names(columns, suffix, estimators)
+    refuse_missing(columns, [baseline, *names], suffix)
     truth = columns["truth"]
     base = columns[baseline + suffix]
     base_rho = rank_metrics(base, truth, resamples=0)["spearman"]
@@ -108,12 +158,22 @@ def main() -> None:
     parser.add_argument("--against", type=Path,
                         help="another search's scores.csv of the same candidates: compare each "
                              "estimator with itself there instead of with --baseline")
+    parser.add_argument("--pool", action="store_true",
+                        help="the files are candidate draws of one supernet: one table of means")
     args = parser.parse_args()
+    if args.pool and args.against:
+        raise SystemExit("error: --pool and --against do not go together")
     for path in [*args.scores, *([args.against] if args.against else [])]:
         if not path.is_file():
             raise SystemExit(f"error: {path} is not a file")
     against = ((read_columns(args.against), read_archs(args.against)) if args.against
                else None)
+    if args.pool:
+        sets = [read_columns(path) for path in args.scores]
+        print(f"## {len(sets)} candidate draws: {', '.join(map(str, args.scores))}\n\n"
+              + pooled_table(sets, args.scores, args.baseline, args.budget, args.estimators)
+              + "\n")
+        return
     for path in args.scores:
         columns = read_columns(path)
         if against:

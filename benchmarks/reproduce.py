@@ -2,7 +2,7 @@
 
     python benchmarks/reproduce.py --out results/cpu-table2
         [--experiments randnas fairnas multipaths darts] [--work-dir runs/reproduce]
-        [--candidate-seed 123] [--retrain randnas]
+        [--candidate-seed 123] [--retrain randnas] [--search-set KEY=VALUE ...]
     python benchmarks/reproduce.py --tuning-genotypes runs/darts_tune_genotypes_seed7.txt
 
 Each experiment trains its CPU-scale supernet (``configs/<train config>.yaml``), searches its
@@ -14,7 +14,9 @@ also retrains experiment X's top-10 lists from scratch (settings in its search c
 ``OUT/table.md`` then gathers every finished experiment: our Spearman/Kendall per estimator and
 B, top-10 true accuracy, the best possible top-10, wall time per stage and the paper's numbers.
 Re-running skips finished work (training resumes from its checkpoint, the search from its
-results.jsonl; changed estimator lists only rescore the stored trajectories). Under
+results.jsonl; changed estimator lists only rescore the stored trajectories). ``--search-set``
+overrides the search config (e.g. ``"finetune.budgets=[100]"`` for another candidate draw at
+the paper's main budget only) and is recorded in the table's command. Under
 ``torchrun --standalone --nproc_per_node=2 benchmarks/reproduce.py ...`` training is data
 parallel and the search sharded over the processes (one per CPU core here).
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shlex
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +85,7 @@ class Context:
     candidate_seed: int
     retrain: list[str]
     data_root: Path | None
+    search_overrides: list[str]
     env: DistEnv
     device: Any
 
@@ -142,6 +146,7 @@ def search_stage(name: str, run_dir: Path, ctx: Context) -> tuple[dict[str, Any]
         overrides.append(f"candidates.file={genotypes}")
     else:
         overrides.append(f"candidates.seed={seed}")
+    overrides += ctx.search_overrides
     cfg = load_config(SearchConfig, REPO / "configs" / f"{experiment.search_config}.yaml",
                       overrides, context=search_context(load_run_config(run_dir)))
     summary = Search(run_dir, cfg, ctx.env, ctx.device).run()
@@ -196,7 +201,7 @@ def run_experiment(name: str, ctx: Context) -> None:
     print(experiment_table(EXPERIMENTS[name], summary, timing), flush=True)
 
 
-def write_table(out: Path, candidate_seed: int) -> None:
+def write_table(out: Path, candidate_seed: int, search_overrides: list[str]) -> None:
     """``OUT/table.md`` from every experiment finished so far in ``OUT`` (so runs of one
     experiment at a time add up)."""
     sections = []
@@ -215,6 +220,8 @@ def write_table(out: Path, candidate_seed: int) -> None:
                             + experiment_table(experiment, summary, timing))
     command = (f"python benchmarks/reproduce.py --out {out} --experiments NAME "
                f"--candidate-seed {candidate_seed}")
+    if search_overrides:
+        command += " --search-set " + " ".join(map(shlex.quote, search_overrides))
     atomic_write_text(out / "table.md", "\n\n".join(
         ["# One-shot ranking at CPU scale vs Ru et al. 2021 (Table 2)",
          f"Produced by `{command}` for each experiment below (protocol and tuning history: "
@@ -234,6 +241,9 @@ def main() -> None:
     parser.add_argument("--retrain", nargs="*", default=[], choices=list(EXPERIMENTS),
                         help="also retrain these experiments' top-10 lists from scratch")
     parser.add_argument("--data-root", type=Path, help="data folder (default: the configs')")
+    parser.add_argument("--search-set", nargs="+", action="extend", default=[],
+                        metavar="KEY=VALUE",
+                        help="overrides of the search config (after the experiment's own)")
     parser.add_argument("--tuning-genotypes", type=Path, metavar="PATH",
                         help="only write the DARTS row's tuning genotypes to PATH: "
                              "--tuning-count archs (seed --tuning-seed) that the reported draw "
@@ -250,14 +260,14 @@ def main() -> None:
     try:
         env, device = init_distributed("auto")
         ctx = Context(args.out, args.work_dir, args.candidate_seed, args.retrain, args.data_root,
-                      env, device)
+                      args.search_set, env, device)
         if env.is_main:
             args.work_dir.mkdir(parents=True, exist_ok=True)
         env.barrier()
         for name in args.experiments:
             run_experiment(name, ctx)
         if env.is_main:
-            write_table(args.out, args.candidate_seed)
+            write_table(args.out, args.candidate_seed, args.search_set)
     finally:
         shutdown(env)
 

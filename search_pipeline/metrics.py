@@ -32,7 +32,7 @@ import numpy as np
 from scipy import stats
 
 __all__ = ["Paired", "best_top_k", "correlation_interval", "difference_interval",
-           "mean_interval", "pair_with_truth",
+           "mean_interval", "pair_with_truth", "pooled_interval",
            "rank_metrics", "rank_order", "top_k", "top_of_ranking"]
 
 #: Bootstrap resamples of a correlation's interval (the default of :func:`rank_metrics`).
@@ -135,16 +135,49 @@ def _undefined(kind: str, y: np.ndarray, *scores: np.ndarray, resamples: int) ->
             or (kind == "kendall" and len(y) > KENDALL_INTERVAL_MAX))
 
 
-def _percentile_bootstrap(n: int, statistic: Callable[..., np.ndarray], resamples: int,
-                          confidence: float, seed: int) -> list[float] | None:
-    """The seeded percentile-bootstrap interval of ``statistic`` over resamples of n items."""
+def _percentile_bootstrap(sizes: Sequence[int], statistic: Callable[..., np.ndarray],
+                          resamples: int, confidence: float, seed: int) -> list[float] | None:
+    """The seeded percentile-bootstrap interval of ``statistic`` over resamples of sets of
+    ``sizes`` items, each set resampled on its own (one index row per set)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         low, high = stats.bootstrap(
-            (np.arange(n),), statistic, vectorized=True, n_resamples=resamples,
-            confidence_level=confidence, method="percentile",
+            tuple(np.arange(n) for n in sizes), statistic, vectorized=True,
+            n_resamples=resamples, confidence_level=confidence, method="percentile",
             random_state=np.random.default_rng(seed)).confidence_interval
     return [float(low), float(high)] if math.isfinite(low) and math.isfinite(high) else None
+
+
+#: One candidate set: an estimator's scores, a baseline's scores (or ``None``) and the truths.
+CandidateSet = tuple[Sequence[float], "Sequence[float] | None", Sequence[float]]
+
+
+def pooled_interval(kind: str, sets: Sequence[CandidateSet], resamples: int = RESAMPLES,
+                    confidence: float = 0.95, seed: int = 0) -> list[float] | None:
+    """The percentile-bootstrap interval of the mean over candidate sets of each set's
+    ``kind`` correlation of scores and truths, minus the baseline's on the same set when one is
+    given (paired: both on the same resampled candidates). Each set's candidates are resampled
+    on their own (a stratified bootstrap), so the interval is the candidates' noise around a
+    mean over several candidate draws. Non-finite scores rank at the bottom; truths must be
+    finite. ``None`` when any set's interval is undefined (as in :func:`correlation_interval`).
+    """
+    parts = []
+    for x, baseline, y in sets:
+        scores = [_finite_or_bottom(np.asarray(v, dtype=float))
+                  for v in (x, *([] if baseline is None else [baseline]))]
+        y = np.asarray(y, dtype=float)
+        if _undefined(kind, y, *scores, resamples=resamples):
+            return None
+        parts.append([_RESAMPLED[kind](v, y) for v in scores])
+    if not parts:
+        return None
+
+    def statistic(*indices: np.ndarray, axis: int = -1) -> np.ndarray:
+        per_set = [of[0](idx) - (of[1](idx) if len(of) > 1 else 0.0)
+                   for of, idx in zip(parts, indices)]
+        return np.mean(per_set, axis=0)
+    return _percentile_bootstrap([len(y) for _, _, y in sets], statistic, resamples,
+                                 confidence, seed)
 
 
 def correlation_interval(kind: str, x: Sequence[float], y: Sequence[float],
@@ -155,10 +188,7 @@ def correlation_interval(kind: str, x: Sequence[float], y: Sequence[float],
     ``resamples`` times, seeded); ``None`` for ``resamples == 0``, fewer than 3 pairs, constant
     values, more than :data:`KENDALL_INTERVAL_MAX` pairs for Kendall, or an undefined interval.
     ``x`` must be finite."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if _undefined(kind, y, x, resamples=resamples):
-        return None
-    return _percentile_bootstrap(len(x), _RESAMPLED[kind](x, y), resamples, confidence, seed)
+    return pooled_interval(kind, [(x, None, y)], resamples, confidence, seed)
 
 
 def difference_interval(kind: str, x: Sequence[float], baseline: Sequence[float],
@@ -169,13 +199,7 @@ def difference_interval(kind: str, x: Sequence[float], baseline: Sequence[float]
     resampled candidates, so the interval is that of the difference on one candidate set,
     narrower than the two separate intervals suggest. Non-finite scores rank at the bottom
     (the module's convention); ``y`` must be finite."""
-    x, base = (_finite_or_bottom(np.asarray(v, dtype=float)) for v in (x, baseline))
-    y = np.asarray(y, dtype=float)
-    if _undefined(kind, y, x, base, resamples=resamples):
-        return None
-    of_x, of_base = _RESAMPLED[kind](x, y), _RESAMPLED[kind](base, y)
-    return _percentile_bootstrap(len(x), lambda idx, axis=-1: of_x(idx) - of_base(idx),
-                                 resamples, confidence, seed)
+    return pooled_interval(kind, [(x, baseline, y)], resamples, confidence, seed)
 
 
 def mean_interval(values: Sequence[float], resamples: int = 10_000, confidence: float = 0.95,

@@ -168,6 +168,35 @@ def test_paired_difference_interval_on_the_nb201_table() -> None:
         metrics.difference_interval("spearman", bottom, params[rows], truth[rows])
 
 
+def test_pooled_interval_over_candidate_draws_of_the_nb201_table() -> None:
+    """Three draws of 200 NB201 archs: the stratified interval of the mean paired difference
+    holds the mean of the three point differences; with one draw it is the paired interval
+    itself; three copies of one draw narrow it by about sqrt(3) (independent resamples); the
+    reversed comparison mirrors it; draws of different sizes pool."""
+    table = load_table()
+    truth, params = table.column("cifar10_test"), table.column("params_cifar10")
+    rng = np.random.default_rng(3)
+    draws = [rng.choice(len(truth), size=size, replace=False) for size in (200, 200, 150)]
+    noise = [rng.lognormal(0, 0.5, size=len(rows)) for rows in draws]
+    sets = [(params[rows] * n, params[rows], truth[rows]) for rows, n in zip(draws, noise)]
+    low, high = metrics.pooled_interval("spearman", sets)
+    point = np.mean([rank_metrics(x, t)["spearman"] - rank_metrics(b, t)["spearman"]
+                     for x, b, t in sets])
+    assert low < point < high < 0
+    assert metrics.pooled_interval("spearman", sets[:1]) == \
+        metrics.difference_interval("spearman", *sets[0])
+    one = np.diff(metrics.pooled_interval("kendall", sets[:1]))[0]
+    three = np.diff(metrics.pooled_interval("kendall", sets[:1] * 3))[0]
+    assert 1.4 < one / three < 2.2
+    mirrored = metrics.pooled_interval("spearman", [(b, x, t) for x, b, t in sets])
+    assert mirrored == pytest.approx([-high, -low], abs=1e-9)
+    alone = metrics.pooled_interval("spearman", [(x, None, t) for x, _, t in sets])
+    means = np.mean([rank_metrics(x, t)["spearman"] for x, _, t in sets])
+    assert alone[0] < means < alone[1]
+    assert metrics.pooled_interval("spearman", sets, resamples=0) is None
+    assert metrics.pooled_interval("spearman", []) is None
+
+
 def test_top_of_the_ranking_hand_computed() -> None:
     truths = [float(t) for t in range(20)]  # the true top 10 %: candidates 19 and 18
     scores = list(truths)

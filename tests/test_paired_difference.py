@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search_pipeline.metrics import difference_interval, rank_metrics
+from search_pipeline.metrics import difference_interval, pooled_interval, rank_metrics
 
 from .conftest import REPO
 
@@ -72,3 +72,34 @@ def test_against_compares_each_estimator_with_itself_in_another_search(script, t
     with pytest.raises(SystemExit, match="fewer.csv scores other candidates .*10 not shared"):
         script["aligned"](script["read_columns"](fewer), script["read_archs"](fewer),
                           script["read_archs"](lever), fewer)
+
+
+def test_pool_reports_means_over_candidate_draws(script, tmp_path, monkeypatch, capsys) -> None:
+    rng = np.random.default_rng(2)
+    paths, sets = [], []
+    for draw in range(3):
+        truth = rng.normal(90, 2, size=80)
+        tse, params = truth + rng.normal(0, 1, 80), truth + rng.normal(0, 2, 80)
+        path = tmp_path / f"seed{draw}.csv"
+        path.write_text("arch,truth,tse@B100,params@B100\n" + "".join(
+            f"a{draw}_{i},{t},{s},{p}\n" for i, (t, s, p) in enumerate(zip(truth, tse, params))))
+        paths.append(path)
+        sets.append((tse, params, truth))
+    monkeypatch.setattr("sys.argv", ["paired_difference.py", *map(str, paths), "--pool"])
+    script["main"]()
+    row = next(line for line in capsys.readouterr().out.splitlines()
+               if line.startswith("| tse |"))
+    cells = [cell.strip() for cell in row.strip("| ").split(" | ")]
+    rhos = [rank_metrics(s, t, resamples=0)["spearman"] for s, _, t in sets]
+    diffs = [r - rank_metrics(p, t, resamples=0)["spearman"] for r, (_, p, t) in zip(rhos, sets)]
+    assert cells[1] == " / ".join(f"{r:.3f}" for r in rhos)
+    assert cells[2] == f"{np.mean(rhos):.3f}" and cells[5] == f"{np.mean(diffs):+.3f}"
+    low, high = pooled_interval("spearman", [(s, p, t) for s, p, t in sets])
+    assert cells[6] == f"[{low:+.3f}, {high:+.3f}]" and low > 0
+    alone = pooled_interval("spearman", [(s, None, t) for s, _, t in sets])
+    assert cells[3] == f"[{alone[0]:.3f}, {alone[1]:.3f}]"
+    partial = tmp_path / "partial.csv"
+    partial.write_text("arch,truth,params@B100\nx,1,1\ny,2,2\nz,3,3\n")
+    with pytest.raises(SystemExit, match="no column tse@B100 in .*partial.csv"):
+        script["pooled_table"]([script["read_columns"](p) for p in (paths[0], partial)],
+                               [paths[0], partial], "params", 100, None)

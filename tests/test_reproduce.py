@@ -27,10 +27,12 @@ def reproduce() -> dict:
     del namespace["EXPERIMENTS"]["toy"]
 
 
-def run_main(reproduce: dict, out: Path, work: Path, monkeypatch) -> None:
+def run_main(reproduce: dict, out: Path, work: Path, monkeypatch, seed: int = 5,
+             search_set: tuple[str, ...] = ()) -> None:
     monkeypatch.setattr(sys, "argv", [
         "reproduce.py", "--out", str(out), "--work-dir", str(work), "--experiments", "toy",
-        "--data-root", str(CIFAR10_DIR), "--candidate-seed", "5"])
+        "--data-root", str(CIFAR10_DIR), "--candidate-seed", str(seed)]
+        + (["--search-set", *search_set] if search_set else []))
     reproduce["main"]()
 
 
@@ -66,6 +68,18 @@ def test_one_command_writes_the_table_and_resumes_without_redoing_work(
     assert (work / "toy" / "search" / "seed5" / "results.jsonl").read_bytes() == stored
     assert json.loads((out / "toy" / "timing.json").read_text()) == timing
     assert (out / "table.md").read_text() == table
+
+    # Another candidate draw on the same supernet, its search config overridden: no new
+    # training, its own search folder, and the overrides in the table's command.
+    trained = (work / "toy" / "history.json").read_bytes()
+    run_main(reproduce, tmp_path / "draw6", work, monkeypatch, seed=6,
+             search_set=("finetune.budgets=[3]", "estimators.names=[tse,params]"))
+    assert (work / "toy" / "history.json").read_bytes() == trained
+    other = json.loads((tmp_path / "draw6" / "toy" / "summary.json").read_text())
+    assert other["budgets"] == [3] and other["estimators"] == ["tse", "params"]
+    assert other["settings"]["candidates"].endswith("seed 6")
+    assert "--candidate-seed 6 --search-set 'finetune.budgets=[3]' " \
+        "'estimators.names=[tse,params]'" in (tmp_path / "draw6" / "table.md").read_text()
 
 
 def test_darts_tuning_genotypes_leave_the_reported_draw_out(reproduce, tmp_path, monkeypatch):
