@@ -115,9 +115,13 @@ def pooled_table(sets: list[dict[str, list[float]]], paths: list[Path], baseline
         form = "{:+.3f}" if signed else "{:.3f}"
         return ("[" + ", ".join(form.format(v) for v in interval) + "]") if interval else "n/a"
 
+    base = " / ".join(f"{spearman(columns, baseline):.3f}" for columns in sets)
     lines = [f"| estimator | Spearman B={budget} per draw | mean | 95 % interval | "
-             f"minus {baseline} per draw | mean | paired 95 % interval |", "|---" * 7 + "|"]
+             f"minus {baseline} ({base}) per draw | mean | paired 95 % interval |",
+             "|---" * 7 + "|"]
     for name in names:
+        if name == baseline:
+            continue
         rhos = [spearman(columns, name) for columns in sets]
         diffs = [rho - spearman(columns, baseline) for rho, columns in zip(rhos, sets)]
         alone = pooled_interval("spearman", [(c[name + suffix], None, c["truth"]) for c in sets])

@@ -87,8 +87,11 @@ def test_pool_reports_means_over_candidate_draws(script, tmp_path, monkeypatch, 
         sets.append((tse, params, truth))
     monkeypatch.setattr("sys.argv", ["paired_difference.py", *map(str, paths), "--pool"])
     script["main"]()
-    row = next(line for line in capsys.readouterr().out.splitlines()
-               if line.startswith("| tse |"))
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| tse |"))
+    bases = [rank_metrics(p, t, resamples=0)["spearman"] for _, p, t in sets]
+    assert f"minus params ({' / '.join(f'{b:.3f}' for b in bases)}) per draw" in out
+    assert "| params |" not in out  # the baseline against itself is left out
     cells = [cell.strip() for cell in row.strip("| ").split(" | ")]
     rhos = [rank_metrics(s, t, resamples=0)["spearman"] for s, _, t in sets]
     diffs = [r - rank_metrics(p, t, resamples=0)["spearman"] for r, (_, p, t) in zip(rhos, sets)]
