@@ -79,7 +79,13 @@ def paired_spearman(scores: list[float], base: list[float],
     95 % interval as printed."""
     rho, base_rho = (rank_metrics(v, truth, resamples=0)["spearman"] for v in (scores, base))
     interval = difference_interval("spearman", scores, base, truth)
-    return rho, base_rho, f"[{interval[0]:+.3f}, {interval[1]:+.3f}]" if interval else "n/a"
+    return rho, base_rho, shown_interval(interval, signed=True)
+
+
+def shown_interval(interval: list[float] | None, signed: bool) -> str:
+    """An interval as printed, ``[low, high]`` to 3 decimals (``signed``: with a sign), or n/a."""
+    form = "{:+.3f}" if signed else "{:.3f}"
+    return "[" + ", ".join(map(form.format, interval)) + "]" if interval else "n/a"
 
 
 def estimator_names(columns: dict[str, list[float]], suffix: str,
@@ -111,26 +117,22 @@ def pooled_table(sets: list[dict[str, list[float]]], paths: list[Path], baseline
     def spearman(columns: dict[str, list[float]], name: str) -> float:
         return rank_metrics(columns[name + suffix], columns["truth"], resamples=0)["spearman"]
 
-    def shown(interval: list[float] | None, signed: bool) -> str:
-        form = "{:+.3f}" if signed else "{:.3f}"
-        return ("[" + ", ".join(form.format(v) for v in interval) + "]") if interval else "n/a"
-
-    base = " / ".join(f"{spearman(columns, baseline):.3f}" for columns in sets)
+    bases = [spearman(columns, baseline) for columns in sets]
     lines = [f"| estimator | Spearman B={budget} per draw | mean | 95 % interval | "
-             f"minus {baseline} ({base}) per draw | mean | paired 95 % interval |",
-             "|---" * 7 + "|"]
+             f"minus {baseline} ({' / '.join(f'{b:.3f}' for b in bases)}) per draw | mean | "
+             "paired 95 % interval |", "|---" * 7 + "|"]
     for name in names:
         if name == baseline:
             continue
         rhos = [spearman(columns, name) for columns in sets]
-        diffs = [rho - spearman(columns, baseline) for rho, columns in zip(rhos, sets)]
+        diffs = [rho - base for rho, base in zip(rhos, bases)]
         alone = pooled_interval("spearman", [(c[name + suffix], None, c["truth"]) for c in sets])
         paired = pooled_interval("spearman", [(c[name + suffix], c[baseline + suffix], c["truth"])
                                               for c in sets])
         lines.append(f"| {name} | {' / '.join(f'{r:.3f}' for r in rhos)} | "
-                     f"{sum(rhos) / len(rhos):.3f} | {shown(alone, False)} | "
+                     f"{sum(rhos) / len(rhos):.3f} | {shown_interval(alone, signed=False)} | "
                      f"{' / '.join(f'{d:+.3f}' for d in diffs)} | {sum(diffs) / len(diffs):+.3f} | "
-                     f"{shown(paired, True)} |")
+                     f"{shown_interval(paired, signed=True)} |")
     return "\n".join(lines)
 
 

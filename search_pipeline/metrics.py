@@ -149,7 +149,7 @@ def _percentile_bootstrap(sizes: Sequence[int], statistic: Callable[..., np.ndar
 
 
 #: One candidate set: an estimator's scores, a baseline's scores (or ``None``) and the truths.
-CandidateSet = tuple[Sequence[float], "Sequence[float] | None", Sequence[float]]
+CandidateSet = tuple[Sequence[float], Sequence[float] | None, Sequence[float]]
 
 
 def pooled_interval(kind: str, sets: Sequence[CandidateSet], resamples: int = RESAMPLES,
@@ -173,9 +173,9 @@ def pooled_interval(kind: str, sets: Sequence[CandidateSet], resamples: int = RE
         return None
 
     def statistic(*indices: np.ndarray, axis: int = -1) -> np.ndarray:
-        per_set = [of[0](idx) - (of[1](idx) if len(of) > 1 else 0.0)
-                   for of, idx in zip(parts, indices)]
-        return np.mean(per_set, axis=0)
+        """Per resample: the mean over sets of the score's correlation minus the baseline's."""
+        return np.mean([of[0](idx) - sum(o(idx) for o in of[1:])
+                        for of, idx in zip(parts, indices)], axis=0)
     return _percentile_bootstrap([len(y) for _, _, y in sets], statistic, resamples,
                                  confidence, seed)
 
