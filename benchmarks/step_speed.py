@@ -1,6 +1,7 @@
 """Supernet and fine-tune step speed of this tree against a baseline commit, side by side.
 
     python benchmarks/step_speed.py [--baseline REV] [--rounds 5] [--steps 20]
+    python benchmarks/step_speed.py --compile [--rounds 5] [--steps 20]
 
 Checks ``REV`` (default: the commit before the speed work) out into a temporary git worktree
 and, alternating between the two trees ``--rounds`` times so both see the same machine load:
@@ -14,6 +15,12 @@ and, alternating between the two trees ``--rounds`` times so both see the same m
    (``torchrun --nproc_per_node=2``, one thread each; ``configs/nb201_cpu_randnas.yaml``,
    probes off): the trainer's images per second (data, steps, all-reduce, bookkeeping), also
    at a global batch of 128 with the learning rate scaled to 0.05.
+
+With ``--compile`` it instead measures ``torch.compile`` on this tree alone: the worker eager,
+with every op below the path choice compiled (``ops``), and with the whole extracted
+sub-network compiled for the fine-tune (``subnet``), rounds interleaved; per mode the images
+per second of both steps against eager, the warm-up (compile) seconds, and for ``subnet`` the
+fine-tune steps it takes to earn its compile time back.
 """
 from __future__ import annotations
 
@@ -38,15 +45,59 @@ SETTINGS = [("nb201", 32, 64), ("nb201", 32, 128), ("darts", 16, 64), ("darts", 
 TRAINER = [("batch 64 (the table's recipe)", []),
            ("batch 128, lr 0.05", ["optim.batch_size=128", "optim.lr=0.05"])]
 TRAIN_IMAGES = 12_800
+#: The worker's torch.compile modes (see benchmarks/step_worker.py).
+COMPILE_MODES = ("none", "ops", "subnet")
 
 
-def run_worker(tree: Path, setting: tuple[str, int, int], steps: int) -> dict:
-    """One worker run with ``tree``'s packages; its JSON line."""
-    env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "step_worker.py"),
-                          *map(str, setting), str(steps)], env=env, cwd=tree,
-                         capture_output=True, text=True, check=True).stdout
+def run_worker(tree: Path, setting: tuple[str, int, int], steps: int,
+               compile_mode: str = "none", arch: tuple[str, ...] = ()) -> dict:
+    """One worker run with ``tree``'s packages; its JSON line. A compiling run gets an empty
+    inductor cache of its own, so its warm-up is a cold compile."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1",
+               "TORCHINDUCTOR_CACHE_DIR": cache}
+        out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "step_worker.py"),
+                              *map(str, setting), str(steps), compile_mode, *arch], env=env,
+                             cwd=tree,
+                             capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def compare_compile(rounds: int, steps: int, nb201_arch: str | None) -> None:
+    """Eager against the two torch.compile modes on this tree, rounds interleaved; with
+    ``nb201_arch``, the NB201 settings only, fine-tuning that arch."""
+    settings = SETTINGS if nb201_arch is None else [s for s in SETTINGS if s[0] == "nb201"]
+    arch = () if nb201_arch is None else (nb201_arch,)
+    shown = nb201_arch or "sampled by the worker"
+    print(f"torch.compile on this tree; medians of {rounds} rounds of {steps} steps, 1 thread; "
+          f"fine-tuned arch: {shown}\n")
+    print("| setting | mode | train img/s | ratio | fine-tune img/s | ratio | warm-up s "
+          "(train, fine-tune) | break-even fine-tune steps | max rel. loss diff |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for setting in settings:
+        runs: dict[str, list[dict]] = {mode: [] for mode in COMPILE_MODES}
+        for _ in range(rounds):
+            for mode in COMPILE_MODES:
+                runs[mode].append(run_worker(REPO, setting, steps, mode, arch))
+        seconds = {(mode, key): statistics.median(r[key] for r in runs[mode])
+                   for mode in runs for key in ("train_seconds", "finetune_seconds")}
+        batch = setting[2]
+        for mode in COMPILE_MODES:
+            warm = [statistics.median(r["warmup_seconds"][key] for r in runs[mode])
+                    for key in ("train_seconds", "finetune_seconds")]
+            saved = seconds["none", "finetune_seconds"] - seconds[mode, "finetune_seconds"]
+            extra = warm[1] - statistics.median(r["warmup_seconds"]["finetune_seconds"]
+                                                for r in runs["none"])
+            even = f"{extra / saved:.0f}" if mode != "none" and saved > 0 else "-"
+            diff = max(abs(a - b) / abs(a) for a, b in zip(runs["none"][0]["losses"],
+                                                           runs[mode][0]["losses"]))
+            cells = []
+            for key in ("train_seconds", "finetune_seconds"):
+                cells += [f"{batch / seconds[mode, key]:.0f}",
+                          f"{seconds['none', key] / seconds[mode, key]:.2f}x"]
+            print(f"| {setting[0]} {setting[1]} px, batch {batch} | {mode} | "
+                  + " | ".join(cells) + f" | {warm[0]:.1f}, {warm[1]:.1f} | {even} | "
+                  f"{diff:.1e} |", flush=True)
 
 
 def trainer_images_per_second(tree: Path, overrides: list[str], work: Path) -> float:
@@ -69,7 +120,14 @@ def main() -> None:
     parser.add_argument("--baseline", default=BASELINE)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--compile", action="store_true",
+                        help="measure torch.compile of the static parts on this tree instead")
+    parser.add_argument("--nb201-arch", help="with --compile: fine-tune this NB201 arch "
+                                             "(NB201 settings only)")
     args = parser.parse_args()
+    if args.compile:
+        compare_compile(args.rounds, args.steps, args.nb201_arch)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "baseline"
         subprocess.run(["git", "worktree", "add", "--detach", "-q", str(base), args.baseline],
