@@ -104,6 +104,12 @@ ARMS: dict[str, dict[str, Arm]] = {
         "sample-zc2": training_free("sample", "combo(synflow+jacov)"),
         "evolution-mo-zc2": training_free("evolution", "combo(synflow+jacov)",
                                           "strategy.objectives=[params]"),
+        # The best combination by mean Spearman over the three candidate draws of issue 17
+        # (results/cpu-table2/draws, RandNAS, B = 100): zero-cost members at C=16, N=5 as there.
+        "evolution-tse-synflow-jacov": Arm("evolution", "combo(tse+synflow+jacov)", (
+            "strategy.fitness=combo(tse+synflow+jacov)",
+            "estimators.names=[combo(tse+synflow+jacov),tse,synflow,jacov,params]",
+            "zero_cost.C=16", "zero_cost.N=5"), seeded=True),
     },
 }
 
