@@ -19,8 +19,9 @@ and, alternating between the two trees ``--rounds`` times so both see the same m
 With ``--compile`` it instead measures ``torch.compile`` on this tree alone: the worker eager,
 with every op below the path choice compiled (``ops``), and with the whole extracted
 sub-network compiled for the fine-tune (``subnet``), rounds interleaved; per mode the images
-per second of both steps against eager, the warm-up (compile) seconds, and for ``subnet`` the
-fine-tune steps it takes to earn its compile time back.
+per second of both steps against eager, the warm-up (compile) seconds, and for a compiled
+fine-tune that is faster the steps it takes to earn its compile time back. ``--nb201-arch``
+fine-tunes a given NB201 arch instead of the worker's sample (NB201 settings only).
 """
 from __future__ import annotations
 
@@ -57,9 +58,9 @@ def run_worker(tree: Path, setting: tuple[str, int, int], steps: int,
         env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1",
                "TORCHINDUCTOR_CACHE_DIR": cache}
         out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "step_worker.py"),
-                              *map(str, setting), str(steps), compile_mode, *arch], env=env,
-                             cwd=tree,
-                             capture_output=True, text=True, check=True).stdout
+                              *map(str, setting), str(steps), compile_mode, *arch],
+                             env=env, cwd=tree, capture_output=True, text=True,
+                             check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
