@@ -48,6 +48,8 @@ TRAINER = [("batch 64 (the table's recipe)", []),
 TRAIN_IMAGES = 12_800
 #: The worker's torch.compile modes (see benchmarks/step_worker.py).
 COMPILE_MODES = ("none", "ops", "subnet")
+#: The worker's two timed steps.
+STEPS = ("train_seconds", "finetune_seconds")
 
 
 def run_worker(tree: Path, setting: tuple[str, int, int], steps: int,
@@ -62,6 +64,18 @@ def run_worker(tree: Path, setting: tuple[str, int, int], steps: int,
                              env=env, cwd=tree, capture_output=True, text=True,
                              check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def medians(runs: dict[str, list[dict]], field: str | None = None) -> dict[tuple[str, str], float]:
+    """Per (run label, step): the median over rounds of the worker's seconds for that step (or
+    of its ``field`` sub-dict's entry, e.g. ``warmup_seconds``)."""
+    return {(label, key): statistics.median((r[field] if field else r)[key] for r in rounds)
+            for label, rounds in runs.items() for key in STEPS}
+
+
+def loss_difference(reference: dict, other: dict) -> float:
+    """The largest relative difference between two worker runs' first training losses."""
+    return max(abs(a - b) / abs(a) for a, b in zip(reference["losses"], other["losses"]))
 
 
 def compare_compile(rounds: int, steps: int, nb201_arch: str | None) -> None:
@@ -80,25 +94,20 @@ def compare_compile(rounds: int, steps: int, nb201_arch: str | None) -> None:
         for _ in range(rounds):
             for mode in COMPILE_MODES:
                 runs[mode].append(run_worker(REPO, setting, steps, mode, arch))
-        seconds = {(mode, key): statistics.median(r[key] for r in runs[mode])
-                   for mode in runs for key in ("train_seconds", "finetune_seconds")}
-        batch = setting[2]
+        seconds, warm = medians(runs), medians(runs, "warmup_seconds")
+        batch, fine = setting[2], "finetune_seconds"
         for mode in COMPILE_MODES:
-            warm = [statistics.median(r["warmup_seconds"][key] for r in runs[mode])
-                    for key in ("train_seconds", "finetune_seconds")]
-            saved = seconds["none", "finetune_seconds"] - seconds[mode, "finetune_seconds"]
-            extra = warm[1] - statistics.median(r["warmup_seconds"]["finetune_seconds"]
-                                                for r in runs["none"])
+            saved = seconds["none", fine] - seconds[mode, fine]
+            extra = warm[mode, fine] - warm["none", fine]
             even = f"{extra / saved:.0f}" if mode != "none" and saved > 0 else "-"
-            diff = max(abs(a - b) / abs(a) for a, b in zip(runs["none"][0]["losses"],
-                                                           runs[mode][0]["losses"]))
             cells = []
-            for key in ("train_seconds", "finetune_seconds"):
+            for key in STEPS:
                 cells += [f"{batch / seconds[mode, key]:.0f}",
                           f"{seconds['none', key] / seconds[mode, key]:.2f}x"]
             print(f"| {setting[0]} {setting[1]} px, batch {batch} | {mode} | "
-                  + " | ".join(cells) + f" | {warm[0]:.1f}, {warm[1]:.1f} | {even} | "
-                  f"{diff:.1e} |", flush=True)
+                  + " | ".join(cells) + f" | {warm[mode, 'train_seconds']:.1f}, "
+                  f"{warm[mode, fine]:.1f} | {even} | "
+                  f"{loss_difference(runs['none'][0], runs[mode][0]):.1e} |", flush=True)
 
 
 def trainer_images_per_second(tree: Path, overrides: list[str], work: Path) -> float:
@@ -145,12 +154,10 @@ def main() -> None:
                     runs["base"].append(run_worker(base, setting, args.steps))
                     runs["now"].append(run_worker(REPO, setting, args.steps))
                 batch = setting[2]
-                speed = {(tree, key): batch / statistics.median(r[key] for r in runs[tree])
-                         for tree in runs for key in ("train_seconds", "finetune_seconds")}
-                diff = max(abs(a - b) / abs(a) for a, b in zip(runs["base"][0]["losses"],
-                                                               runs["now"][0]["losses"]))
+                speed = {label: batch / median for label, median in medians(runs).items()}
+                diff = loss_difference(runs["base"][0], runs["now"][0])
                 cells = []
-                for key in ("train_seconds", "finetune_seconds"):
+                for key in STEPS:
                     cells += [f"{speed['base', key]:.0f}", f"{speed['now', key]:.0f}",
                               f"{speed['now', key] / speed['base', key]:.2f}x"]
                 name = f"{setting[0]} {setting[1]} px, batch {batch}"

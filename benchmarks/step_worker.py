@@ -12,10 +12,10 @@ results are unchanged). Without ``ARCH`` it uses only APIs that every version of
 has had.
 
 ``COMPILE`` (``benchmarks/step_speed.py --compile``) applies ``torch.compile`` to the parts
-whose graph is static: ``ops`` compiles every module below the path choice (each op, reduction, stem and head)
-in the supernet and the sub-network; ``subnet`` compiles the whole extracted sub-network (its
-graph is fixed for a candidate's fine-tune; the training step stays eager). ``none`` (default)
-compiles nothing.
+whose graph is static: ``ops`` compiles every module below the path choice (each op,
+reduction, stem and head) in the supernet and the sub-network; ``subnet`` compiles the whole
+extracted sub-network (its graph is fixed for a candidate's fine-tune; the training step stays
+eager). ``none`` (default) compiles nothing.
 """
 from __future__ import annotations
 
