@@ -10,7 +10,7 @@ Writes RUN_DIR/search/ (or RUN_DIR/search/NAME with name=NAME); rerun the same c
 from __future__ import annotations
 
 from core.cli import parse_run_args, run_cli, run_parser
-from core.config import load_config
+from core.config import import_plugins, load_config
 from core.distributed import DistEnv, init_distributed, shutdown
 from search_pipeline.ground_truth import GROUND_TRUTHS
 from search_pipeline.search_config import SearchConfig, search_context
@@ -33,6 +33,7 @@ def main(argv: list[str]) -> int:
         overrides.append(f"ground_truth.source={args.ground_truth}")
     elif args.ground_truth:
         overrides += ["ground_truth.source=table", f"ground_truth.path={args.ground_truth}"]
+    import_plugins(SearchConfig, args.config, overrides)  # the user's own, before the run's
     cfg = load_config(SearchConfig, args.config, overrides,
                       context=search_context(load_run_config(args.run_dir)))
     env = DistEnv()

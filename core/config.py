@@ -18,13 +18,18 @@ Ranges and help text live in the field metadata, most easily through :func:`sett
 
     cfg = load_config(Config, "configs/x.yaml", ["optim.lr=1e-3"])
 
-Metadata keys: ``min``/``max`` (inclusive), ``gt``/``lt`` (exclusive), ``help``. Checks that span
-several fields belong in the schema's ``__post_init__`` and raise :class:`SpeedyNASError`.
+Metadata keys: ``min``/``max`` (inclusive), ``gt``/``lt`` (exclusive), ``max_items`` (a list's
+length; :data:`MAX_LIST_ITEMS` when not given), ``help``. Checks that span several fields belong
+in the schema's ``__post_init__`` and raise :class:`SpeedyNASError`.
 
 Every user mistake (unknown key, wrong type, out of range, bad choice, malformed override,
 unreadable or non-mapping YAML) raises :class:`SpeedyNASError` with a one-line message, before
 any work starts. YAML is read with a safe loader (no code runs) that also reads ``1e-3`` as a
-float, refuses duplicate keys and leaves date-like text as strings.
+float, refuses duplicate keys and leaves date-like text as strings. What is read is bounded: the
+file's size (:data:`core.inputs.CONFIG_LIMIT`), the values its aliases expand to
+(:data:`MAX_YAML_VALUES`), its nesting (:data:`MAX_YAML_DEPTH`) and each list's length; text
+holds no NUL byte and encodes as UTF-8. A file is read once (:func:`read_config_file`), so a
+pipe works as a config.
 """
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ import functools
 import importlib
 import math
 import re
+import sys
 import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -42,17 +48,25 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 import yaml
 
 from .atomic_io import atomic_write_text
-from .errors import SpeedyNASError
+from .errors import SpeedyNASError, shown
+from .inputs import CONFIG_LIMIT, read_input_text
 
 T = TypeVar("T")
 
 __all__ = [
-    "config_diff", "config_to_dict", "dump_config", "format_schema_help", "load_config",
-    "parse_override", "replace_path", "save_config", "setting",
+    "MAX_LIST_ITEMS", "MAX_YAML_DEPTH", "MAX_YAML_VALUES", "ConfigFile", "config_diff",
+    "config_to_dict", "dump_config", "format_schema_help", "load_config", "parse_override",
+    "read_config_file", "replace_path", "save_config", "setting",
 ]
 
 _BOUND_KEYS = ("min", "max", "gt", "lt")
-_META_KEYS = frozenset(_BOUND_KEYS + ("help",))
+_META_KEYS = frozenset(_BOUND_KEYS + ("help", "max_items"))
+#: The longest list a config value may hold, unless its field sets ``max_items``.
+MAX_LIST_ITEMS = 1000
+#: The most values a YAML document may expand to (aliases counted at every use).
+MAX_YAML_VALUES = 100_000
+#: The deepest nesting of mappings and lists a YAML document may hold.
+MAX_YAML_DEPTH = 32
 _SCALARS = (int, float, bool, str)
 _NONE = type(None)
 
@@ -92,7 +106,7 @@ class _Loader(yaml.SafeLoader):
                 break
             if duplicate:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+                    None, None, f"duplicate key {shown(key)}", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -121,35 +135,87 @@ def _yaml_error(err: yaml.YAMLError, source: str) -> SpeedyNASError:
     return SpeedyNASError(_one_line(f"{where}: invalid YAML: {detail}"))
 
 
-def _read_yaml(path: str | Path) -> Any:
-    path = Path(path)
+def _expanded_size(node: yaml.Node, depth: int, sizes: dict[int, int],
+                   open_nodes: set[int]) -> int:
+    """How many values ``node`` stands for once every alias is expanded (``sizes`` memoises
+    shared nodes, so a billion-laughs document is measured in linear time)."""
+    if depth > MAX_YAML_DEPTH:
+        raise SpeedyNASError(f"nests deeper than {MAX_YAML_DEPTH} levels")
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_nodes:
+        raise SpeedyNASError("holds a recursive alias (an alias inside the value it names)")
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    elif isinstance(node, yaml.MappingNode):
+        children = [part for pair in node.value for part in pair]
+    open_nodes.add(key)
+    size = 1
+    for child in children:
+        size += _expanded_size(child, depth + 1, sizes, open_nodes)
+        if size > MAX_YAML_VALUES:
+            raise SpeedyNASError(f"expands to more than {MAX_YAML_VALUES:,} values (aliases "
+                                 "are counted at every use)")
+    open_nodes.discard(key)
+    sizes[key] = size
+    return size
+
+
+def _load_yaml(text: str) -> Any:
+    """``text`` parsed by the safe :class:`_Loader`, bounded in expansion and depth (a
+    :class:`SpeedyNASError` says which bound it breaks; bad syntax raises ``yaml.YAMLError``)."""
+    loader = _Loader(text)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise SpeedyNASError(f"config file not found: {path}") from None
-    except IsADirectoryError:
-        raise SpeedyNASError(f"config path is a directory, not a YAML file: {path}") from None
-    except UnicodeDecodeError as err:
-        raise SpeedyNASError(f"config file {path} is not UTF-8 text ({err.reason})") from None
-    except OSError as err:
-        raise SpeedyNASError(f"cannot read config file {path}: {err.strerror}") from None
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node, 0, {}, set())
+        return loader.construct_document(node)
+    except RecursionError:
+        raise SpeedyNASError(f"nests deeper than {MAX_YAML_DEPTH} levels") from None
+    finally:
+        loader.dispose()
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigFile:
+    """A config file's parsed contents, read once (a pipe or process substitution can be read
+    only once); :func:`load_config` takes it wherever it takes a path."""
+
+    path: str
+    data: Any
+
+
+def read_config_file(path: str | Path | ConfigFile) -> ConfigFile:
+    """The YAML file at ``path``, read once within :data:`core.inputs.CONFIG_LIMIT` and parsed
+    (``path`` already read: returned as it is)."""
+    if isinstance(path, ConfigFile):
+        return path
+    text = read_input_text(path, "config file", CONFIG_LIMIT)
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        return ConfigFile(str(path), _load_yaml(text))
     except yaml.YAMLError as err:
         raise _yaml_error(err, str(path)) from None
+    except SpeedyNASError as err:
+        raise SpeedyNASError(f"config file {path} is refused: its YAML {err}") from None
 
 
 # --------------------------------------------------------------------------- schema helpers
 
 def setting(default: Any = dataclasses.MISSING, *, min: float | None = None,
             max: float | None = None, gt: float | None = None, lt: float | None = None,
-            help: str = "", default_factory: Any = dataclasses.MISSING) -> Any:
-    """A dataclass field with range metadata (``min``/``max`` inclusive, ``gt``/``lt`` exclusive).
+            max_items: int | None = None, help: str = "",
+            default_factory: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field with range metadata (``min``/``max`` inclusive, ``gt``/``lt`` exclusive;
+    ``max_items``: a list's longest length).
 
     Mutable defaults (lists) are copied per instance automatically.
     """
     meta: dict[str, Any] = {"help": help}
-    for key, value in (("min", min), ("max", max), ("gt", gt), ("lt", lt)):
+    for key, value in (("min", min), ("max", max), ("gt", gt), ("lt", lt),
+                       ("max_items", max_items)):
         if value is not None:
             meta[key] = value
     if isinstance(default, list):
@@ -283,23 +349,36 @@ _MISMATCH = object()
 class _Mismatch(Exception):
     """A value does not fit a type; ``detail`` overrides the generic message."""
 
-    def __init__(self, detail: str | None = None, choice: bool = False) -> None:
+    def __init__(self, detail: str | None = None, complete: bool = False) -> None:
         super().__init__(detail)
         self.detail = detail
-        self.choice = choice  # an invalid Literal choice: the detail says it all
+        self.complete = complete  # the detail says it all (an invalid choice, a NUL byte...)
 
 
 def _show(value: Any) -> str:
-    text = "null" if value is None else repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return "null" if value is None else shown(value)
 
 
 def _kind(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _coerce(value: Any, tp: Any) -> Any:
-    """``value`` converted to ``tp`` (ints become floats; nothing else converts)."""
+def _checked_text(value: str) -> str:
+    """``value``, if it is text a file name or a YAML file can hold (no NUL, valid UTF-8)."""
+    if "\x00" in value:
+        raise _Mismatch(f"{_show(value)} holds a NUL byte (at character {value.index(chr(0))}), "
+                        "which no file name or text field may hold", complete=True)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise _Mismatch(f"{_show(value)} is not valid UTF-8 text (character {err.start}: "
+                        f"{err.reason})", complete=True) from None
+    return value
+
+
+def _coerce(value: Any, tp: Any, max_items: int = MAX_LIST_ITEMS) -> Any:
+    """``value`` converted to ``tp`` (ints become floats; nothing else converts); a list holds
+    at most ``max_items`` items."""
     if tp is _NONE:
         if value is None:
             return None
@@ -321,7 +400,7 @@ def _coerce(value: Any, tp: Any) -> Any:
         raise _Mismatch()
     if tp is str:
         if isinstance(value, str):
-            return value
+            return _checked_text(value)
         raise _Mismatch()
     args = _union_args(tp)
     if args is not None:
@@ -329,10 +408,10 @@ def _coerce(value: Any, tp: Any) -> Any:
             return None
         options = [a for a in args if a is not _NONE]
         if len(options) == 1:
-            return _coerce(value, options[0])
+            return _coerce(value, options[0], max_items)
         for option in options:
             try:
-                return _coerce(value, option)
+                return _coerce(value, option, max_items)
             except _Mismatch:
                 continue
         raise _Mismatch()
@@ -342,10 +421,12 @@ def _coerce(value: Any, tp: Any) -> Any:
         for choice in choices:
             if type(value) is type(choice) and value == choice:
                 return choice
-        raise _Mismatch(_choice_message(value, choices), choice=True)
+        raise _Mismatch(_choice_message(value, choices), complete=True)
     if origin in (list, tuple):
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
             raise _Mismatch()
+        if len(value) > max_items:
+            raise _Mismatch(f"{len(value)} items; at most {max_items}", complete=True)
         args = get_args(tp)
         if origin is list or args[-1] is Ellipsis:
             item_types = [args[0]] * len(value)
@@ -360,7 +441,7 @@ def _coerce(value: Any, tp: Any) -> Any:
             except _Mismatch as err:
                 detail = err.detail or (f"expected {_describe(item_tp)}, got {_show(item)} "
                                         f"({_kind(item)})")
-                raise _Mismatch(f"item {index}: {detail}") from None
+                raise _Mismatch(f"item {index}: {detail}", err.complete) from None
         return list(items) if origin is list else tuple(items)
     raise _Mismatch()
 
@@ -424,9 +505,9 @@ class _Builder:
 
     def field_value(self, key: str, value: Any, tp: Any, meta: Mapping[str, Any]) -> Any:
         try:
-            result = _coerce(value, tp)
+            result = _coerce(value, tp, meta.get("max_items", MAX_LIST_ITEMS))
         except _Mismatch as err:
-            if err.choice:
+            if err.complete:
                 raise SpeedyNASError(f"{key}: {err.detail}{self._origin(key)}") from None
             message = f"{key}: expected {_describe(tp)}, got {_show(value)} ({_kind(value)})"
             if err.detail:
@@ -473,7 +554,7 @@ class _Builder:
                 raise SpeedyNASError(f"invalid key {_show(key)} {label}: keys must be strings"
                                      f"{self._origin(dotted)}")
             if key not in names:
-                message = (f"unknown key {dotted!r}{self._origin(dotted)}; valid keys {label}: "
+                message = (f"unknown key {shown(dotted)}{self._origin(dotted)}; valid keys {label}: "
                            f"{', '.join(names) or '(none)'}")
                 hint = getattr(schema, "config_key_hint", lambda _: None)(key)
                 close = difflib.get_close_matches(key, names, n=1)
@@ -529,18 +610,20 @@ _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
 def parse_override(text: str) -> tuple[str, Any]:
     """Split ``section.key=value`` into the dotted key and the YAML-parsed value."""
     if not isinstance(text, str) or "=" not in text:
-        raise SpeedyNASError(f"malformed override {text!r}: expected section.key=value")
+        raise SpeedyNASError(f"malformed override {shown(text)}: expected section.key=value")
     key, _, value_text = text.partition("=")
     key = key.strip()
     if not _KEY.match(key):
-        raise SpeedyNASError(f"malformed override {text!r}: {key!r} is not a dotted key "
-                             "like section.key")
+        raise SpeedyNASError(f"malformed override {shown(text)}: {shown(key)} is not a dotted "
+                             "key like section.key")
     try:
-        value = yaml.load(value_text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        value = _load_yaml(value_text)
     except yaml.YAMLError as err:
         detail = getattr(err, "problem", None) or str(err)
-        raise SpeedyNASError(_one_line(f"malformed override {text!r}: cannot parse the value "
-                                       f"as YAML: {detail}")) from None
+        raise SpeedyNASError(_one_line(f"malformed override {shown(text)}: cannot parse the "
+                                       f"value as YAML: {detail}")) from None
+    except SpeedyNASError as err:
+        raise SpeedyNASError(f"malformed override {shown(text)}: its YAML {err}") from None
     return key, value
 
 
@@ -563,7 +646,7 @@ def _apply_override(raw: dict, text: str, origins: dict[str, str]) -> None:
             child = node[part] = {}
         elif not isinstance(child, Mapping):
             dotted = ".".join(parts[:depth + 1])
-            raise SpeedyNASError(f"override {text!r}: {dotted!r} holds {_show(child)}, "
+            raise SpeedyNASError(f"override {shown(text)}: {shown(dotted)} holds {_show(child)}, "
                                  "not a section")
         else:
             child = node[part] = dict(child)
@@ -573,54 +656,94 @@ def _apply_override(raw: dict, text: str, origins: dict[str, str]) -> None:
         node[parts[-1]] = _merge(dict(old), value)
     else:
         node[parts[-1]] = value
-    origins[key] = f"from override {text!r}"
+    origins[key] = f"from override {shown(text, 120)}"
 
 
 # --------------------------------------------------------------------------- public API
 
-def load_config(schema: type[T], path: str | Path | None = None,
+ConfigSource = Union[str, Path, ConfigFile, None]
+
+
+def _raw_config(path: ConfigSource, overrides: Sequence[str] | str | None
+                ) -> tuple[dict, dict[str, str]]:
+    """The file's mapping with ``overrides`` applied, and where each key came from."""
+    raw: Any = {}
+    origins: dict[str, str] = {}
+    if path is not None:
+        source = read_config_file(path)
+        raw = {} if source.data is None else source.data
+        if not isinstance(raw, Mapping):
+            raise SpeedyNASError(f"config file {source.path} must hold a mapping of keys to "
+                                 f"values, got {_kind(raw)}")
+        origins[""] = f"in {source.path}"
+    raw = dict(raw)
+    if isinstance(overrides, str):
+        overrides = [overrides]
+    for text in overrides or ():
+        _apply_override(raw, text, origins)
+    return raw, origins
+
+
+def load_config(schema: type[T], path: ConfigSource = None,
                 overrides: Sequence[str] | None = None,
-                context: Mapping[str, Any] | None = None) -> T:
-    """Defaults of ``schema``, then the YAML file at ``path``, then ``overrides``; validated.
+                context: Mapping[str, Any] | None = None, trust_plugins: bool = True) -> T:
+    """Defaults of ``schema``, then the YAML file at ``path`` (or its :class:`ConfigFile`, read
+    once), then ``overrides``; validated.
 
     Variant sections: a section schema with a ``config_variant(choice, context)`` classmethod
     is built as the schema that method returns, given the value of its ``variant_key`` field
     (``None`` as key: chosen by ``context`` alone), so its valid keys can depend on a choice
     (see :class:`core.plugins.PluginSection`). A top-level ``plugins`` field lists modules
     imported before anything is built, so the plugins they register can be chosen.
+    ``trust_plugins=False`` (a file the user did not write, such as a run dir's saved config):
+    the file's plugins are not imported; each must already be imported, or named again in
+    ``overrides``.
     """
     _fields(schema)
-    raw: Any = {}
-    origins: dict[str, str] = {}
-    if path is not None:
-        raw = _read_yaml(path)
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, Mapping):
-            raise SpeedyNASError(f"config file {path} must hold a mapping of keys to values, "
-                                 f"got {_kind(raw)}")
-        origins[""] = f"in {path}"
-    raw = dict(raw)
-    if isinstance(overrides, str):
-        overrides = [overrides]
-    for text in overrides or ():
-        _apply_override(raw, text, origins)
+    raw, origins = _raw_config(path, overrides)
     builder = _Builder(origins, context)
-    _import_plugins(schema, raw, builder)
+    _import_plugins(schema, raw, builder, trust_plugins or "plugins" in origins)
     return builder.section(schema, raw, "")
 
 
-def _import_plugins(schema: type, raw: Mapping, builder: _Builder) -> None:
+def import_plugins(schema: type, path: ConfigSource = None,
+                   overrides: Sequence[str] | None = None) -> None:
+    """Import the plugins that the config of ``path`` and ``overrides`` lists (the user's own
+    config, before a file that relies on them is loaded untrusted)."""
+    raw, origins = _raw_config(path, overrides)
+    _import_plugins(schema, raw, _Builder(origins), trusted=True)
+
+
+def _import_plugins(schema: type, raw: Mapping, builder: _Builder, trusted: bool) -> None:
     fields = {f.name: (f, tp) for f, tp in _fields(schema)}
     if "plugins" not in fields or "plugins" not in raw:
         return
     f, tp = fields["plugins"]
-    for module in builder.field_value("plugins", raw["plugins"], tp, f.metadata) or ():
+    modules = builder.field_value("plugins", raw["plugins"], tp, f.metadata) or ()
+    if not trusted:
+        untrusted = [m for m in modules if m not in sys.modules]
+        if untrusted:
+            listing = ", ".join(untrusted)
+            raise SpeedyNASError(
+                f"plugins: {builder.origins.get('', 'the config').removeprefix('in ')} asks to "
+                f"import {listing}, which this command did not name; speedynas imports only "
+                f"the plugins you name: add plugins=[{listing}] if you trust them")
+        return
+    for module in modules:
         try:
             importlib.import_module(module)
         except ImportError as err:
-            raise SpeedyNASError(f"plugins: cannot import module {module!r} ({err}); list "
-                                 "modules importable from this Python") from None
+            raise SpeedyNASError(f"plugins: cannot import module {module!r} ({_brief(err)}); "
+                                 "list modules importable from this Python") from None
+        except Exception as err:  # noqa: BLE001 - a plugin's own failure, named as such
+            raise SpeedyNASError(f"plugins: module {module!r} failed on import: "
+                                 f"{type(err).__name__}: {_brief(err)}") from None
+
+
+def _brief(err: BaseException) -> str:
+    """An exception's message on one line, at most 300 characters."""
+    text = _one_line(str(err))
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

@@ -26,7 +26,9 @@ class Registry(Generic[T]):
 
         def decorate(factory: Callable[..., T]) -> Callable[..., T]:
             if name in self._factories:
-                raise KeyError(f"{self.kind} {name!r} is already registered")
+                owner = getattr(self._factories[name], "__module__", "?")
+                raise SpeedyNASError(f"{self.kind} {name!r} is already registered (by module "
+                                     f"{owner}); a plugin must register another name")
             self._factories[name] = factory
             return factory
 

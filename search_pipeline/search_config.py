@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Optional
 
 from core.config import config_to_dict, setting
-from core.errors import SpeedyNASError
+from core.errors import SpeedyNASError, shown
 from core.optim import SGDConfig
 from core.plugins import PluginSection, options_schema
 from core.registry import Registry
@@ -45,7 +45,7 @@ class FinetuneConfig(SGDConfig):
     """The fine-tune of every candidate from its inherited weights."""
 
     lr: float = setting(0.001, gt=0, max=10, help="constant learning rate")
-    budgets: list[int] = setting([100, 200, 300], min=0,
+    budgets: list[int] = setting([100, 200, 300], min=0, max_items=64,
                                  help="B values scored; one fine-tune of max(B) steps feeds all")
     batch_size: int = setting(64, min=1)
     augment: bool = setting(True, help="augment the fixed train batches (same for every candidate)")
@@ -258,7 +258,9 @@ class SearchConfig(RuntimeConfig):
         if not self.finetune.budgets:
             raise SpeedyNASError("finetune.budgets must list at least one B")
         if len(set(self.finetune.budgets)) != len(self.finetune.budgets):
-            raise SpeedyNASError(f"finetune.budgets={self.finetune.budgets} repeats a value")
+            repeated = sorted({b for b in self.finetune.budgets
+                               if self.finetune.budgets.count(b) > 1})
+            raise SpeedyNASError(f"finetune.budgets repeats {shown(repeated)}; list each B once")
         if not self.estimators.names:
             raise SpeedyNASError("estimators.names must list at least one estimator")
         if self.name is not None and (not self.name or "/" in self.name or self.name in (".", "..")):

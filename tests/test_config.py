@@ -24,11 +24,12 @@ from core.config import (
     format_schema_help,
     load_config,
     parse_override,
+    read_config_file,
     replace_path,
     save_config,
     setting,
 )
-from core.errors import SpeedyNASError
+from core.errors import SpeedyNASError, shown
 from core.runtime import resolve_device, seed_everything
 
 # --------------------------------------------------------------------------- example schema
@@ -291,7 +292,7 @@ def test_unknown_section_in_override():
 def test_wrong_types(override, fragment):
     message = error_of(Config, None, [override])
     assert fragment in message
-    assert f"override {override!r}" in message
+    assert f"override {shown(override, 120)}" in message  # cut when long (a 400-digit number)
 
 
 def test_strings_in_file_are_not_converted_to_numbers(tmp_path):
@@ -520,6 +521,24 @@ def main(argv):
         return 1 / 0
     if mode == "interrupt":
         raise KeyboardInterrupt
+    if mode == "interrupt_twice":  # a second Ctrl-C arrives while the exit handlers run
+        import atexit, os, signal, time
+        atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(0.2)))
+        raise KeyboardInterrupt
+    if mode == "thread":  # a background writer hits a full disk; the main thread goes on
+        import threading
+        def write():
+            raise OSError(28, "No space left on device", "run/tb/events.out")
+        worker = threading.Thread(target=write, name="event-writer")
+        worker.start()
+        worker.join()
+        return 0
+    if mode == "thread_bug":
+        import threading
+        worker = threading.Thread(target=lambda: 1 / 0)
+        worker.start()
+        worker.join()
+        return 0
     if mode == "status":
         return int(argv[1])
     print("ok")
@@ -564,6 +583,24 @@ def test_run_cli_exits_with_main_status(tmp_path, capsys):
 
 
 @pytest.mark.e2e
+def test_a_second_ctrl_c_during_exit_handlers_prints_nothing_more(tmp_path):
+    result = run_script(tmp_path, "interrupt_twice")
+    assert result.returncode == 130
+    assert result.stderr.splitlines() == [
+        "interrupted: Ctrl-C; completed checkpoints and results are kept"]
+
+
+@pytest.mark.e2e
+def test_a_background_threads_disk_fault_is_one_line_not_a_traceback(tmp_path):
+    result = run_script(tmp_path, "thread")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: run/tb/events.out: No space left on device (in background thread event-writer)"]
+    bug = run_script(tmp_path, "thread_bug")  # a bug in a thread keeps its traceback
+    assert "Traceback" in bug.stderr and "ZeroDivisionError" in bug.stderr
+
+
+@pytest.mark.e2e
 def test_run_cli_bugs_keep_their_traceback(tmp_path):
     result = run_script(tmp_path, "bug")
     assert result.returncode == 1
@@ -578,6 +615,23 @@ def test_call_main_in_process(capsys):
     assert capsys.readouterr().err == "error: bad thing on two lines\n"
     assert call_main(lambda argv: None, []) == 0
     assert call_main(lambda argv: len(argv), ["a", "b"]) == 2
+
+
+def test_a_huge_error_message_is_cut_saying_how_much(capsys):
+    def main(argv):
+        raise SpeedyNASError("bad " + "x" * 10**6)
+
+    assert call_main(main, []) == 2
+    err = capsys.readouterr().err
+    assert len(err) < 2100 and err.endswith("(998,004 more characters)\n")
+
+
+def test_out_of_memory_is_one_line(capsys):
+    def main(argv):
+        raise MemoryError
+
+    assert call_main(main, []) == 2
+    assert capsys.readouterr().err.startswith("error: out of memory (MemoryError)")
 
 
 def test_resolve_device_cpu_only(monkeypatch):
@@ -637,3 +691,116 @@ def test_set_deterministic_toggles_torch():
     finally:
         torch.use_deterministic_algorithms(before[0])
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[1:]
+
+
+# --------------------------------------------------------------------------- bounded input
+
+def laughs(levels: int) -> str:
+    """A billion-laughs document: each level aliases the one below ten times."""
+    lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_yaml_aliases_that_expand_without_bound_are_refused(tmp_path):
+    path = write(tmp_path, laughs(12))  # 10**12 values once expanded, 2 kB of text
+    message = error_of(Config, path)
+    assert "is refused: its YAML expands to more than 100,000 values" in message
+    assert load_config(Config, write(tmp_path, "optim: &o {lr: 0.5}\n", "ok.yaml")) == \
+        Config(optim=Optim(lr=0.5))  # an ordinary anchor still works
+
+
+def test_a_recursive_alias_and_deep_nesting_are_refused(tmp_path):
+    assert "recursive alias" in error_of(Config, write(tmp_path, "epochs: &a [1, *a]\n"))
+    deep = write(tmp_path, "epochs: " + "[" * 20000 + "]" * 20000 + "\n", "deep.yaml")
+    assert "its YAML nests deeper than 32 levels" in error_of(Config, deep)
+    assert "nests deeper" in error_of(Config, None, ["epochs=" + "[" * 5000 + "]" * 5000])
+
+
+def test_a_list_longer_than_its_bound_is_refused():
+    @dataclass(frozen=True)
+    class Lists:
+        budgets: list[int] = setting([1], max_items=4)
+        names: list[str] = setting([])
+
+    assert "budgets: 5 items; at most 4" in error_of(Lists, None, ["budgets=[1,2,3,4,5]"])
+    many = "names=[" + ",".join(["a"] * 1001) + "]"
+    message = error_of(Lists, None, [many])
+    assert "names: 1001 items; at most 1000" in message and len(message) < 400
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('"a\\0b"', r"'a\x00b' holds a NUL byte (at character 1)"),
+    ('"a\\udc80b"', r"'a\udc80b' is not valid UTF-8 text (character 1: surrogates not allowed)"),
+])
+def test_text_a_file_cannot_hold_is_refused_naming_the_key(tmp_path, text, fragment):
+    @dataclass(frozen=True)
+    class Named:
+        name: str = ""
+        names: list[str] = setting([])
+
+    path = write(tmp_path, f"name: {text}\n")
+    assert f"name: {fragment}" in error_of(Named, path)
+    assert f"names: item 0: {fragment}" in error_of(Named, write(tmp_path, f"names: [{text}]\n"))
+
+
+def test_a_config_is_read_once_so_a_pipe_works(tmp_path):
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"epochs: 7\n")
+    os.close(write_end)
+    try:
+        source = read_config_file(f"/dev/fd/{read_end}")
+    finally:
+        os.close(read_end)
+    assert load_config(Config, source).epochs == 7
+    assert load_config(Config, source, ["epochs=8"]).epochs == 8  # no second read
+
+
+# --------------------------------------------------------------------------- plugins
+
+@pytest.fixture
+def plugin_dir(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield tmp_path
+    for name in [m for m in sys.modules if m.startswith("hostile_plugin")]:
+        del sys.modules[name]
+
+
+def test_a_plugin_that_raises_on_import_is_named(plugin_dir):
+    (plugin_dir / "hostile_plugin_raises.py").write_text("raise RuntimeError('no licence')\n")
+    from supernet.train_config import TrainConfig
+
+    with pytest.raises(SpeedyNASError, match="plugins: module 'hostile_plugin_raises' failed on "
+                                             "import: RuntimeError: no licence"):
+        load_config(TrainConfig, None, ["plugins=[hostile_plugin_raises]"])
+
+
+def test_a_plugin_registering_a_taken_name_is_named(plugin_dir):
+    (plugin_dir / "hostile_plugin_taken.py").write_text(
+        "from estimators.registry import Estimator, register_estimator\n"
+        "@register_estimator('tse')\n"
+        "class Mine(Estimator): pass\n")
+    from supernet.train_config import TrainConfig
+
+    with pytest.raises(SpeedyNASError) as info:
+        load_config(TrainConfig, None, ["plugins=[hostile_plugin_taken]"])
+    assert str(info.value) == (
+        "plugins: module 'hostile_plugin_taken' failed on import: SpeedyNASError: estimator "
+        "'tse' is already registered (by module estimators.builtin); a plugin must register "
+        "another name")
+
+
+def test_a_saved_configs_plugins_are_imported_only_when_the_user_names_them(plugin_dir):
+    (plugin_dir / "hostile_plugin_planted.py").write_text(
+        "import pathlib\npathlib.Path(__file__).with_name('ran').write_text('x')\n")
+    from supernet.train_config import TrainConfig
+
+    saved = write(plugin_dir, "plugins: [hostile_plugin_planted]\n", "config.yaml")
+    message = error_of(TrainConfig, saved, trust_plugins=False)
+    assert f"plugins: {saved} asks to import hostile_plugin_planted, which this command did " \
+           "not name" in message and "add plugins=[hostile_plugin_planted]" in message
+    assert not (plugin_dir / "ran").exists()
+    named = load_config(TrainConfig, saved, ["plugins=[hostile_plugin_planted]"],
+                        trust_plugins=False)
+    assert named.plugins == ["hostile_plugin_planted"] and (plugin_dir / "ran").exists()
+    assert load_config(TrainConfig, saved, trust_plugins=False).plugins == named.plugins
