@@ -6,24 +6,29 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import SpeedyNASError
+from core.inputs import CANDIDATES_LIMIT, read_input_text
 from search_spaces import Arch, ArchParseError, SearchSpace
 
 from .search_config import CandidatesConfig
 
 
+#: The longest line of a candidates file (a DARTS genotype takes about 400 characters).
+MAX_LINE = 10_000
+
+
 def read_candidates(space: SearchSpace, path: str | Path) -> list[Arch]:
-    """One arch per line (blank lines and ``#`` comments skipped); errors name the line."""
+    """One arch per line (blank lines and ``#`` comments skipped); errors name the line.
+
+    Lines end at ``\n`` (or ``\r\n``) and nowhere else: other Unicode line breaks inside a
+    line are part of it (and refused by the parser as such)."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise SpeedyNASError(f"cannot read candidates file {path}: {err.strerror}") from None
-    except UnicodeDecodeError as err:
-        raise SpeedyNASError(f"candidates file {path} is not UTF-8 text (byte {err.start}: "
-                             f"{err.reason}); write one arch string per line") from None
+    contents = read_input_text(path, "candidates file", CANDIDATES_LIMIT)
     archs = []
-    for number, line in enumerate(lines, start=1):
-        text = line.strip()
+    for number, line in enumerate(contents.split("\n"), start=1):
+        if len(line) > MAX_LINE:
+            raise SpeedyNASError(f"{path}:{number}: the line holds {len(line):,} characters; "
+                                 f"an arch string is at most {MAX_LINE:,}")
+        text = line.removesuffix("\r").strip(" \t")
         if not text or text.startswith("#"):
             continue
         try:

@@ -13,12 +13,15 @@ Built-in ``table``: a file loaded once and indexed by :func:`lookup_key`. Format
 - CSV with a header row: an ``arch`` column and metric columns (read with :mod:`csv`).
 
 ``column`` may be left out when the file has a single numeric column. Empty, ``null`` and
-non-finite values mean "not known" (lookup gives ``None``). Any malformed file raises a one-line
-:class:`SpeedyNASError` naming the file.
+non-finite values mean "not known" (lookup gives ``None``). An arch listed twice must have the
+same value both times. A byte-order mark is read past; the file is read within
+:data:`core.inputs.TABLE_LIMIT`. Any malformed file raises a one-line :class:`SpeedyNASError`
+naming the file.
 """
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from abc import ABC, abstractmethod
@@ -27,7 +30,8 @@ from pathlib import Path
 from typing import Annotated, Any, Callable
 
 import search_spaces
-from core.errors import SpeedyNASError
+from core.errors import SpeedyNASError, shown
+from core.inputs import TABLE_LIMIT, read_input_text
 from core.plugins import Option
 from core.registry import Registry, create_checked
 from search_spaces import Arch, SearchSpace
@@ -110,6 +114,10 @@ def _known(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _same_value(a: float | None, b: float | None) -> bool:
+    return a == b or (a is None and b is None)
+
+
 def _pick_column(path: Path, column: str | None, available: list[str]) -> str:
     listing = ", ".join(available) or "none"
     if column is None:
@@ -122,11 +130,33 @@ def _pick_column(path: Path, column: str | None, available: list[str]) -> str:
     return column
 
 
+def _conflict(path: Path, key: str, first: Any, second: Any, where: str = "") -> SpeedyNASError:
+    return SpeedyNASError(f"ground-truth table {path}{where}: {shown(key, 200)} is listed twice "
+                          f"with different values ({shown(first)} and {shown(second)}); keep one")
+
+
+def _json_object(path: Path) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    """A ``json`` object hook that refuses a key given twice with different values."""
+    def build(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in result and result[key] != value:
+                raise _conflict(path, key, result[key], value)
+            result[key] = value
+        return result
+    return build
+
+
 def _read_json(path: Path, text: str, column: str | None) -> tuple[dict[str, float | None],
                                                                     str | None]:
     """Raw key -> value of a JSON table, and the column used (``None`` for flat values)."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_json_object(path))
+    except SpeedyNASError:
+        raise
+    except RecursionError:
+        raise SpeedyNASError(f"ground-truth table {path}: not valid JSON (nested too deeply)") \
+            from None
     except ValueError as err:
         raise SpeedyNASError(f"ground-truth table {path}: not valid JSON ({_one_line(err)})") \
             from None
@@ -139,41 +169,56 @@ def _read_json(path: Path, text: str, column: str | None) -> tuple[dict[str, flo
     if not all(isinstance(v, dict) for v in archs.values()):
         bad = next(k for k, v in archs.items() if not isinstance(v, dict))
         raise SpeedyNASError(f"ground-truth table {path}: entries mix numbers and objects "
-                             f"(key {bad!r}); expected one form for every arch")
+                             f"(key {shown(bad)}); expected one form for every arch")
     available = sorted({c for v in archs.values() for c, x in v.items() if _is_number(x)})
     column = _pick_column(path, column, available)
     values: dict[str, float | None] = {}
     for key, entry in archs.items():
         value = entry.get(column)
         if value is not None and not _is_number(value):
-            raise SpeedyNASError(f"ground-truth table {path}: column {column!r} of key {key!r} "
-                                 f"is not a number: {value!r:.80}")
+            raise SpeedyNASError(f"ground-truth table {path}: column {shown(column)} of key "
+                                 f"{shown(key)} is not a number: {shown(value)}")
         values[key] = None if value is None else _known(float(value))
     return values, column
 
 
 def _read_csv(path: Path, text: str, column: str | None) -> tuple[dict[str, float | None], str]:
     """Raw key -> value of a CSV table with an ``arch`` column, and the column used."""
-    rows = csv.reader(text.splitlines())
-    header = [h.strip() for h in next(rows, [])]
+    rows = csv.reader(io.StringIO(text, newline=""))  # rows end at \n or \r\n only
+    try:
+        header = [h.strip() for h in next(rows, [])]
+    except csv.Error as err:
+        raise SpeedyNASError(f"ground-truth table {path}:1: {_one_line(err)}") from None
     if "arch" not in header:
         raise SpeedyNASError(f"ground-truth table {path}: the CSV header needs an 'arch' column; "
                              f"found: {', '.join(header) or 'no header'}")
     column = _pick_column(path, column, [h for h in header if h and h != "arch"])
     at, col = header.index("arch"), header.index(column)
     values: dict[str, float | None] = {}
-    for line, row in enumerate(rows, start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
-            raise SpeedyNASError(f"ground-truth table {path}:{line}: {len(row)} fields, the header "
-                                 f"has {len(header)}")
-        cell = row[col].strip()
-        try:
-            values[row[at]] = _known(float(cell)) if cell else None
-        except ValueError:
-            raise SpeedyNASError(f"ground-truth table {path}:{line}: column {column!r} is not a "
-                                 f"number: {cell!r:.80}") from None
+    lines: dict[str, int] = {}
+    try:
+        for row in rows:
+            line = rows.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise SpeedyNASError(f"ground-truth table {path}:{line}: {len(row)} fields, the "
+                                     f"header has {len(header)}")
+            cell = row[col].strip()
+            try:
+                value = _known(float(cell)) if cell else None
+            except ValueError:
+                raise SpeedyNASError(f"ground-truth table {path}:{line}: column {shown(column)} "
+                                     f"is not a number: {shown(cell)}") from None
+            arch = row[at]
+            if arch in values and not _same_value(values[arch], value):
+                raise _conflict(path, arch, values[arch], value,
+                                f" (lines {lines[arch]} and {line})")
+            values[arch] = value
+            lines.setdefault(arch, line)
+    except csv.Error as err:
+        raise SpeedyNASError(f"ground-truth table {path}:{rows.line_num}: {_one_line(err)}") \
+            from None
     if not values:
         raise SpeedyNASError(f"ground-truth table {path}: no rows")
     return values, column
@@ -192,13 +237,7 @@ class TableTruth(GroundTruth):
                  ] = "cifar10_test") -> None:
         self.path = Path(path)
         self.space = search_spaces.create(space) if isinstance(space, str) else space
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise SpeedyNASError(f"ground-truth table not found: {self.path}") from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise SpeedyNASError(f"cannot read ground-truth table {self.path}: "
-                                 f"{_one_line(err)}") from None
+        text = read_input_text(self.path, "ground-truth table", TABLE_LIMIT)
         reader = _read_csv if self.path.suffix.lower() == ".csv" else _read_json
         raw, self.column = reader(self.path, text, column)
         self._values = self._index(raw)
@@ -210,11 +249,12 @@ class TableTruth(GroundTruth):
             try:
                 key = lookup_key(self.space, text)
             except SpeedyNASError as err:
-                raise SpeedyNASError(f"ground-truth table {self.path}: key {text!r} is not a "
-                                     f"{self.space.name} arch ({_one_line(err)})") from None
-            if key in values and values[key] != value:
-                raise SpeedyNASError(f"ground-truth table {self.path}: keys {first[key]!r} and "
-                                     f"{text!r} are the same arch with different values")
+                raise SpeedyNASError(f"ground-truth table {self.path}: key {shown(text)} is not "
+                                     f"a {self.space.name} arch ({_one_line(err)})") from None
+            if key in values and not _same_value(values[key], value):
+                raise SpeedyNASError(f"ground-truth table {self.path}: keys {shown(first[key])} "
+                                     f"and {shown(text)} are the same arch with different "
+                                     f"values ({shown(values[key])} and {shown(value)})")
             values[key] = value
             first.setdefault(key, text)
         return values

@@ -11,7 +11,7 @@ from core.config import load_config
 from core.errors import SpeedyNASError
 from core.runtime import mixed_precision
 from estimators import create_estimator, needed_records
-from search_pipeline.candidates import distinct_archs, draw_candidates
+from search_pipeline.candidates import distinct_archs, draw_candidates, read_candidates
 from search_pipeline.finetune import FinetuneBatches, finetune
 from search_pipeline.search_config import CandidatesConfig, FinetuneConfig, SearchConfig
 
@@ -54,6 +54,28 @@ def test_a_candidates_file_that_is_not_utf8_is_one_line(tmp_path):
     path.write_bytes("|nor_conv_3x3~0|".encode("utf-16"))
     with pytest.raises(SpeedyNASError, match=f"candidates file {path} is not UTF-8 text"):
         draw_candidates(search_spaces.create("nb201"), CandidatesConfig(file=str(path)))
+
+
+ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+
+
+def test_a_candidates_file_is_split_at_newlines_only(tmp_path):
+    path = tmp_path / "candidates.txt"
+    path.write_text(f"# two archs\r\n{ARCH}\r\n\n  {ARCH}\t\n", newline="")
+    assert [str(a) for a in read_candidates(NB201, path)] == [ARCH, ARCH]
+    for separator in ("\u2028", "\x85", "\x0c"):  # str.splitlines() would split here
+        path.write_text(f"{ARCH}\n{ARCH}{separator}{ARCH}\n", newline="")
+        with pytest.raises(SpeedyNASError, match=f"{path}:2: "):
+            read_candidates(NB201, path)
+
+
+def test_a_candidates_line_longer_than_an_arch_is_refused_short(tmp_path):
+    path = tmp_path / "candidates.txt"
+    path.write_text(f"{ARCH}\n" + "x" * 10**6 + "\n")
+    with pytest.raises(SpeedyNASError) as info:
+        read_candidates(NB201, path)
+    assert str(info.value) == (f"{path}:2: the line holds 1,000,000 characters; an arch string "
+                               "is at most 10,000")
 
 
 def test_darts_isomorphic_filter_ignores_pair_order():

@@ -186,6 +186,57 @@ def test_missing_file_and_conflicting_duplicates(tmp_path: Path) -> None:
     assert create_ground_truth("table", path=agree, space=DARTS).lookup(arch) == 97.0
 
 
+@pytest.mark.parametrize("name, content, pattern", [
+    ("dup.csv", f"arch,acc\n{A1},93.1\n{A2},80.0\n{A1},91.0\n",
+     rf"'\|nor_conv_3x3~0\|.*' is listed twice with different values \(93.1 and 91.0\) "
+     r"\(lines 2 and 4\)|lines 2 and 4.*listed twice with different values \(93.1 and 91.0\)"),
+    ("dup.json", f'{{"{A1}": 93.1, "{A2}": 80.0, "{A1}": 91.0}}',
+     r"'\|nor_conv_3x3~0\|.*' is listed twice with different values \(93.1 and 91.0\)"),
+    ("dupcol.json", f'{{"archs": {{"{A1}": {{"acc": 93.1, "acc": 91.0}}}}}}',
+     r"'acc' is listed twice with different values \(93.1 and 91.0\)"),
+])
+def test_an_arch_listed_twice_with_different_values_is_refused_naming_both(
+        tmp_path: Path, name: str, content: str, pattern: str) -> None:
+    path = _write(tmp_path, name, content)
+    with pytest.raises(SpeedyNASError, match=pattern):
+        create_ground_truth("table", path=path, space=NB201, column="acc")
+
+
+def test_an_arch_listed_twice_with_the_same_value_is_kept(tmp_path: Path) -> None:
+    csv_path = _write(tmp_path, "same.csv", f"arch,acc\n{A1},93.1\n{A1},93.1\n{A2},,\n"[:-2]
+                      + "\n" + f"{A2},\n")
+    assert create_ground_truth("table", path=csv_path, space=NB201, column="acc").lookup(A1) \
+        == 93.1
+    json_path = _write(tmp_path, "same.json", f'{{"{A1}": 93.1, "{A1}": 93.1}}')
+    assert create_ground_truth("table", path=json_path, space=NB201).lookup(A1) == 93.1
+
+
+@pytest.mark.parametrize("name, content", [
+    ("bom.csv", f"arch,acc\n{A1},93.1\n"), ("bom.json", f'{{"{A1}": {{"acc": 93.1}}}}')])
+def test_a_byte_order_mark_is_read_past(tmp_path: Path, name: str, content: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"\xef\xbb\xbf" + content.encode())
+    assert create_ground_truth("table", path=path, space=NB201, column="acc").lookup(A1) == 93.1
+
+
+def test_csv_rows_end_at_newlines_only(tmp_path: Path) -> None:
+    path = _write(tmp_path, "seps.csv", f"arch,acc\r\n{A2},80.0\r\n{A1}\u2028{A3},93.1\n")
+    with pytest.raises(SpeedyNASError, match=r"seps.csv: key .* is not a nb201 arch .*\\u2028"):
+        create_ground_truth("table", path=path, space=NB201, column="acc")
+
+
+def test_a_huge_or_deeply_nested_table_is_refused(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    deep = _write(tmp_path, "deep.json", "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(SpeedyNASError, match="not valid JSON \\(nested too deeply\\)"):
+        create_ground_truth("table", path=deep, space=NB201)
+    monkeypatch.setattr("search_pipeline.ground_truth.TABLE_LIMIT", 1000)
+    big = _write(tmp_path, "big.csv", "arch,acc\n" + f"{A1},93.1\n" * 100)
+    with pytest.raises(SpeedyNASError, match="larger than 1,000 bytes, the largest "
+                                             "ground-truth table read"):
+        create_ground_truth("table", path=big, space=NB201, column="acc")
+
+
 # --------------------------------------------------------------------------- keys and registry
 
 def test_lookup_key() -> None:
