@@ -25,9 +25,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.tensorboard import SummaryWriter
 
 from core.distributed import DistEnv, average_gradients
+from core.event_log import EventLog
 from core.runtime import mixed_precision
 from imagedata.batches import derive_seed
 from search_spaces import Arch
@@ -137,7 +137,7 @@ class DifferentiableTrainer(SupernetTrainer):
 
     # ------------------------------------------------------------------ reporting
 
-    def epoch_extras(self, writer: SummaryWriter | None) -> dict[str, Any]:
+    def epoch_extras(self, writer: EventLog | None) -> dict[str, Any]:
         """The derived arch, α's expected mixing weights and the arch's true accuracy."""
         probabilities = self.method.probabilities(self.alphas)
         arch = self.net.derive(probabilities)

@@ -13,13 +13,13 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from core.atomic_io import atomic_write_json, load_checkpoint, save_checkpoint
 from core.config import config_to_dict
 from core.distributed import DistEnv, average_buffers, average_gradients
 from core.errors import SpeedyNASError
+from core.event_log import EventLog
 from core.optim import cosine_schedule
 from core.runtime import (
     Precision,
@@ -242,8 +242,8 @@ class SupernetTrainer:
         resumed = self.resume()
         self.net.train()
         main = self.env.is_main
-        writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step if resumed else None
-                               ) if main else None
+        writer = EventLog(self.run_dir / "tb", purge_step=self.step if resumed else None
+                          ) if main else None
         if main and not resumed:
             writer.add_text("probe_archs", "\n\n".join(f"{i}: {a}" for i, a in
                                                        enumerate(self.probe_archs)))
@@ -259,7 +259,7 @@ class SupernetTrainer:
                 writer.close()
         return self.history
 
-    def train_epoch(self, writer: SummaryWriter | None, bar: tqdm, stop: list[str]) -> None:
+    def train_epoch(self, writer: EventLog | None, bar: tqdm, stop: list[str]) -> None:
         """The rest of the current epoch, then its probes, history entry and checkpoint."""
         epoch = self.step // self.steps_per_epoch
         bar.set_description(f"epoch {epoch + 1}/{self.cfg.optim.epochs}")
@@ -300,7 +300,7 @@ class SupernetTrainer:
         if stopping and self.step < self.total_steps:  # stopped on the epoch's last step
             self.stop_requested(stop)
 
-    def log_epoch(self, writer: SummaryWriter, bar: tqdm, entry: dict[str, Any],
+    def log_epoch(self, writer: EventLog, bar: tqdm, entry: dict[str, Any],
                   probes: list[float]) -> None:
         """The epoch's TensorBoard scalars and its line under the progress bar (rank 0)."""
         for i, acc in enumerate(probes):
@@ -318,6 +318,6 @@ class SupernetTrainer:
                             f"{self.step}; continue with python train.py --run-dir "
                             f"{self.run_dir} --resume")
 
-    def epoch_extras(self, writer: SummaryWriter | None) -> dict[str, Any]:
+    def epoch_extras(self, writer: EventLog | None) -> dict[str, Any]:
         """More entries of the epoch's history record (a subclass's; ``writer`` on rank 0)."""
         return {}
