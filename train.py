@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 
 import search_spaces
@@ -30,16 +31,16 @@ def main(argv: list[str]) -> int:
     env = DistEnv()
     with contextlib.ExitStack() as stack:
         stack.callback(lambda: shutdown(env))
-        env, device = init_distributed(
-            load_config(TrainConfig, args.config or _saved(args), args.overrides).device)
+        env, device = init_distributed(device_setting(args))
         if env.is_main:  # one writer per run dir, for the whole job
-            stack.enter_context(directory_lock(args.run_dir, "the training run"))
-            sweep_temporaries(args.run_dir, args.run_dir / "checkpoints")
+            stack.enter_context(directory_lock(args.run_dir, "the training run",
+                                               create=not args.resume))
         else:
             env.barrier()  # rank 0 creates or checks the run dir first
         cfg = resolve_train_config(args.run_dir, args.config, args.overrides, args.resume,
-                                   write=env.is_main)
+                                   write=env.is_main)  # claims the run dir first
         if env.is_main:
+            sweep_temporaries(args.run_dir, args.run_dir / "checkpoints")
             env.barrier()
         history = create_trainer(cfg, args.run_dir, env, device,
                                  shipped_truth(cfg.model.space)).run()
@@ -62,10 +63,13 @@ def shipped_truth(space: str) -> Truth | None:
     return create_ground_truth("nb201", space=search_spaces.create(space)).lookup
 
 
-def _saved(args) -> str | None:
-    """The run dir's saved config when resuming (its device setting picks the backend)."""
+def device_setting(args: argparse.Namespace) -> str:
+    """The device the run asks for: from --config and the overrides, or when resuming from the
+    run dir's saved config (whose plugins this command must name to have them imported)."""
     saved = config_path(args.run_dir)
-    return str(saved) if args.resume and saved.exists() else None
+    if args.resume and args.config is None and saved.exists():
+        return load_config(TrainConfig, saved, args.overrides, trust_plugins=False).device
+    return load_config(TrainConfig, args.config, args.overrides).device
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@ then renamed over the target with :func:`os.replace`: a reader (or a resumed run
 the old file or the new one, never half of one. Append-only logs (``results.jsonl``) write one
 fsynced line per record; a line cut short by a killed writer is dropped on reading and repaired
 on the next append.
+
+Nothing is written through a link planted where a file of ours belongs (a shared file system, a
+copied run dir): a symbolic link there is refused, and a file changed in place is opened without
+following links (:func:`open_in_place`) and refused when other names share it (a hard link).
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import math
 import os
 import pickle
 import re
+import stat
 import uuid
 import warnings
 import zipfile
@@ -28,12 +33,39 @@ from .errors import SpeedyNASError
 
 __all__ = [
     "DIGEST_KEY", "append_jsonl", "atomic_torch_save", "atomic_write_bytes", "atomic_write_json",
-    "atomic_write_text", "atomic_writer", "load_checkpoint", "read_jsonl", "save_checkpoint",
-    "state_digest", "sweep_temporaries",
+    "atomic_write_text", "atomic_writer", "load_checkpoint", "open_in_place", "read_jsonl",
+    "refuse_symlink", "save_checkpoint", "state_digest", "sweep_temporaries",
 ]
 
 #: The checkpoint entry holding the SHA-256 of everything else in it.
 DIGEST_KEY = "digest"
+
+
+def refuse_symlink(path: Path, advice: str = "remove it") -> None:
+    """Refuse a symbolic link at ``path``, where a file or directory of ours belongs: what is
+    written there would land wherever it points. ``advice`` ends the one-line message."""
+    if path.is_symlink():
+        raise SpeedyNASError(f"{path} is a symbolic link (to {os.readlink(path)}); speedynas "
+                             f"does not write through links: {advice}")
+
+
+def open_in_place(path: Path, flags: int) -> int:
+    """A descriptor of ``path`` opened with ``flags`` (``os.O_RDWR | os.O_CREAT`` ...) to be
+    changed in place, never through a link: a symbolic link at ``path`` is not followed but
+    refused, and so is a regular file with other names (hard links), which the change would alter
+    too."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    except OSError:
+        refuse_symlink(path)  # O_NOFOLLOW's error for a link: say what it is
+        raise
+    info = os.fstat(fd)
+    if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+        os.close(fd)
+        raise SpeedyNASError(f"{path} is a hard link (its file has {info.st_nlink} names, which "
+                             "a write would all change); speedynas does not write through links: "
+                             "remove it")
+    return fd
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -55,9 +87,11 @@ def atomic_writer(path: str | Path) -> Iterator[IO[bytes]]:
     """A binary file that replaces ``path`` only if the ``with`` block finishes without error.
 
     Parent directories are created. On an exception the temporary file is removed and the old
-    ``path`` (if any) is left untouched.
+    ``path`` (if any) is left untouched. A symbolic link at ``path`` is refused (see
+    :func:`refuse_symlink`).
     """
     path = Path(path)
+    refuse_symlink(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -174,54 +208,63 @@ def save_checkpoint(state: Mapping[str, Any], path: str | Path) -> None:
 
 # --------------------------------------------------------------------------- JSON lines
 
+def _loads(line: bytes) -> Any:
+    """One JSON line parsed; a ValueError saying why when it is not JSON (also for a nesting too
+    deep for the parser, which raises RecursionError)."""
+    try:
+        return json.loads(line.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def _is_json(line: bytes) -> bool:
     try:
-        json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        _loads(line)
+    except ValueError:
         return False
     return True
 
 
-def _repair_tail(path: Path) -> None:
-    """End ``path`` with a newline: keep a complete unterminated last line, drop a cut one."""
-    with open(path, "r+b") as handle:
-        size = handle.seek(0, os.SEEK_END)
-        if size == 0:
-            return
-        handle.seek(size - 1)
-        if handle.read(1) == b"\n":
-            return
-        start = size
-        chunk = 4096
-        while start > 0:
-            step = min(chunk, start)
-            handle.seek(start - step)
-            newline = handle.read(step).rfind(b"\n")
-            if newline >= 0:
-                start = start - step + newline + 1
-                break
-            start -= step
-        handle.seek(start)
-        tail = handle.read()
-        if tail.strip() and _is_json(tail):
-            handle.seek(size)
-            handle.write(b"\n")
-        else:
-            handle.truncate(start)
-        handle.flush()
-        os.fsync(handle.fileno())
+def _repair_tail(handle: IO[bytes]) -> None:
+    """End the log open in ``handle`` with a newline: keep a complete unterminated last line,
+    drop a cut one."""
+    size = handle.seek(0, os.SEEK_END)
+    if size == 0:
+        return
+    handle.seek(size - 1)
+    if handle.read(1) == b"\n":
+        return
+    start = size
+    chunk = 4096
+    while start > 0:
+        step = min(chunk, start)
+        handle.seek(start - step)
+        newline = handle.read(step).rfind(b"\n")
+        if newline >= 0:
+            start = start - step + newline + 1
+            break
+        start -= step
+    handle.seek(start)
+    tail = handle.read()
+    if tail.strip() and _is_json(tail):
+        handle.write(b"\n")  # appended: the log is open with O_APPEND
+    else:
+        handle.truncate(start)
+    handle.flush()
+    os.fsync(handle.fileno())
 
 
 def append_jsonl(path: str | Path, record: Any) -> None:
     """Append ``record`` as one strict JSON line to ``path`` (created if needed; non-finite
-    floats become ``null``), flushed and fsynced."""
+    floats become ``null``), flushed and fsynced. The log is changed in place, so a link at
+    ``path`` is refused (see :func:`open_in_place`)."""
     line = dumps_strict(record).encode("utf-8") + b"\n"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        _repair_tail(path)
     try:
-        with open(path, "ab") as handle:
+        fd = open_in_place(path, os.O_RDWR | os.O_CREAT | os.O_APPEND)
+        with os.fdopen(fd, "r+b") as handle:
+            _repair_tail(handle)
             handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
@@ -252,8 +295,8 @@ def read_jsonl(path: str | Path, missing_ok: bool = False) -> list[Any]:
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line.decode("utf-8")))
-        except (UnicodeDecodeError, ValueError) as err:
+            records.append(_loads(line))
+        except ValueError as err:
             if index == last:
                 break  # cut short by a killed writer: that record was never committed
             reason = getattr(err, "msg", None) or getattr(err, "reason", None) or str(err)

@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from core.atomic_io import atomic_write_text, dumps_strict, sweep_temporaries
 from core.config import config_diff, load_config, save_config
 from core.distributed import DistEnv
 from core.errors import SpeedyNASError
-from core.locks import directory_lock
+from core.event_log import EventLog
+from core.locks import claim_directory, directory_lock
 from core.runtime import resolve_device, set_deterministic
 from estimators.combo import inline_name, parse_inline
 from estimators.registry import Estimator, create_estimator, needed_records, zero_cost_measurers
@@ -117,11 +117,18 @@ def prepare_out_dir(out_dir: Path, cfg: SearchConfig, candidates: list[Arch],
     """Save config and candidates, or check that a search being resumed used the same ones
     (keys :func:`changeable_on_resume` may differ; anything may while no candidate has
     finished); ``context`` is the config's load context. ``threads: null`` is resolved to the
-    recorded value (a new search: this process's torch default)."""
+    recorded value (a new search: this process's torch default).
+
+    ``out_dir`` is claimed first (:func:`core.locks.claim_directory`): a directory that is
+    neither new, empty nor a search's is refused; a search made before search dirs were marked
+    (it holds results or a summary) gets its marker."""
+    claim_directory(out_dir, "search",
+                    lambda d: ResultsStore(d).started() or (d / "summary.json").exists(),
+                    "use another name=...")
     text = "".join(f"{arch}\n" for arch in candidates)
     saved_cfg, saved_candidates = out_dir / "config.yaml", out_dir / "candidates.txt"
     started = ResultsStore(out_dir).started()
-    saved = (load_config(SearchConfig, saved_cfg, context=context)
+    saved = (load_config(SearchConfig, saved_cfg, context=context, trust_plugins=False)
              if saved_cfg.exists() and started else None)
     if cfg.threads is None:  # recorded at the first run, kept by every resume
         cfg = replace(cfg, threads=saved.threads if saved else torch.get_num_threads())
@@ -219,13 +226,14 @@ class Search:
 
     def _run(self) -> dict[str, Any]:
         if self.env.is_main:
-            sweep_temporaries(self.out_dir, self.out_dir / "retrain")
             prepare_out_dir(self.out_dir, self.cfg, self.candidates,
-                            search_context(self.train_cfg))
+                            search_context(self.train_cfg))  # claims the dir first
+            sweep_temporaries(self.out_dir, self.out_dir / "retrain")
             self.store.merge()
         self.env.barrier()
         recorded = load_config(SearchConfig, self.out_dir / "config.yaml",
-                               context=search_context(self.train_cfg)).threads
+                               context=search_context(self.train_cfg),
+                               trust_plugins=False).threads
         self.cfg = replace(self.cfg, threads=recorded)
         torch.set_num_threads(recorded)  # the numbers depend on it, not on the process count
         if not self.fidelity.steps and self.env.is_main:
@@ -503,7 +511,7 @@ class Search:
             "correlation_vs_budget": plot_correlation_vs_budget(
                 summary, self.out_dir / "correlation_vs_budget.png"),
         }
-        with SummaryWriter(str(self.out_dir / "tb")) as writer:
+        with EventLog(self.out_dir / "tb") as writer:
             log_figures(writer, figures)
             for name in names:
                 for budget in budgets:

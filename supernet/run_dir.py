@@ -1,6 +1,7 @@
 """The layout of a training run directory and the rules for starting or resuming one.
 
-``RUN_DIR/config.yaml`` (resolved config), ``split.json`` (data split), ``checkpoints/last.pt``
+``RUN_DIR/.speedynas-run`` (the marker of a run dir, see :func:`core.locks.claim_directory`),
+``config.yaml`` (resolved config), ``split.json`` (data split), ``checkpoints/last.pt``
 (+ ``epoch_N.pt``), ``history.json`` (per-epoch figures), ``tb/`` (TensorBoard).
 """
 from __future__ import annotations
@@ -11,8 +12,9 @@ from typing import Any, Callable, Literal, Sequence
 import torch
 
 from core.atomic_io import load_checkpoint
-from core.config import config_diff, load_config, save_config
+from core.config import ConfigSource, config_diff, load_config, save_config
 from core.errors import SpeedyNASError
+from core.locks import claim_directory
 
 from .base import Supernet
 from .registry import SUPERNETS
@@ -36,30 +38,48 @@ def checkpoint_meta(net: Supernet) -> dict[str, Any]:
     return {"format": CHECKPOINT_FORMAT, "space": net.space.name, "size": net.size()}
 
 
-def resolve_train_config(run_dir: Path, config_file: str | None, overrides: Sequence[str],
+def _legacy_run(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a run made before run dirs were marked (a config and a
+    checkpoint)."""
+    return config_path(run_dir).exists() and last_checkpoint(run_dir).exists()
+
+
+def claim_run_dir(run_dir: Path) -> None:
+    """Make ``run_dir`` (created if needed) a marked run dir; a directory that is neither new,
+    empty nor a run's (a user's own folder) is refused, naming it."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    claim_directory(run_dir, "train", _legacy_run, "choose a new or empty --run-dir")
+
+
+def resolve_train_config(run_dir: Path, config_file: ConfigSource, overrides: Sequence[str],
                          resume: bool, write: bool = True) -> TrainConfig:
     """The config of a new run (saved) or of the run being resumed (checked against overrides).
 
-    A run dir whose config was saved but that holds no checkpoint yet (its first attempt was
-    refused, say for an empty data folder) starts again with the new config.
+    The run dir is claimed first (:func:`claim_run_dir`; a run made before run dirs were marked
+    gets its marker). A run dir whose config was saved but that holds no checkpoint yet (its
+    first attempt was refused, say for an empty data folder) starts again with the new config.
 
-    ``write=False`` (torchrun ranks other than 0) only reads and validates."""
+    ``write=False`` (torchrun ranks other than 0) only reads and validates. The saved config's
+    plugins are imported only where the command names them (or they are imported already)."""
     saved = config_path(run_dir)
     if not resume and not write:
         return load_config(TrainConfig, config_file, overrides)
     if not resume:
-        if saved.exists() and last_checkpoint(run_dir).exists():
-            raise SpeedyNASError(f"{run_dir} already holds a run ({saved}); pass --resume to "
-                                 "continue it, or choose another --run-dir")
+        claim_run_dir(run_dir)
+        if last_checkpoint(run_dir).exists():
+            raise SpeedyNASError(f"{run_dir} already holds a run ({last_checkpoint(run_dir)}); "
+                                 "pass --resume to continue it, or choose another --run-dir")
         cfg = load_config(TrainConfig, config_file, overrides)
-        run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, saved)
         return cfg
     if not saved.exists():
         raise SpeedyNASError(f"cannot resume: {run_dir} holds no run ({saved} is missing)")
-    cfg = load_config(TrainConfig, saved)
+    if write:
+        claim_run_dir(run_dir)
+    cfg = load_config(TrainConfig, saved, trust_plugins=False)
     if config_file is not None or overrides:
-        wanted = load_config(TrainConfig, config_file or saved, overrides)
+        wanted = load_config(TrainConfig, config_file or saved, overrides,
+                             trust_plugins=config_file is not None)
         changed = config_diff(cfg, wanted)
         if changed:
             raise SpeedyNASError(f"{run_dir} holds a run with a different config "
@@ -69,11 +89,12 @@ def resolve_train_config(run_dir: Path, config_file: str | None, overrides: Sequ
 
 
 def load_run_config(run_dir: Path) -> TrainConfig:
-    """The saved config of the training run in ``run_dir``."""
+    """The saved config of the training run in ``run_dir`` (its plugins are not imported: the
+    command must name them, see :func:`core.config.load_config`)."""
     if not config_path(run_dir).exists():
         raise SpeedyNASError(f"{run_dir} is not a training run dir ({config_path(run_dir)} is "
                              "missing); train a supernet there first with train.py")
-    return load_config(TrainConfig, config_path(run_dir))
+    return load_config(TrainConfig, config_path(run_dir), trust_plugins=False)
 
 
 #: Which weights of a checkpoint a search loads: the trained ones or their moving average.

@@ -85,6 +85,26 @@ def test_one_plugin_of_each_kind_trains_and_searches(tmp_path, user_module):
         assert record["scores"]["last_loss"][last] == pytest.approx(-2 * loss)
 
 
+@pytest.mark.e2e
+def test_a_run_dirs_saved_plugins_are_not_imported_by_a_search_that_did_not_name_them(
+        toy_supernet, tmp_path):
+    run_dir = tmp_path / "copied_run"
+    shutil.copytree(toy_supernet, run_dir, ignore=shutil.ignore_patterns("search"))
+    config = run_dir / "config.yaml"
+    config.write_text(config.read_text().replace("plugins: []", "plugins: [planted_module]"))
+    (tmp_path / "planted_module.py").write_text(
+        "import pathlib\npathlib.Path(__file__).with_name('ran').write_text('x')\n")
+    env = {"PYTHONPATH": str(tmp_path)}
+    search = ["--run-dir", str(run_dir), "--config", str(REPO / "configs" / "search_toy.yaml"),
+              "retrain.enabled=false", "candidates.num=2", "finetune.budgets=[2]"]
+    proc = run_script("search.py", *search, check=False, env=env)
+    assert_one_line_error(proc, f"plugins: {config} asks to import planted_module, which this "
+                                "command did not name", "add plugins=[planted_module]")
+    assert not (tmp_path / "ran").exists()
+    run_script("search.py", *search, "plugins=[planted_module]", env=env)  # named: trusted
+    assert (tmp_path / "ran").exists()
+
+
 # --------------------------------------------------------------------------- config sections
 
 def test_a_key_of_another_plugin_is_refused_naming_who_takes_it():

@@ -182,6 +182,34 @@ def test_a_refused_first_run_does_not_block_its_corrected_retry(tmp_path):
     assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["finished"]
 
 
+@pytest.mark.e2e
+def test_a_config_from_a_pipe_is_read_once_and_saved_as_given(tmp_path):
+    piped, plain = tmp_path / "piped", tmp_path / "plain"
+    line = (f"{sys.executable} {REPO / 'train.py'} --config <(cat {TOY}) --run-dir {piped} "
+            f"{DATA} optim.epochs=1")
+    proc = subprocess.run(["bash", "-c", line], capture_output=True, text=True, cwd=REPO,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    train(plain, "--config", str(TOY), DATA, "optim.epochs=1")
+    assert (piped / "config.yaml").read_text() == (plain / "config.yaml").read_text()
+    assert_bit_identical(weights(piped), weights(plain))
+    stdin = subprocess.run([sys.executable, str(REPO / "train.py"), "--config", "/dev/stdin",
+                            "--run-dir", str(tmp_path / "stdin"), DATA, "optim.epochs=1"],
+                           input=TOY.read_text(), capture_output=True, text=True, cwd=REPO,
+                           timeout=600)
+    assert stdin.returncode == 0, stdin.stderr
+    assert (tmp_path / "stdin" / "config.yaml").read_text() == (plain / "config.yaml").read_text()
+
+
+@pytest.mark.e2e
+def test_an_empty_config_is_refused_not_read_as_the_reference_recipe(tmp_path):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# to be written\n")
+    proc = train(tmp_path / "run", "--config", str(empty), check=False)
+    assert_one_line_error(proc, f"config file {empty} holds no keys")
+    assert not (tmp_path / "run").exists()
+
+
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     cfg = load_config(TrainConfig, TOY, [DATA, "optim.epochs=3"])
     trainer = SupernetTrainer(cfg, tmp_path)
