@@ -1,17 +1,20 @@
 """Hostile and clumsy inputs, tried as a new user would: each must end in one ``error:`` line
-naming the bad value, exit status 2, no traceback (or, for a corrected retry, succeed).
+naming the bad value (at most 2,100 characters), exit status 2, no traceback (or, for a
+corrected retry, succeed), and where a case says so, leave a file it must not touch unchanged.
 
     python benchmarks/hostile_inputs.py [--work-dir /tmp/hostile]
 
 Trains a toy supernet first (seconds), then runs every case as a real ``train.py`` /
-``search.py`` process and prints a table: case, command, expected, observed, verdict. The
-read-only and full-disk cases mount a tmpfs (root only; skipped otherwise).
+``search.py`` process (or a ``bash`` line, for process substitution) and prints a table: case,
+command, expected, observed, verdict. The read-only and full-disk cases mount a tmpfs (root
+only; skipped otherwise).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -30,18 +33,30 @@ ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_con
 
 @dataclass
 class Case:
-    """One try: ``setup(work)`` returns the script's arguments; ``expect`` is a fragment of the
-    one-line error, or ``None`` when the command must succeed."""
+    """One try: ``setup(work)`` returns the script's arguments (for ``bash``: ``["-c", line]``);
+    ``expect`` is a fragment of the one-line error, or ``None`` when the command must succeed;
+    ``check(work)`` afterwards says what went wrong on disk (``None``: nothing)."""
 
     name: str
     script: str
     setup: Callable[[Path], list[str]]
     expect: str | None
+    check: Callable[[Path], str | None] | None = None
 
 
-def run(script: str, args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / script), *args], capture_output=True,
-                          text=True, cwd=REPO, timeout=600)
+#: The longest error line a case accepts (the CLI cuts longer messages).
+LONGEST_LINE = 2100
+#: A module on the cases' PYTHONPATH, as a user's plugin folder (see :func:`plugin`).
+PLUGINS = "plugins"
+
+
+def run(script: str, args: list[str], work: Path | None = None) -> subprocess.CompletedProcess:
+    command = ["bash", *args] if script == "bash" else [sys.executable, str(REPO / script), *args]
+    env = dict(os.environ)
+    if work is not None:
+        env["PYTHONPATH"] = str(work / PLUGINS)
+    return subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600,
+                          env=env)
 
 
 def toy_run(work: Path) -> Path:
@@ -163,6 +178,108 @@ def few_classes(work: Path) -> list[str]:
             source = next((REPO / "data" / "cifar10" / split / name).glob("*.jpg"))
             write(root / split / name / "0.jpg", source.read_bytes())
     return ["--config", TOY, "--run-dir", str(work / "few_classes_run"), f"data.root={root}"]
+
+
+def plugin(work: Path, name: str, code: str) -> str:
+    """Write a user's plugin module ``name`` (importable by every case); its name."""
+    write(work / PLUGINS / f"{name}.py", code)
+    return name
+
+
+def unchanged(path: Path, before: bytes) -> Callable[[Path], str | None]:
+    """A check that ``path`` still holds ``before``."""
+    return lambda _: None if path.read_bytes() == before else f"{path} was changed"
+
+
+VICTIM = b"a file of the user's, outside every run\n"
+
+
+def planted_link(work: Path, name: str, inside: str, hard: bool = False) -> list[str]:
+    """A finished toy run whose ``inside`` path is a link to a victim file outside it; the
+    search (or, for ``.lock``, the resumed training) that would write through it."""
+    run_dir = copy_run(work, name)
+    victim = write(work / f"{name}_victim.txt", VICTIM)
+    if inside.startswith("search/"):
+        args = ["--run-dir", str(run_dir), "--config", SEARCH_TOY, "retrain.enabled=false",
+                "candidates.num=3", "finetune.budgets=[2]"]
+        assert run("search.py", args).returncode == 0
+        (run_dir / inside).unlink()
+    else:
+        args = ["--run-dir", str(run_dir), "--resume"]
+    link = run_dir / inside
+    os.link(victim, link) if hard else link.symlink_to(victim)
+    CHECKS[name] = unchanged(victim, VICTIM)
+    return args
+
+
+CHECKS: dict[str, Callable[[Path], str | None]] = {}
+
+
+def users_folder(work: Path) -> list[str]:
+    """A user's own project folder, holding a config.yaml of theirs, given as a run dir."""
+    folder = work / "my_project"
+    shutil.rmtree(folder, ignore_errors=True)
+    mine = write(folder / "config.yaml", "my: project\n")
+    write(folder / "notes.txt", "results of last year\n")
+    CHECKS["my_project"] = unchanged(mine, b"my: project\n")
+    return ["--config", TOY, "--run-dir", str(folder), DATA]
+
+
+def planted_plugin(work: Path) -> list[str]:
+    """A run dir whose saved config lists a module the person searching it never named."""
+    run_dir = copy_run(work, "planted_plugin")
+    plugin(work, "planted_module", "import pathlib\n"
+           "pathlib.Path(__file__).with_name('planted_module_ran').write_text('ran')\n")
+    (work / PLUGINS / "planted_module_ran").unlink(missing_ok=True)
+    config = run_dir / "config.yaml"
+    config.write_text("plugins: [planted_module]\n" + "\n".join(
+        line for line in config.read_text().splitlines() if not line.startswith("plugins:")))
+    CHECKS["planted_plugin"] = lambda w: ("the planted module was imported"
+                                          if (w / PLUGINS / "planted_module_ran").exists()
+                                          else None)
+    return ["--run-dir", str(run_dir), "--config", SEARCH_TOY, "name=hostile"]
+
+
+def full_event_log(work: Path) -> list[str]:
+    """A finished search rerun (it reports again) with its TensorBoard folder on a full disk,
+    so that TensorBoard's background writer thread fails."""
+    run_dir = copy_run(work, "full_tb")
+    args = ["--run-dir", str(run_dir), "--config", SEARCH_TOY, "retrain.enabled=false",
+            "candidates.num=3", "finetune.budgets=[2]", "--ground-truth", "nb201"]
+    assert run("search.py", args).returncode == 0
+    tb = run_dir / "search" / "tb"
+    shutil.rmtree(tb)
+    if mount(run_dir / "search", "tb", "size=4k") is None:
+        raise RuntimeError("skipped: cannot mount a tmpfs here (not root?)")
+    with contextlib.suppress(OSError), open(tb / "filler", "wb") as filler:
+        filler.write(bytes(8192))
+    MOUNTS.append(tb)
+    return args
+
+
+MOUNTS: list[Path] = []
+
+
+def laughs(levels: int) -> str:
+    """YAML whose aliases expand to 10**levels values."""
+    lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def sparse(path: Path, size: int) -> Path:
+    """A file of ``size`` bytes that takes no disk space."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.truncate(size)
+    return path
+
+
+def fifo(work: Path) -> Path:
+    path = work / "config.fifo"
+    path.unlink(missing_ok=True)
+    os.mkfifo(path)
+    return path
 
 
 def cases() -> list[Case]:
@@ -300,6 +417,97 @@ def cases() -> list[Case]:
         Case("second search on a locked search dir", "search.py",
              lambda w: held_lock(w, "search.py"), "in use by process"),
         Case("search on a full disk", "search.py", full_disk, "/run/search: No space left"),
+        # second round: unbounded input read whole and echoed whole
+        Case("YAML aliases expanding to 10**12 values", "train.py",
+             lambda w: ["--config", str(write(w / "laughs.yaml", laughs(12))), "--run-dir",
+                        str(w / "r")], "expands to more than 100,000 values"),
+        Case("device file as config", "train.py",
+             lambda w: ["--config", "/dev/zero", "--run-dir", str(w / "r")],
+             "config file /dev/zero is a character device"),
+        Case("config file of 300 MB", "train.py",
+             lambda w: ["--config", str(sparse(w / "huge.yaml", 300 << 20)), "--run-dir",
+                        str(w / "r")], "is 300.0 MiB, larger than 1.0 MiB"),
+        Case("ground-truth table of 1 GB", "search.py",
+             lambda w: s("--ground-truth", str(sparse(w / "huge.json", 1 << 30)))(w),
+             "is 1024.0 MiB, larger than 256.0 MiB"),
+        Case("ground truth from a device", "search.py", s("--ground-truth", "/dev/urandom"),
+             "ground-truth table /dev/urandom is a character device"),
+        Case("candidates file of one 2 MB line", "search.py",
+             lambda w: s(f"candidates.file={write(w / 'long.txt', 'x' * 2_000_000)}")(w),
+             "long.txt:1: the line holds 2,000,000 characters"),
+        Case("a hundred budgets", "search.py",
+             s("finetune.budgets=[" + ",".join(map(str, range(1, 101))) + "]"),
+             "finetune.budgets: 100 items; at most 64"),
+        Case("a 100,000-character value echoed", "train.py", t("optim.lr=" + "x" * 100_000),
+             "optim.lr: expected float"),
+        # exceptions other than OSError at the boundary
+        Case("config nested 10,000 deep", "train.py",
+             lambda w: ["--config", str(write(w / "deep.yaml", "seed: " + "[" * 10000
+                                              + "]" * 10000)), "--run-dir", str(w / "r")],
+             "nests deeper than 32 levels"),
+        Case("NUL byte in a path", "train.py",
+             lambda w: ["--config", str(write(w / "nul.yaml", 'data: {root: "cifar\\0x"}\n')),
+                        "--run-dir", str(w / "r")], "data.root: 'cifar\\x00x' holds a NUL byte"),
+        Case("ground-truth JSON nested 100,000 deep", "search.py",
+             lambda w: s("--ground-truth", str(write(w / "deep.json", "[" * 100_000
+                                                     + "]" * 100_000)))(w),
+             "not valid JSON (nested too deeply)"),
+        Case("plugin that raises on import", "train.py",
+             lambda w: t(f"plugins=[{plugin(w, 'raising', 'raise RuntimeError(1 / 1)')}]")(w),
+             "plugins: module 'raising' failed on import: RuntimeError: 1.0"),
+        Case("plugin registering a taken name", "train.py",
+             lambda w: t("plugins=[" + plugin(w, "taken", "from estimators.registry import "
+                                              "Estimator, register_estimator\n"
+                                              "@register_estimator('tse')\n"
+                                              "class Mine(Estimator): pass\n") + "]")(w),
+             "estimator 'tse' is already registered (by module estimators.builtin)"),
+        Case("TensorBoard's writer thread on a full disk", "search.py", full_event_log,
+             "/search/tb: cannot write the event log: No space left on device"),
+        # writes through links planted in a run dir
+        Case("lock file planted as a symbolic link", "train.py",
+             lambda w: planted_link(w, "lock_link", ".lock"), "symbolic link",
+             lambda w: CHECKS["lock_link"](w)),
+        Case("results.jsonl planted as a symbolic link", "search.py",
+             lambda w: planted_link(w, "results_link", "search/results.jsonl"), "symbolic link",
+             lambda w: CHECKS["results_link"](w)),
+        Case("results.jsonl planted as a hard link", "search.py",
+             lambda w: planted_link(w, "results_hard", "search/results.jsonl", hard=True),
+             "hard link", lambda w: CHECKS["results_hard"](w)),
+        # a folder taken over
+        Case("a user's project folder as run dir", "train.py", users_folder,
+             "is not a speedynas run dir", lambda w: CHECKS["my_project"](w)),
+        Case("--resume of a missing run dir", "train.py",
+             lambda w: ["--run-dir", str(w / "never_made"), "--resume"], "never_made",
+             lambda w: f"{w / 'never_made'} was created" if (w / "never_made").exists()
+             else None),
+        # the config read once
+        Case("config from a process substitution", "bash",
+             lambda w: ["-c", f"{sys.executable} train.py --config <(cat {TOY}) --run-dir "
+                              f"{w / 'piped_run'} {DATA} optim.epochs=1"], None),
+        Case("empty config", "train.py",
+             lambda w: ["--config", str(write(w / "empty.yaml", "# nothing yet\n")),
+                        "--run-dir", str(w / "r")], "holds no keys"),
+        # text splitting, ground-truth tables
+        Case("U+2028 inside a candidates line", "search.py",
+             lambda w: s(f"candidates.file={write(w / 'seps.txt', ARCH + chr(10) + ARCH + chr(0x2028) + ARCH + chr(10))}")(w),  # noqa: E501
+             "seps.txt:2:"),
+        Case("ground truth listing an arch twice", "search.py",
+             lambda w: s("--ground-truth", str(write(w / "twice.csv", f"arch,acc\n{ARCH},93.1"
+                                                     f"\n{ARCH},91.0\n")),
+                         "ground_truth.column=acc")(w),
+             "is listed twice with different values (93.1 and 91.0)"),
+        Case("ground-truth CSV with a byte-order mark", "search.py",
+             lambda w: s("--ground-truth", str(write(w / "bom.csv", b"\xef\xbb\xbfarch,acc\n"
+                                                     + f"{ARCH},93.1\n".encode())),
+                         "ground_truth.column=acc", "name=bom", "retrain.enabled=false")(w),
+             None),
+        # lesser ones
+        Case("FIFO with no writer as config", "train.py",
+             lambda w: ["--config", str(fifo(w)), "--run-dir", str(w / "r")],
+             "is a pipe that nothing was written to in 10 s"),
+        Case("a run dir's saved config naming a plugin", "search.py", planted_plugin,
+             "asks to import planted_module, which this command did not name",
+             lambda w: CHECKS["planted_plugin"](w)),
     ]
 
 
@@ -318,16 +526,21 @@ def main() -> None:
             except RuntimeError as err:
                 rows.append((number, case, "-", str(err), "skipped"))
                 continue
-            proc = run(case.script, argv)
+            proc = run(case.script, argv, work)
             err = proc.stderr.strip()
             lines = err.splitlines()
             if case.expect is None:
                 ok = proc.returncode == 0
-                observed = f"exit {proc.returncode}"
+                observed = f"exit {proc.returncode}" + (f": {lines[-1]}" if not ok and lines
+                                                        else "")
             else:
                 ok = (proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:")
-                      and case.expect in lines[0] and "Traceback" not in err)
+                      and case.expect in lines[0] and "Traceback" not in err
+                      and len(lines[0]) <= LONGEST_LINE)
                 observed = f"exit {proc.returncode}: {lines[-1] if lines else ''}"
+            problem = case.check(work) if case.check else None
+            if problem:
+                ok, observed = False, f"{observed}; {problem}"
             passed += ok
             command = f"{case.script} " + " ".join(a.replace(str(work), "W")
                                                    .replace(str(REPO), ".") for a in argv)
@@ -336,8 +549,8 @@ def main() -> None:
     finally:
         for holder in HOLDERS:
             holder.kill()
-        for name in ("ro", "full"):
-            subprocess.run(["umount", str(work / name)], capture_output=True)
+        for point in [work / "ro", work / "full", *MOUNTS]:
+            subprocess.run(["umount", str(point)], capture_output=True)
     print("| # | case | command | expected | observed | verdict |")
     print("|---|---|---|---|---|---|")
     for number, case, command, observed, verdict in rows:
