@@ -16,7 +16,7 @@ the largest crowding distance within it (NSGA-II's crowded comparison).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -47,7 +47,7 @@ def fresh_mutant(space: SearchSpace, parent: Arch, rng: np.random.Generator,
     return child
 
 
-def crowded_places(records: Sequence[dict[str, Any]], fitness: dict[int, float],
+def crowded_places(records: Sequence[dict[str, Any]], fitness: Mapping[int, float],
                    objectives: Sequence[str]) -> dict[int, int]:
     """Record index -> place in NSGA-II's crowded comparison over (fitness, -cost...), 0 first:
     better front, then larger crowding distance, then earlier evaluation."""
@@ -62,7 +62,8 @@ def crowded_places(records: Sequence[dict[str, Any]], fitness: dict[int, float],
     return {index: place for place, index in enumerate(sorted(key, key=key.__getitem__))}
 
 
-def fitness_places(records: Sequence[dict[str, Any]], fitness: dict[int, float]) -> dict[int, int]:
+def fitness_places(records: Sequence[dict[str, Any]],
+                   fitness: Mapping[int, float]) -> dict[int, int]:
     """Record index -> place by fitness, 0 first (see :func:`~search_pipeline.metrics.rank_order`;
     ``records`` in evaluation order)."""
     order = rank_order([fitness[r["index"]] for r in records])

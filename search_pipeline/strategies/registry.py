@@ -11,7 +11,7 @@ from the start, with every evaluation already in ``results.jsonl`` answered from
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
 from core.errors import SpeedyNASError
@@ -52,9 +52,11 @@ class Evaluations(Protocol):
         """Evaluate ``archs`` at ``fidelity`` (one record each, in order); raises
         :class:`BudgetSpent` once the budget is spent (after recording what fitted)."""
 
-    def fitness(self, fidelity: Fidelity) -> dict[int, float]:
+    def fitness(self, fidelity: Fidelity) -> Mapping[int, float]:
         """Record index -> fitness at ``fidelity`` of everything evaluated so far at least that
-        well (a joint estimator, such as a rank combination, is re-ranked over all of them)."""
+        well (a joint estimator, such as a rank combination, is re-ranked over all of them); a
+        read-only snapshot, taken in O(1) for a per-candidate fitness (ask again after a
+        batch: it holds what was evaluated when it was asked for)."""
 
     def is_new(self, arch: Arch, fidelity: Fidelity) -> bool:
         """Whether ``arch`` has not been evaluated at ``fidelity`` yet."""
