@@ -5,6 +5,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -49,6 +51,14 @@ def assert_one_line_error(proc, *fragments: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def wait_until(ready: Callable[[], bool], proc: subprocess.Popen) -> None:
+    """Poll ``ready`` until it holds, failing if ``proc`` ends first. The process's own progress
+    is the signal, never the clock, so a slow or shared machine only makes the wait longer."""
+    while not ready():
+        assert proc.poll() is None, "the process ended before it reached the awaited point"
+        time.sleep(0.02)
 
 
 def run_script(script: str, *args: str, check: bool = True,

@@ -6,7 +6,6 @@ import runpy
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from supernet.run_dir import resolve_train_config
 from supernet.train_config import TrainConfig
 from supernet.trainer import SupernetTrainer
 
-from .conftest import CIFAR10_DIR, REPO, run_script
+from .conftest import CIFAR10_DIR, REPO, run_script, wait_until
 
 TOY = REPO / "configs" / "toy.yaml"
 DATA = f"data.root={CIFAR10_DIR}"
@@ -180,12 +179,9 @@ def test_a_run_stopped_mid_epoch_resumes_bit_identically_and_is_searchable(metho
     run_dir = tmp_path / "stopped"
     proc = subprocess.Popen(train_cmd(run_dir, *args), cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (run_dir / "history.json").exists():  # the first epoch is done: stop the second
-        assert proc.poll() is None and time.time() < deadline
-        time.sleep(0.01)
+    wait_until((run_dir / "history.json").exists, proc)  # epoch 1 done: stop the second
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate()
     assert proc.returncode == 130 and "checkpoint saved at step" in err, err
     state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     assert not state["finished"] and state["step"] % 32 != 0  # mid-epoch

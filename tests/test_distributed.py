@@ -14,7 +14,7 @@ import torch
 
 from core.atomic_io import load_checkpoint, read_jsonl
 
-from .conftest import CIFAR10_DIR, NB201_TABLE, REPO, TIMING
+from .conftest import CIFAR10_DIR, NB201_TABLE, REPO, TIMING, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -79,10 +79,7 @@ def test_a_killed_two_rank_run_resumes_on_one_process(tmp_path):
                                                   "data.train_size=2048"),
                             cwd=REPO, env=ONE_THREAD, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 300
-    while not (run_dir / "history.json").exists():
-        assert proc.poll() is None and time.time() < deadline
-        time.sleep(0.05)
+    wait_until((run_dir / "history.json").exists, proc)
     kill_tree(proc, str(run_dir))
     assert not load_checkpoint(run_dir / "checkpoints" / "last.pt")["finished"]
     run([sys.executable, str(REPO / "train.py"), "--run-dir", str(run_dir), "--resume"])
@@ -114,10 +111,9 @@ def test_sharded_search_writes_the_same_results_as_one_process(toy_supernet):
 
 def test_a_failing_rank_ends_the_job_with_its_message(toy_supernet):
     cmd = TORCHRUN + [str(REPO / "search.py"), "--run-dir", str(toy_supernet / "nowhere")]
-    start = time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300,
-                          env=ONE_THREAD)
-    assert proc.returncode != 0 and time.time() - start < 120
+                          env=ONE_THREAD)  # ends instead of waiting on the failed rank
+    assert proc.returncode != 0
     assert "error: " in proc.stderr and "not a training run dir" in proc.stderr
 
 
@@ -127,7 +123,6 @@ def _kill_when(cmd: list[str], out: Path, records: int, env: dict[str, str]) -> 
     per-rank files together)."""
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
 
     def count() -> int:
         """Distinct evaluations recorded: rank 0's merge writes results.jsonl before it deletes
@@ -145,9 +140,7 @@ def _kill_when(cmd: list[str], out: Path, records: int, env: dict[str, str]) -> 
                     continue
         return len(indices)
 
-    while count() < records:
-        assert proc.poll() is None and time.time() < deadline
-        time.sleep(0.02)
+    wait_until(lambda: count() >= records, proc)
     kill_tree(proc, cmd[-1])  # name=..., unique to this search
     assert records <= count() < 12  # killed mid-search
 

@@ -17,7 +17,7 @@ from core.errors import SpeedyNASError
 from supernet.train_config import TrainConfig
 from supernet.trainer import StopRequested, SupernetTrainer, accumulate_paths
 
-from .conftest import CIFAR10_DIR, REPO, assert_one_line_error
+from .conftest import CIFAR10_DIR, REPO, assert_one_line_error, wait_until
 
 TOY = REPO / "configs" / "toy.yaml"
 DATA = f"data.root={CIFAR10_DIR}"
@@ -72,21 +72,13 @@ def test_same_config_gives_bit_identical_weights(toy_run, tmp_path):
     assert_bit_identical(weights(toy_run), weights(tmp_path / "again"))
 
 
-def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.time() + timeout
-    while not path.exists():
-        assert proc.poll() is None, "training finished before it could be interrupted"
-        assert time.time() < deadline
-        time.sleep(0.05)
-
-
 @pytest.mark.e2e
 def test_sigkill_then_resume_is_bit_identical(toy_run, tmp_path):
     run_dir = tmp_path / "killed"
     cmd = [sys.executable, str(REPO / "train.py"), "--run-dir", str(run_dir), "--config", str(TOY),
            DATA, "optim.epochs=3", "data.train_size=2048"]  # longer epochs: time to kill
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait_for(run_dir / "history.json", proc)
+    wait_until((run_dir / "history.json").exists, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
@@ -104,10 +96,10 @@ def test_sigint_saves_mid_epoch_and_resume_is_bit_identical(tmp_path):
             "optim.ema_decay=0.9", "optim.warmup_epochs=1.5"]  # stopped during the warm-up
     cmd = [sys.executable, str(REPO / "train.py"), "--run-dir", str(run_dir), *args]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for(run_dir / "tb", proc)
-    time.sleep(0.5)
+    wait_until((run_dir / "tb").exists, proc)
+    time.sleep(0.5)  # a few steps into the epoch (any point before its end will do)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate()
     assert proc.returncode == 130 and "checkpoint saved at step" in err and "Traceback" not in err
     state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     assert not state["finished"] and state["step"] % 64 != 0  # mid-epoch
