@@ -186,9 +186,9 @@ def plugin(work: Path, name: str, code: str) -> str:
     return name
 
 
-def unchanged(path: Path, before: bytes) -> Callable[[Path], str | None]:
-    """A check that ``path`` still holds ``before``."""
-    return lambda _: None if path.read_bytes() == before else f"{path} was changed"
+def unchanged(name: str, before: bytes) -> Callable[[Path], str | None]:
+    """A check that the work dir's file ``name`` still holds ``before``."""
+    return lambda w: None if (w / name).read_bytes() == before else f"W/{name} was changed"
 
 
 VICTIM = b"a file of the user's, outside every run\n"
@@ -208,20 +208,15 @@ def planted_link(work: Path, name: str, inside: str, hard: bool = False) -> list
         args = ["--run-dir", str(run_dir), "--resume"]
     link = run_dir / inside
     os.link(victim, link) if hard else link.symlink_to(victim)
-    CHECKS[name] = unchanged(victim, VICTIM)
     return args
-
-
-CHECKS: dict[str, Callable[[Path], str | None]] = {}
 
 
 def users_folder(work: Path) -> list[str]:
     """A user's own project folder, holding a config.yaml of theirs, given as a run dir."""
     folder = work / "my_project"
     shutil.rmtree(folder, ignore_errors=True)
-    mine = write(folder / "config.yaml", "my: project\n")
+    write(folder / "config.yaml", "my: project\n")
     write(folder / "notes.txt", "results of last year\n")
-    CHECKS["my_project"] = unchanged(mine, b"my: project\n")
     return ["--config", TOY, "--run-dir", str(folder), DATA]
 
 
@@ -234,9 +229,6 @@ def planted_plugin(work: Path) -> list[str]:
     config = run_dir / "config.yaml"
     config.write_text("plugins: [planted_module]\n" + "\n".join(
         line for line in config.read_text().splitlines() if not line.startswith("plugins:")))
-    CHECKS["planted_plugin"] = lambda w: ("the planted module was imported"
-                                          if (w / PLUGINS / "planted_module_ran").exists()
-                                          else None)
     return ["--run-dir", str(run_dir), "--config", SEARCH_TOY, "name=hostile"]
 
 
@@ -466,16 +458,17 @@ def cases() -> list[Case]:
         # writes through links planted in a run dir
         Case("lock file planted as a symbolic link", "train.py",
              lambda w: planted_link(w, "lock_link", ".lock"), "symbolic link",
-             lambda w: CHECKS["lock_link"](w)),
+             unchanged("lock_link_victim.txt", VICTIM)),
         Case("results.jsonl planted as a symbolic link", "search.py",
              lambda w: planted_link(w, "results_link", "search/results.jsonl"), "symbolic link",
-             lambda w: CHECKS["results_link"](w)),
+             unchanged("results_link_victim.txt", VICTIM)),
         Case("results.jsonl planted as a hard link", "search.py",
              lambda w: planted_link(w, "results_hard", "search/results.jsonl", hard=True),
-             "hard link", lambda w: CHECKS["results_hard"](w)),
+             "hard link", unchanged("results_hard_victim.txt", VICTIM)),
         # a folder taken over
         Case("a user's project folder as run dir", "train.py", users_folder,
-             "is not a speedynas run dir", lambda w: CHECKS["my_project"](w)),
+             "is not a speedynas run dir",
+             unchanged("my_project/config.yaml", b"my: project\n")),
         Case("--resume of a missing run dir", "train.py",
              lambda w: ["--run-dir", str(w / "never_made"), "--resume"], "never_made",
              lambda w: f"{w / 'never_made'} was created" if (w / "never_made").exists()
@@ -507,7 +500,8 @@ def cases() -> list[Case]:
              "is a pipe that nothing was written to in 10 s"),
         Case("a run dir's saved config naming a plugin", "search.py", planted_plugin,
              "asks to import planted_module, which this command did not name",
-             lambda w: CHECKS["planted_plugin"](w)),
+             lambda w: ("the planted module was imported"
+                        if (w / PLUGINS / "planted_module_ran").exists() else None)),
     ]
 
 

@@ -33,8 +33,8 @@ from .errors import SpeedyNASError
 
 __all__ = [
     "DIGEST_KEY", "append_jsonl", "atomic_torch_save", "atomic_write_bytes", "atomic_write_json",
-    "atomic_write_text", "atomic_writer", "load_checkpoint", "open_in_place", "read_jsonl",
-    "refuse_symlink", "save_checkpoint", "state_digest", "sweep_temporaries",
+    "atomic_write_text", "atomic_writer", "load_checkpoint", "naming", "open_in_place",
+    "read_jsonl", "refuse_symlink", "save_checkpoint", "state_digest", "sweep_temporaries",
 ]
 
 #: The checkpoint entry holding the SHA-256 of everything else in it.
@@ -104,15 +104,17 @@ def atomic_writer(path: str | Path) -> Iterator[IO[bytes]]:
     except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        raise _naming(err, path)
+        raise naming(err, path)
     _fsync_dir(path.parent)
 
 
-def _naming(err: BaseException, path: Path) -> BaseException:
-    """``err``, or for an OSError that names no file (a full disk during ``write``), the same
-    error naming ``path``, so the one-line message says which file could not be written."""
-    if isinstance(err, OSError) and err.filename is None and err.errno is not None:
-        return OSError(err.errno, f"cannot write: {err.strerror}", str(path))
+def naming(err: BaseException, path: str | Path, action: str = "cannot write") -> BaseException:
+    """``err``, or for an OSError that names no file (a full disk during ``write``, or one that
+    TensorBoard's writer thread raised), the same error naming ``path``, so the one-line message
+    says which file could not be written: ``action: reason``."""
+    if isinstance(err, OSError) and err.filename is None:
+        reason = err.strerror or " ".join(str(err).split()) or type(err).__name__
+        return OSError(err.errno, f"{action}: {reason}", str(path))
     return err
 
 
@@ -269,7 +271,7 @@ def append_jsonl(path: str | Path, record: Any) -> None:
             handle.flush()
             os.fsync(handle.fileno())
     except OSError as err:
-        raise _naming(err, path) from None
+        raise naming(err, path) from None
 
 
 def read_jsonl(path: str | Path, missing_ok: bool = False) -> list[Any]:

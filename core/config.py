@@ -554,8 +554,8 @@ class _Builder:
                 raise SpeedyNASError(f"invalid key {_show(key)} {label}: keys must be strings"
                                      f"{self._origin(dotted)}")
             if key not in names:
-                message = (f"unknown key {shown(dotted)}{self._origin(dotted)}; valid keys {label}: "
-                           f"{', '.join(names) or '(none)'}")
+                message = (f"unknown key {shown(dotted)}{self._origin(dotted)}; valid keys "
+                           f"{label}: {', '.join(names) or '(none)'}")
                 hint = getattr(schema, "config_key_hint", lambda _: None)(key)
                 close = difflib.get_close_matches(key, names, n=1)
                 if hint:

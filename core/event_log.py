@@ -14,6 +14,8 @@ from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
+from .atomic_io import naming
+
 __all__ = ["EventLog"]
 
 
@@ -30,11 +32,7 @@ class EventLog:
         try:
             yield
         except OSError as err:
-            if err.filename is not None:
-                raise
-            reason = err.strerror or " ".join(str(err).split()) or type(err).__name__
-            raise OSError(err.errno, f"cannot write the event log: {reason}",
-                          str(self.directory)) from None
+            raise naming(err, self.directory, "cannot write the event log") from None
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._writer, name)

@@ -75,11 +75,11 @@ def read_input(path: str | Path, what: str, limit: int,
     path = Path(path)
     fd = _open(path, what)
     try:
-        mode = os.fstat(fd).st_mode
+        info = os.fstat(fd)
+        mode = info.st_mode
         if stat.S_ISREG(mode):
-            size = os.fstat(fd).st_size
-            if size > limit:
-                raise SpeedyNASError(f"{what} {path} is {_size_text(size)}, larger than "
+            if info.st_size > limit:
+                raise SpeedyNASError(f"{what} {path} is {_size_text(info.st_size)}, larger than "
                                      f"{_size_text(limit)}, the largest {what} read; give a "
                                      "smaller file")
         elif stat.S_ISFIFO(mode):
