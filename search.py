@@ -9,12 +9,12 @@ Writes RUN_DIR/search/ (or RUN_DIR/search/NAME with name=NAME); rerun the same c
 """
 from __future__ import annotations
 
-from core.cli import parse_run_args, run_cli, run_parser
-from core.config import import_plugins, load_config
-from core.distributed import DistEnv, init_distributed, shutdown
-from search_pipeline.ground_truth import GROUND_TRUTHS
-from search_pipeline.search_config import SearchConfig, search_context
-from search_pipeline.search_run import Search
+from speedynas_core.cli import parse_run_args, run_cli, run_parser
+from speedynas_core.config import import_plugins, load_config
+from speedynas_core.distributed import DistEnv, init_distributed, shutdown
+from search_spaces.ground_truth import GROUND_TRUTHS
+from speedynas_search.search_config import SearchConfig, search_context
+from speedynas_search.search_run import Search
 from supernet.run_dir import load_run_config
 
 

@@ -11,12 +11,11 @@ import argparse
 import contextlib
 
 import search_spaces
-from core.atomic_io import sweep_temporaries
-from core.cli import parse_run_args, run_cli, run_parser
-from core.config import load_config
-from core.distributed import DistEnv, init_distributed, shutdown
-from core.locks import directory_lock
-from search_pipeline import create_ground_truth
+from speedynas_core.atomic_io import sweep_temporaries
+from speedynas_core.cli import parse_run_args, run_cli, run_parser
+from speedynas_core.config import load_config
+from speedynas_core.distributed import DistEnv, init_distributed, shutdown
+from speedynas_core.locks import directory_lock
 from supernet.differentiable import Truth, create_trainer
 from supernet.run_dir import config_path, resolve_train_config
 from supernet.train_config import TrainConfig
@@ -56,11 +55,10 @@ def main(argv: list[str]) -> int:
 
 
 def shipped_truth(space: str) -> Truth | None:
-    """True accuracies from the table the package ships for ``space`` (NAS-Bench-201), which a
-    differentiable search logs for its derived arch every epoch; ``None`` for other spaces."""
-    if space != "nb201":
-        return None
-    return create_ground_truth("nb201", space=search_spaces.create(space)).lookup
+    """True accuracies from the table ``space`` ships (NAS-Bench-201), which a differentiable
+    search logs for its derived arch every epoch; ``None`` for a space that ships none."""
+    truth = search_spaces.create(space).ground_truth()
+    return None if truth is None else truth.lookup
 
 
 def device_setting(args: argparse.Namespace) -> str:

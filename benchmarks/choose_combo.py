@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 
 import search_spaces
-from core.atomic_io import read_jsonl
-from core.config import load_config
+from speedynas_core.atomic_io import read_jsonl
+from speedynas_core.config import load_config
 from estimators.combo import inline_name, rank_mean
-from search_pipeline import pair_with_truth, rank_metrics
-from search_pipeline.results_store import record_score
-from search_pipeline.search_config import SearchConfig
+from speedynas_search import pair_with_truth, rank_metrics
+from speedynas_search.results_store import record_score
+from speedynas_search.search_config import SearchConfig
 
 DEFAULT_MEMBERS = ["tse", "tse_e", "sovl", "valacc_inherited", "params", "synflow", "jacov",
                    "nwot", "snip", "grad_norm"]

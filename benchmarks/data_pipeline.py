@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from core.errors import SpeedyNASError
-from imagedata.augment import CIFAR10_MEAN, CIFAR10_STD, BatchAugment
-from imagedata.batches import BatchIterator
-from imagedata.datasets import load_dataset
+from speedynas_core.errors import SpeedyNASError
+from speedynas_data.augment import CIFAR10_MEAN, CIFAR10_STD, BatchAugment
+from speedynas_data.batches import BatchIterator
+from speedynas_data.datasets import load_dataset
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[1] / "data" / "cifar10"
 BATCH_SIZE = 64

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 import search_spaces
-from core.atomic_io import atomic_write_text
-from search_pipeline.figures import legend_outside, line_styles, new_figure, save_figure
-from search_pipeline.report import format_number
+from speedynas_core.atomic_io import atomic_write_text
+from speedynas_search.figures import legend_outside, line_styles, new_figure, save_figure
+from speedynas_search.report import format_number
 
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ["darts", "darts_tse", "drnas", "drnas_tse"]

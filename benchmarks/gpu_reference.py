@@ -35,10 +35,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.atomic_io import atomic_write_json, atomic_write_text
-from core.config import load_config
-from core.runtime import mixed_precision, resolve_device
-from search_pipeline.search_config import SearchConfig, search_context
+from speedynas_core.atomic_io import atomic_write_json, atomic_write_text
+from speedynas_core.config import load_config
+from speedynas_core.runtime import mixed_precision, resolve_device
+from speedynas_search.search_config import SearchConfig, search_context
 from supernet import create_supernet
 from supernet.train_config import TrainConfig
 from supernet.trainer import accumulate_paths

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.atomic_io import load_checkpoint, save_checkpoint
+from speedynas_core.atomic_io import load_checkpoint, save_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 TOY, SEARCH_TOY = str(REPO / "configs" / "toy.yaml"), str(REPO / "configs" / "search_toy.yaml")
@@ -147,7 +147,7 @@ def held_lock(work: Path, script: str) -> list[str]:
     run_dir = copy_run(work, f"locked_{script}")
     target = run_dir if script == "train.py" else run_dir / "search"
     holder = subprocess.Popen([sys.executable, "-c",
-                               "import sys, time; from core.locks import directory_lock\n"
+                               "import sys, time; from speedynas_core.locks import directory_lock\n"
                                "with directory_lock(sys.argv[1], 'x'):\n"
                                "    print('held', flush=True); time.sleep(120)", str(target)],
                               cwd=REPO, stdout=subprocess.PIPE, text=True)

@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import search_spaces
-from core.atomic_io import atomic_write_text, read_jsonl
+from speedynas_core.atomic_io import atomic_write_text, read_jsonl
 from estimators import Candidate, Trajectory, create_estimator
-from search_pipeline import create_ground_truth, rank_metrics
-from search_pipeline.metrics import mean_interval
+from search_spaces import create_ground_truth
+from speedynas_search import rank_metrics
+from speedynas_search.metrics import mean_interval
 
 REPO = Path(__file__).resolve().parents[1]
 ZERO_COST = ["grad_norm", "snip", "synflow", "jacov", "nwot"]

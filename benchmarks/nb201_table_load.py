@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 
 import search_spaces
-from search_pipeline import create_ground_truth
-from search_pipeline.nb201_table import TABLE_PATH, read_table
+from search_spaces import create_ground_truth
+from search_spaces.nb201_table import TABLE_PATH, read_table
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_JSON = REPO.parent / "shared" / "benchmarks" / "nb201.json"
 FIRST_LOAD = """
 import time
-import search_pipeline.nb201_table as t
+import search_spaces.nb201_table as t
 start = time.perf_counter()
 t.read_table(t.TABLE_PATH)
 print(time.perf_counter() - start)

@@ -11,11 +11,11 @@ the same candidates (a training lever against its baseline supernet), matched by
 ``--pool``, the files are several candidate draws searched on one supernet: one table of each
 estimator's Spearman per draw, its mean over the draws and the mean of its paired difference
 with the baseline, each with a stratified bootstrap interval (every draw's candidates
-resampled on their own, :func:`search_pipeline.metrics.pooled_interval`).
+resampled on their own, :func:`speedynas_search.metrics.pooled_interval`).
 
 Two estimators' separate intervals overlap long before their difference is noise: both are
 measured on one candidate set, so the difference is resampled pairwise
-(:func:`search_pipeline.metrics.difference_interval`). Prints one Markdown table per file.
+(:func:`speedynas_search.metrics.difference_interval`). Prints one Markdown table per file.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import argparse
 import csv
 from pathlib import Path
 
-from search_pipeline.metrics import difference_interval, pooled_interval, rank_metrics
+from speedynas_search.metrics import difference_interval, pooled_interval, rank_metrics
 
 
 def read_columns(path: Path) -> dict[str, list[float]]:

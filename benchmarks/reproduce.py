@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.atomic_io import atomic_write_json, atomic_write_text
-from core.config import load_config
-from core.distributed import DistEnv, init_distributed, shutdown
-from search_pipeline.report import format_number, format_retrain, with_interval
-from search_pipeline.search_config import SearchConfig, search_context
-from search_pipeline.search_run import Search, search_dir
+from speedynas_core.atomic_io import atomic_write_json, atomic_write_text
+from speedynas_core.config import load_config
+from speedynas_core.distributed import DistEnv, init_distributed, shutdown
+from speedynas_search.report import format_number, format_retrain, with_interval
+from speedynas_search.search_config import SearchConfig, search_context
+from speedynas_search.search_run import Search, search_dir
 from supernet.run_dir import load_run_config, resolve_train_config
 from supernet.trainer import SupernetTrainer
 

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.config import load_config
+from speedynas_core.config import load_config
 from estimators import Candidate, create_estimator, needed_records
-from imagedata.run_data import load_run_data
-from search_pipeline.finetune import finetune, prepare_batches
-from search_pipeline.search_config import DEFAULT_ESTIMATORS, FinetuneConfig
+from speedynas_data.run_data import load_run_data
+from speedynas_search.finetune import finetune, prepare_batches
+from speedynas_search.search_config import DEFAULT_ESTIMATORS, FinetuneConfig
 from supernet import create_supernet
 from supernet.measure import arch_flops, arch_parameters
 from supernet.run_dir import load_supernet

@@ -39,13 +39,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.atomic_io import atomic_write_text
-from core.config import load_config
-from search_pipeline.figures import legend_outside, line_styles, new_figure, save_figure
-from search_pipeline.metrics import mean_interval
-from search_pipeline.report import value_with_interval
-from search_pipeline.search_config import SearchConfig, search_context
-from search_pipeline.search_run import Search
+from speedynas_core.atomic_io import atomic_write_text
+from speedynas_core.config import load_config
+from speedynas_search.figures import legend_outside, line_styles, new_figure, save_figure
+from speedynas_search.metrics import mean_interval
+from speedynas_search.report import value_with_interval
+from speedynas_search.search_config import SearchConfig, search_context
+from speedynas_search.search_run import Search
 from supernet.run_dir import load_run_config
 
 REPO = Path(__file__).resolve().parents[1]

@@ -24,9 +24,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.atomic_io import atomic_write_text
-from search_pipeline.figures import legend_outside, line_styles, new_figure, save_figure
-from search_pipeline.report import with_interval
+from speedynas_core.atomic_io import atomic_write_text
+from speedynas_search.figures import legend_outside, line_styles, new_figure, save_figure
+from speedynas_search.report import with_interval
 from supernet.run_dir import kept_epochs
 
 REPO = Path(__file__).resolve().parents[1]

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.config import load_config
+from speedynas_core.config import load_config
 from search_spaces.base import Arch, SearchSpace
 from search_spaces.darts import CANDIDATE_OPS, DartsArch
 from supernet.train_config import TrainConfig

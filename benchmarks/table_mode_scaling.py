@@ -18,10 +18,10 @@ import shutil
 import time
 from pathlib import Path
 
-from core.config import load_config
-from search_pipeline.evaluator import Evaluator
-from search_pipeline.search_config import SearchConfig, search_context
-from search_pipeline.search_run import Search, search_dir
+from speedynas_core.config import load_config
+from speedynas_search.evaluator import Evaluator
+from speedynas_search.search_config import SearchConfig, search_context
+from speedynas_search.search_run import Search, search_dir
 from supernet.run_dir import load_run_config
 
 

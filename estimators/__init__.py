@@ -20,8 +20,8 @@ from .registry import (
 )
 from .trajectory import FINE_TUNE_RECORDS, RECORDS, Candidate, Trajectory
 
-# Importing the modules registers the built-in, zero-cost and combination estimators.
-from . import builtin, combo, zero_cost  # noqa: E402,F401  isort: skip
+# Importing the modules registers the built-in, zero-cost, combination and table estimators.
+from . import builtin, combo, table, zero_cost  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "Batch", "Candidate", "ESTIMATORS", "Estimator", "FINE_TUNE_RECORDS", "RECORDS", "Trajectory",

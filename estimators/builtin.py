@@ -28,8 +28,8 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from core.errors import SpeedyNASError
-from core.plugins import Option
+from speedynas_core.errors import SpeedyNASError
+from speedynas_core.plugins import Option
 
 from .registry import Estimator, register_estimator
 from .trajectory import Candidate, Trajectory

@@ -32,8 +32,8 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from scipy.stats import rankdata
 
-from core.errors import SpeedyNASError
-from core.plugins import Option
+from speedynas_core.errors import SpeedyNASError
+from speedynas_core.plugins import Option
 
 from .registry import Estimator, create_estimator, register_estimator
 from .trajectory import Candidate, Trajectory

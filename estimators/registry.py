@@ -41,8 +41,8 @@ import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from core.errors import SpeedyNASError
-from core.registry import Registry, create_checked
+from speedynas_core.errors import SpeedyNASError
+from speedynas_core.registry import Registry, create_checked
 
 from .trajectory import RECORDS, Candidate, Trajectory
 

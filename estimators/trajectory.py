@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.errors import SpeedyNASError
+from speedynas_core.errors import SpeedyNASError
 
 #: Record kinds an estimator may need (``Estimator.needs`` is a subset):
 #: ``train_losses`` (l_0..l_{B-1}), ``val_losses`` (v_0..v_{B-1}), ``val_acc`` (accuracy after

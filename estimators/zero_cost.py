@@ -1,9 +1,9 @@
 """Zero-cost estimators: a proxy measured on the candidate's network before any update.
 
-The fine-tune stage (:func:`search_pipeline.finetune.finetune`) calls :meth:`ZeroCostEstimator.measure`
+The fine-tune stage (:func:`speedynas_search.finetune.finetune`) calls :meth:`ZeroCostEstimator.measure`
 on a private copy of the candidate's network -- its inherited supernet weights, or a fresh
-seeded initialisation of its stand-alone network (``estimators.zero_cost_weights``) -- on the
-first ``estimators.zero_cost_batches`` fixed train batches, and stores the value in
+seeded initialisation of its stand-alone network (``zero_cost.weights``) -- on the
+first ``zero_cost.batches`` fixed train batches, and stores the value in
 ``Trajectory.zero_cost[name]``; :meth:`ZeroCostEstimator.compute` returns it at every budget.
 With several batches the score is the mean of the per-batch values (``synflow`` uses no data
 and is computed once). Definitions and papers: :mod:`estimators.proxies`.
@@ -29,7 +29,7 @@ synflow 0.75, 0.73 | 0.74, 0.72; jacov 0.73, 0.70 | 0.76, 0.82; nwot 0.79, 0.78 
 0.78 (params 0.72, 0.68); published over all 15,625 archs (Abdelfattah et al. 2021): about
 0.58 for grad_norm and snip, 0.74 synflow, 0.73 jacov. Intervals and the commands:
 ``results/zero_cost_size/``. ``inherited`` weights (the supernet's, its size) help the two
-gradient proxies on a trained supernet and ruin jacov (DESIGN.md).
+gradient proxies on a trained supernet and ruin jacov (``results/zero_cost_size/NOTES.md``).
 """
 from __future__ import annotations
 

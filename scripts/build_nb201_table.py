@@ -1,11 +1,11 @@
 """Build the package's compact NAS-Bench-201 table from the shared benchmark file.
 
     python scripts/build_nb201_table.py [--source ../shared/benchmarks/nb201.json]
-                                        [--out search_pipeline/tables/nb201_cifar.npz]
+                                        [--out search_spaces/tables/nb201_cifar.npz]
 
 Reads the shared ``nb201.json`` (all 15,625 cells, keyed by arch text), checks that it covers
 every cell of our NB201 space exactly once, and writes the columns of
-:data:`search_pipeline.nb201_table.COLUMNS` in ``space.enumerate()`` order as int32 fixed point
+:data:`search_spaces.nb201_table.COLUMNS` in ``space.enumerate()`` order as int32 fixed point
 (the fewest decimals that give back every value exactly). The file's ``meta`` records the
 source file's ``source`` text, its sha256 and this command, so the shipped table names where
 its numbers come from. The same source always gives the same bytes.
@@ -25,9 +25,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import search_spaces  # noqa: E402
-from core.atomic_io import atomic_writer  # noqa: E402
-from core.errors import SpeedyNASError  # noqa: E402
-from search_pipeline.nb201_table import (  # noqa: E402
+from speedynas_core.atomic_io import atomic_writer  # noqa: E402
+from speedynas_core.errors import SpeedyNASError  # noqa: E402
+from search_spaces.nb201_table import (  # noqa: E402
     COLUMNS,
     FORMAT,
     MISSING_CODE,

@@ -19,7 +19,7 @@ PY="$VENV/bin/python"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 "$VENV/bin/pip" install -q torch==2.14.1 torchvision==0.29.1 2>&1 | grep -v "^WARNING: Location" || true
 "$VENV/bin/pip" install -q -e . 2>&1 | grep -v "^WARNING: Location" || true
-"$PY" -c "import torch, torchvision, search_spaces, supernet, estimators, search_pipeline"
+"$PY" -c "import torch, torchvision, search_spaces, supernet, estimators, speedynas_search"
 
 SHARED_DATA=../shared/data/cifar10-jpg.tar.gz
 if [ -f "$SHARED_DATA" ] && [ ! -d data/cifar10/train ]; then

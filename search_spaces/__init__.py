@@ -6,7 +6,7 @@
 """
 from __future__ import annotations
 
-from core.registry import Registry
+from speedynas_core.registry import Registry
 
 from .base import Arch, ArchParseError, SearchSpace
 
@@ -29,9 +29,19 @@ def space_of(arch: Arch) -> SearchSpace:
     return create(arch.space_name)
 
 
-# Importing the modules registers the built-in spaces.
-from . import darts, nb201  # noqa: E402,F401
+# Importing the modules registers the built-in spaces and ground-truth sources.
+from . import darts, nb201, nb201_table  # noqa: E402,F401
+from .ground_truth import (  # noqa: E402
+    GROUND_TRUTHS,
+    GroundTruth,
+    create_ground_truth,
+    list_ground_truths,
+    lookup_key,
+    register_ground_truth,
+)
 
 __all__ = [
-    "Arch", "ArchParseError", "SearchSpace", "create", "list_spaces", "register_space", "space_of",
+    "GROUND_TRUTHS", "Arch", "ArchParseError", "GroundTruth", "SearchSpace", "create",
+    "create_ground_truth", "list_ground_truths", "list_spaces", "lookup_key", "register_ground_truth",
+    "register_space", "space_of",
 ]

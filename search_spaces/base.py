@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Hashable, Iterator, Protocol
+from typing import TYPE_CHECKING, Hashable, Iterator, Protocol
 
 import numpy as np
 
-from core.errors import SpeedyNASError
+from speedynas_core.errors import SpeedyNASError
+
+if TYPE_CHECKING:
+    from .ground_truth import GroundTruth
 
 
 class ArchParseError(SpeedyNASError):
@@ -70,6 +73,11 @@ class SearchSpace(ABC):
     def enumerate(self) -> Iterator[Arch]:
         """Every architecture of the space, in the space's documented order."""
         raise NotImplementedError(f"the {self.name} space is too large to enumerate")
+
+    def ground_truth(self, column: str | None = None) -> GroundTruth | None:
+        """The true results the space ships for its own archs (``truth.lookup(arch)``), read
+        from ``column`` (``None``: the table's default); ``None`` where it ships none."""
+        return None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

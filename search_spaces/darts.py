@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from core.errors import SpeedyNASError
+from speedynas_core.errors import SpeedyNASError
 
 from . import register_space
 from .base import ArchParseError, SearchSpace

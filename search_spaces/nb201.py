@@ -17,6 +17,7 @@ import numpy as np
 
 from . import register_space
 from .base import ArchParseError, SearchSpace
+from .nb201_table import NB201Truth
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
@@ -109,6 +110,11 @@ class NB201Space(SearchSpace):
         """All 15,625 cells, in mixed-radix order (edge 1<-0 most significant)."""
         for ops in itertools.product(OPS, repeat=len(EDGES)):
             yield NB201Arch(ops)
+
+    def ground_truth(self, column: str | None = None) -> NB201Truth:
+        """The NAS-Bench-201 table shipped with the package, ``column`` of
+        :data:`~search_spaces.nb201_table.COLUMNS` (default ``cifar10_test``)."""
+        return NB201Truth(self) if column is None else NB201Truth(self, column=column)
 
     def index_of(self, arch: NB201Arch) -> int:
         """Position of ``arch`` in :meth:`enumerate` (not the benchmark's index)."""

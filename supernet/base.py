@@ -7,7 +7,7 @@ from typing import Any, Callable, Mapping
 import torch
 from torch import nn
 
-from core.errors import SpeedyNASError
+from speedynas_core.errors import SpeedyNASError
 from search_spaces import Arch, SearchSpace
 
 

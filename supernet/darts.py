@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 import search_spaces
-from core.errors import SpeedyNASError
-from core.plugins import Option
+from speedynas_core.errors import SpeedyNASError
+from speedynas_core.plugins import Option
 from search_spaces.darts import CANDIDATE_OPS, NUM_NODES, DartsArch, edge_index, parse_genotype
 
 from .base import Supernet

@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.distributed import DistEnv, average_gradients
-from core.event_log import EventLog
-from core.runtime import mixed_precision
-from imagedata.batches import derive_seed
+from speedynas_core.distributed import DistEnv, average_gradients
+from speedynas_core.event_log import EventLog
+from speedynas_core.runtime import mixed_precision
+from speedynas_data.batches import derive_seed
 from search_spaces import Arch
 
 from .relaxation import DifferentiableMethod, weights_of

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from core.runtime import Precision, mixed_precision
+from speedynas_core.runtime import Precision, mixed_precision
 from search_spaces import Arch
 
 from .base import Supernet

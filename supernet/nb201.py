@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import search_spaces
-from core.plugins import Option
+from speedynas_core.plugins import Option
 from search_spaces.nb201 import EDGES, NUM_NODES, OPS, NB201Arch
 
 from .base import Supernet

@@ -5,7 +5,7 @@ from typing import Callable
 
 from torch import nn
 
-from core.registry import Registry
+from speedynas_core.registry import Registry
 
 from .base import Supernet
 

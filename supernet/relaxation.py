@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.plugins import Option
+from speedynas_core.plugins import Option
 
 from .base import Supernet
 from .samplers import register_sampler

@@ -1,6 +1,6 @@
 """The layout of a training run directory and the rules for starting or resuming one.
 
-``RUN_DIR/.speedynas-run`` (the marker of a run dir, see :func:`core.locks.claim_directory`),
+``RUN_DIR/.speedynas-run`` (the marker of a run dir, see :func:`speedynas_core.locks.claim_directory`),
 ``config.yaml`` (resolved config), ``split.json`` (data split), ``checkpoints/last.pt``
 (+ ``epoch_N.pt``), ``history.json`` (per-epoch figures), ``tb/`` (TensorBoard).
 """
@@ -11,10 +11,10 @@ from typing import Any, Callable, Literal, Sequence
 
 import torch
 
-from core.atomic_io import load_checkpoint
-from core.config import ConfigSource, config_diff, load_config, save_config
-from core.errors import SpeedyNASError
-from core.locks import claim_directory
+from speedynas_core.atomic_io import load_checkpoint
+from speedynas_core.config import ConfigSource, config_diff, load_config, save_config
+from speedynas_core.errors import SpeedyNASError
+from speedynas_core.locks import claim_directory
 
 from .base import Supernet
 from .registry import SUPERNETS
@@ -90,7 +90,7 @@ def resolve_train_config(run_dir: Path, config_file: ConfigSource, overrides: Se
 
 def load_run_config(run_dir: Path) -> TrainConfig:
     """The saved config of the training run in ``run_dir`` (its plugins are not imported: the
-    command must name them, see :func:`core.config.load_config`)."""
+    command must name them, see :func:`speedynas_core.config.load_config`)."""
     if not config_path(run_dir).exists():
         raise SpeedyNASError(f"{run_dir} is not a training run dir ({config_path(run_dir)} is "
                              "missing); train a supernet there first with train.py")

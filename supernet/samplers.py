@@ -13,8 +13,8 @@ from typing import Annotated, Any, Callable, Literal, Union
 
 import numpy as np
 
-from core.plugins import Option
-from core.registry import Registry
+from speedynas_core.plugins import Option
+from speedynas_core.registry import Registry
 from search_spaces import Arch
 
 from .base import Supernet

@@ -4,13 +4,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Optional
 
-from core.config import setting
-from core.errors import SpeedyNASError
-from core.optim import SGDConfig
-from core.plugins import PluginSection
-from core.registry import Registry
-from core.runtime import RuntimeConfig
-from imagedata.data_config import DataConfig
+from speedynas_core.config import setting
+from speedynas_core.errors import SpeedyNASError
+from speedynas_core.optim import SGDConfig
+from speedynas_core.plugins import PluginSection
+from speedynas_core.registry import Registry
+from speedynas_core.runtime import RuntimeConfig
+from speedynas_data.data_config import DataConfig
 
 from .registry import SUPERNETS
 from .samplers import SAMPLERS

@@ -15,13 +15,13 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from core.atomic_io import atomic_write_json, load_checkpoint, save_checkpoint
-from core.config import config_to_dict
-from core.distributed import DistEnv, average_buffers, average_gradients
-from core.errors import SpeedyNASError
-from core.event_log import EventLog
-from core.optim import cosine_schedule
-from core.runtime import (
+from speedynas_core.atomic_io import atomic_write_json, load_checkpoint, save_checkpoint
+from speedynas_core.config import config_to_dict
+from speedynas_core.distributed import DistEnv, average_buffers, average_gradients
+from speedynas_core.errors import SpeedyNASError
+from speedynas_core.event_log import EventLog
+from speedynas_core.optim import cosine_schedule
+from speedynas_core.runtime import (
     Precision,
     capture_rng_state,
     mixed_precision,
@@ -30,7 +30,7 @@ from core.runtime import (
     seed_everything,
     set_deterministic,
 )
-from imagedata.run_data import RunData, load_run_data
+from speedynas_data.run_data import RunData, load_run_data
 
 from .base import Supernet
 from .measure import path_accuracy

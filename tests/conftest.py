@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from core.config import load_config
-from search_pipeline.search_config import SearchConfig, search_context
+from speedynas_core.config import load_config
+from speedynas_search.search_config import SearchConfig, search_context
 from supernet.run_dir import load_run_config, resolve_train_config
 from supernet.trainer import SupernetTrainer
 

@@ -1,4 +1,4 @@
-"""Atomic writes, JSON-lines logs and safe checkpoint loading (core.atomic_io)."""
+"""Atomic writes, JSON-lines logs and safe checkpoint loading (speedynas_core.atomic_io)."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.atomic_io import (
+from speedynas_core.atomic_io import (
     DIGEST_KEY,
     append_jsonl,
     atomic_torch_save,
@@ -24,8 +24,8 @@ from core.atomic_io import (
     save_checkpoint,
     sweep_temporaries,
 )
-from core.errors import SpeedyNASError
-from core.runtime import capture_rng_state, restore_rng_state
+from speedynas_core.errors import SpeedyNASError
+from speedynas_core.runtime import capture_rng_state, restore_rng_state
 
 
 def listing(directory: Path) -> list[str]:

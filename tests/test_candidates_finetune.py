@@ -7,13 +7,13 @@ import torch
 
 import search_spaces
 import supernet
-from core.config import load_config
-from core.errors import SpeedyNASError
-from core.runtime import mixed_precision
+from speedynas_core.config import load_config
+from speedynas_core.errors import SpeedyNASError
+from speedynas_core.runtime import mixed_precision
 from estimators import create_estimator, needed_records
-from search_pipeline.candidates import distinct_archs, draw_candidates, read_candidates
-from search_pipeline.finetune import FinetuneBatches, finetune
-from search_pipeline.search_config import CandidatesConfig, FinetuneConfig, SearchConfig
+from speedynas_search.candidates import distinct_archs, draw_candidates, read_candidates
+from speedynas_search.finetune import FinetuneBatches, finetune
+from speedynas_search.search_config import CandidatesConfig, FinetuneConfig, SearchConfig
 
 NB201 = search_spaces.create("nb201")
 

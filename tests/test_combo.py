@@ -11,11 +11,11 @@ import pytest
 from scipy import stats
 
 import search_spaces
-from core.errors import SpeedyNASError
+from speedynas_core.errors import SpeedyNASError
 from estimators import Candidate, Trajectory, create_estimator
 from estimators.combo import rank_mean, set_ranks
-from search_pipeline import format_table, rank_metrics, summarize
-from search_pipeline.nb201_table import load_table
+from speedynas_search import format_table, rank_metrics, summarize
+from search_spaces.nb201_table import load_table
 
 
 def test_set_ranks_average_ties_and_put_non_finite_lowest():

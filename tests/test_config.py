@@ -1,4 +1,4 @@
-"""Typed configuration (core.config) and entry-point plumbing (core.cli)."""
+"""Typed configuration (speedynas_core.config) and entry-point plumbing (speedynas_core.cli)."""
 from __future__ import annotations
 
 import dataclasses
@@ -16,8 +16,8 @@ import pytest
 import torch
 import yaml
 
-from core.cli import call_main, run_cli
-from core.config import (
+from speedynas_core.cli import call_main, run_cli
+from speedynas_core.config import (
     config_diff,
     config_to_dict,
     dump_config,
@@ -29,8 +29,8 @@ from core.config import (
     save_config,
     setting,
 )
-from core.errors import SpeedyNASError, shown
-from core.runtime import resolve_device, seed_everything
+from speedynas_core.errors import SpeedyNASError, shown
+from speedynas_core.runtime import resolve_device, seed_everything
 
 # --------------------------------------------------------------------------- example schema
 
@@ -500,12 +500,12 @@ def test_non_frozen_schema_and_init_false_fields():
     assert dataclasses.is_dataclass(cfg)
 
 
-# --------------------------------------------------------------------------- core.cli
+# --------------------------------------------------------------------------- speedynas_core.cli
 
 SCRIPT = """
 import sys
-from core.cli import run_cli
-from core.config import load_config, setting
+from speedynas_core.cli import run_cli
+from speedynas_core.config import load_config, setting
 from dataclasses import dataclass
 
 @dataclass
@@ -673,7 +673,7 @@ def test_seed_everything_is_reproducible():
 
 
 def test_set_deterministic_toggles_torch():
-    from core.runtime import set_deterministic
+    from speedynas_core.runtime import set_deterministic
 
     before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
               torch.backends.cudnn.benchmark)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 import search_spaces
 import supernet
-from core.errors import SpeedyNASError
+from speedynas_core.errors import SpeedyNASError
 from search_spaces.darts import CANDIDATE_OPS, DartsArch, edge_index
 from supernet import tensor_snapshot
 from supernet.darts import DartsNetwork, DartsSupernet, macro_layout

@@ -12,9 +12,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.errors import SpeedyNASError
-from imagedata import datasets
-from imagedata.augment import (
+from speedynas_core.errors import SpeedyNASError
+from speedynas_data import datasets
+from speedynas_data.augment import (
     CIFAR10_MEAN,
     CIFAR10_STD,
     BatchAugment,
@@ -25,9 +25,9 @@ from imagedata.augment import (
     normalize,
     random_crop_flip,
 )
-from imagedata.batches import BatchIterator
-from imagedata.datasets import CACHE_DIRNAME, ImageTensors, load_dataset, resize_images
-from imagedata.splits import split_indices, subset_indices
+from speedynas_data.batches import BatchIterator
+from speedynas_data.datasets import CACHE_DIRNAME, ImageTensors, load_dataset, resize_images
+from speedynas_data.splits import split_indices, subset_indices
 
 from .conftest import CIFAR10_DIR
 

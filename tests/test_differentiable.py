@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 
 import supernet
-from core.atomic_io import load_checkpoint
-from core.config import load_config
-from core.errors import SpeedyNASError
+from speedynas_core.atomic_io import load_checkpoint
+from speedynas_core.config import load_config
+from speedynas_core.errors import SpeedyNASError
 from supernet.differentiable import DifferentiableTrainer, create_trainer
 from supernet.run_dir import resolve_train_config
 from supernet.train_config import TrainConfig

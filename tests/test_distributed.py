@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.atomic_io import load_checkpoint, read_jsonl
+from speedynas_core.atomic_io import load_checkpoint, read_jsonl
 
 from .conftest import CIFAR10_DIR, NB201_TABLE, REPO, TIMING, wait_until
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from core.errors import SpeedyNASError
+from speedynas_core.errors import SpeedyNASError
 from estimators import (
     ESTIMATORS,
     RECORDS,

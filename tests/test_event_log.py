@@ -1,12 +1,12 @@
-"""TensorBoard event logs (core.event_log): a disk fault names the log's folder."""
+"""TensorBoard event logs (speedynas_core.event_log): a disk fault names the log's folder."""
 from __future__ import annotations
 
 import errno
 
 import pytest
 
-from core.cli import os_error_message
-from core.event_log import EventLog
+from speedynas_core.cli import os_error_message
+from speedynas_core.event_log import EventLog
 
 
 def test_a_writer_fault_without_a_file_name_names_the_folder(tmp_path, monkeypatch):

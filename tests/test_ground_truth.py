@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import search_spaces
-from core.errors import SpeedyNASError
-from search_pipeline import (
+from speedynas_core.errors import SpeedyNASError
+from search_spaces import (
     GROUND_TRUTHS,
     GroundTruth,
     create_ground_truth,
@@ -230,7 +230,7 @@ def test_a_huge_or_deeply_nested_table_is_refused(tmp_path: Path,
     deep = _write(tmp_path, "deep.json", "[" * 100_000 + "]" * 100_000)
     with pytest.raises(SpeedyNASError, match="not valid JSON \\(nested too deeply\\)"):
         create_ground_truth("table", path=deep, space=NB201)
-    monkeypatch.setattr("search_pipeline.ground_truth.TABLE_LIMIT", 1000)
+    monkeypatch.setattr("search_spaces.ground_truth.TABLE_LIMIT", 1000)
     big = _write(tmp_path, "big.csv", "arch,acc\n" + f"{A1},93.1\n" * 100)
     with pytest.raises(SpeedyNASError, match="larger than 1,000 bytes, the largest "
                                              "ground-truth table read"):

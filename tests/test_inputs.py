@@ -1,4 +1,4 @@
-"""Reading a user's input files (core.inputs): regular files and pipes only, bounded, once."""
+"""Reading a user's input files (speedynas_core.inputs): regular files and pipes only, bounded, once."""
 from __future__ import annotations
 
 import os
@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from core.errors import SpeedyNASError, shown
-from core.inputs import read_input, read_input_text
+from speedynas_core.errors import SpeedyNASError, shown
+from speedynas_core.inputs import read_input, read_input_text
 
 
 def test_a_regular_file_is_read_whole_and_a_bom_is_dropped(tmp_path):

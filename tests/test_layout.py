@@ -11,8 +11,8 @@ import pytest
 from .conftest import REPO
 
 #: Package -> floor. A package may import packages on lower floors only.
-FLOORS = {"core": 0, "search_spaces": 1, "imagedata": 1, "supernet": 2, "estimators": 2,
-          "search_pipeline": 3}
+FLOORS = {"speedynas_core": 0, "search_spaces": 1, "speedynas_data": 1, "supernet": 2, "estimators": 2,
+          "speedynas_search": 3}
 
 
 def imported_packages(path) -> set[str]:
@@ -27,7 +27,7 @@ def imported_packages(path) -> set[str]:
 
 @pytest.mark.parametrize("package", sorted(FLOORS))
 def test_no_import_runs_back_up_a_floor(package):
-    for path in sorted((REPO / package).glob("*.py")):
+    for path in sorted((REPO / package).rglob("*.py")):
         for other in imported_packages(path) - {package}:
             assert FLOORS[other] < FLOORS[package], (
                 f"{path.relative_to(REPO)} imports {other} (floor {FLOORS[other]}) from floor "
@@ -46,5 +46,11 @@ def test_importing_the_estimators_leaf_loads_no_training_reports_or_data():
     loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                 cwd=REPO, check=True).stdout.split())
     assert "estimators" in loaded
-    assert not loaded & {"supernet", "imagedata", "search_pipeline", "matplotlib", "tensorboard",
+    assert not loaded & {"supernet", "speedynas_data", "speedynas_search", "matplotlib", "tensorboard",
                          "torch.utils.tensorboard", "torchvision"}
+
+
+def test_the_floor_walk_reaches_every_subfolder():
+    nested = {path.parent.relative_to(REPO).as_posix()
+              for package in FLOORS for path in (REPO / package).rglob("*.py")}
+    assert "speedynas_search/strategies" in nested

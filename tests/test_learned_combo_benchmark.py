@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import search_spaces
-from core.atomic_io import append_jsonl
-from search_pipeline.nb201_table import load_table
+from speedynas_core.atomic_io import append_jsonl
+from search_spaces.nb201_table import load_table
 
 from .conftest import REPO
 

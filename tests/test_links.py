@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from core.atomic_io import append_jsonl, atomic_write_text, read_jsonl
-from core.errors import SpeedyNASError
-from core.locks import LOCK_NAME, directory_lock
+from speedynas_core.atomic_io import append_jsonl, atomic_write_text, read_jsonl
+from speedynas_core.errors import SpeedyNASError
+from speedynas_core.locks import LOCK_NAME, directory_lock
 
 from .conftest import CIFAR10_DIR, REPO, assert_one_line_error, run_script
 from .test_run_marker import copy_run

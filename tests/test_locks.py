@@ -8,12 +8,12 @@ import sys
 
 import pytest
 
-from core.errors import SpeedyNASError
-from core.locks import LOCK_NAME, directory_lock
+from speedynas_core.errors import SpeedyNASError
+from speedynas_core.locks import LOCK_NAME, directory_lock
 
 from .conftest import REPO, assert_one_line_error, run_script
 
-HOLD = ("import sys, time; from core.locks import directory_lock\n"
+HOLD = ("import sys, time; from speedynas_core.locks import directory_lock\n"
         "with directory_lock(sys.argv[1], 'x'):\n    print('held', flush=True); time.sleep(600)")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.atomic_io import append_jsonl, atomic_write_text, load_checkpoint
+from speedynas_core.atomic_io import append_jsonl, atomic_write_text, load_checkpoint
 
 from .conftest import REPO, assert_one_line_error, run_script
 

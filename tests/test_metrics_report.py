@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from core.atomic_io import append_jsonl, atomic_write_json
-from core.errors import SpeedyNASError
+from speedynas_core.atomic_io import append_jsonl, atomic_write_json
+from speedynas_core.errors import SpeedyNASError
 from estimators import Trajectory
-from search_pipeline import (
+from speedynas_search import (
     metrics,
     pair_with_truth,
     plot_correlation_vs_budget,
@@ -23,8 +23,8 @@ from search_pipeline import (
     top_k,
     write_summary,
 )
-from search_pipeline.nb201_table import load_table
-from search_pipeline.report import (
+from search_spaces.nb201_table import load_table
+from speedynas_search.report import (
     format_table,
     log_figures,
     nonfinite_warnings,
@@ -366,7 +366,7 @@ def test_scores_csv_round_trips_every_score_and_truth() -> None:
     import csv
     import io
 
-    from search_pipeline.report import scores_csv
+    from speedynas_search.report import scores_csv
 
     results, truths = _results()
     rows = list(csv.DictReader(io.StringIO(scores_csv(results, truths, ESTIMATORS, BUDGETS))))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import search_spaces
-from core.errors import SpeedyNASError
+from speedynas_core.errors import SpeedyNASError
 from search_spaces import ArchParseError
 from search_spaces.nb201 import OPS
 

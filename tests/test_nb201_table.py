@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import search_spaces
-from core.errors import SpeedyNASError
-from search_pipeline import create_ground_truth, list_ground_truths
-from search_pipeline.nb201_table import COLUMNS, TABLE_PATH, load_table, read_table
+from speedynas_core.errors import SpeedyNASError
+from search_spaces import create_ground_truth, list_ground_truths
+from search_spaces.nb201_table import COLUMNS, TABLE_PATH, load_table, read_table
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_TABLE = REPO.parent / "shared" / "benchmarks" / "nb201.json"

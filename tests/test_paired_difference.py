@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search_pipeline.metrics import difference_interval, pooled_interval, rank_metrics
+from speedynas_search.metrics import difference_interval, pooled_interval, rank_metrics
 
 from .conftest import REPO
 

@@ -5,9 +5,9 @@ import math
 
 import pytest
 
-from search_pipeline import pareto_front, pareto_summary, plot_pareto
-from search_pipeline.pareto import crowding_distances, hypervolume, nondominated_ranks
-from search_pipeline.report import format_markdown, format_pareto
+from speedynas_search import pareto_front, pareto_summary, plot_pareto
+from speedynas_search.pareto import crowding_distances, hypervolume, nondominated_ranks
+from speedynas_search.report import format_markdown, format_pareto
 
 
 def test_pareto_front_hand_example():

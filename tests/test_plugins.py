@@ -11,13 +11,13 @@ import pytest
 import yaml
 
 import search_spaces
-from core.config import format_schema_help, load_config, replace_path
-from core.errors import SpeedyNASError
-from core.plugins import options_schema
+from speedynas_core.config import format_schema_help, load_config, replace_path
+from speedynas_core.errors import SpeedyNASError
+from speedynas_core.plugins import options_schema
 from estimators import ESTIMATORS
-from search_pipeline import GROUND_TRUTHS
-from search_pipeline.retrain import cache_file
-from search_pipeline.search_config import SearchConfig
+from search_spaces import GROUND_TRUTHS
+from speedynas_search.retrain import cache_file
+from speedynas_search.search_config import SearchConfig
 from supernet.registry import NETWORKS, SUPERNETS
 from supernet.samplers import SAMPLERS
 from supernet.train_config import TrainConfig

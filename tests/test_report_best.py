@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from search_pipeline.report import best_ranked, format_best, format_markdown
+from speedynas_search.report import best_ranked, format_best, format_markdown
 
 
 def _results(scores: list[float]) -> list[dict]:

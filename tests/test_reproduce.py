@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.atomic_io import read_jsonl
+from speedynas_core.atomic_io import read_jsonl
 
 from .conftest import CIFAR10_DIR, NB201_TABLE, REPO
 

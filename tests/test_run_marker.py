@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from core.config import save_config
-from core.errors import SpeedyNASError
-from core.locks import LOCK_NAME, MARKER_NAME, claim_directory, directory_lock, marker_kind
-from search_pipeline.results_store import ResultsStore
-from search_pipeline.search_run import Search
+from speedynas_core.config import save_config
+from speedynas_core.errors import SpeedyNASError
+from speedynas_core.locks import LOCK_NAME, MARKER_NAME, claim_directory, directory_lock, marker_kind
+from speedynas_search.results_store import ResultsStore
+from speedynas_search.search_run import Search
 from supernet.run_dir import last_checkpoint, load_run_config, resolve_train_config
 
 from .conftest import CIFAR10_DIR, REPO, assert_one_line_error, run_script, search_config

@@ -9,10 +9,10 @@ import sys
 import pytest
 import yaml
 
-from core.atomic_io import read_jsonl
-from core.config import load_config
-from search_pipeline.search_config import SearchConfig
-from search_pipeline.search_run import Search
+from speedynas_core.atomic_io import read_jsonl
+from speedynas_core.config import load_config
+from speedynas_search.search_config import SearchConfig
+from speedynas_search.search_run import Search
 from supernet import tensor_snapshot
 
 from .conftest import (

@@ -1,5 +1,5 @@
 """A search and top-k retraining run in-process on a tiny supernet (seconds): the fast-lane checks
-of search_pipeline.search_run and search_pipeline.retrain. search.py itself, end to end, is
+of speedynas_search.search_run and speedynas_search.retrain. search.py itself, end to end, is
 tested in test_search.py (marked e2e)."""
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import pytest
 import torch
 
 import search_spaces
-from core.atomic_io import load_checkpoint, read_jsonl, save_checkpoint
-from core.errors import SpeedyNASError
-from search_pipeline import retrain as retrain_module
-from search_pipeline.retrain import RetrainTruth, cache_file, retrain_top_k
-from search_pipeline.search_run import Search
+from speedynas_core.atomic_io import load_checkpoint, read_jsonl, save_checkpoint
+from speedynas_core.errors import SpeedyNASError
+from speedynas_search import retrain as retrain_module
+from speedynas_search.retrain import RetrainTruth, cache_file, retrain_top_k
+from speedynas_search.search_run import Search
 from supernet import tensor_snapshot
 from supernet.run_dir import load_run_config, load_supernet
 
@@ -148,7 +148,7 @@ def test_a_kept_epoch_checkpoint_is_searched_when_asked(tmp_path):
 def test_a_resume_that_fills_a_killed_batchs_gap_keeps_evaluation_order(tiny_run):
     """A sharded search killed mid-batch leaves rank 1's evaluation 3 in its own file and
     rank 0's evaluation 2 missing; the one-process resume inserts 2 in place."""
-    from core.atomic_io import append_jsonl, atomic_write_text
+    from speedynas_core.atomic_io import append_jsonl, atomic_write_text
 
     from .conftest import TIMING
 

@@ -19,14 +19,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import search_pipeline.evaluator as evaluator_module
+import speedynas_search.evaluator as evaluator_module
 import search_spaces
-from search_pipeline.evaluator import Evaluator, FitnessView
-from search_pipeline.metrics import rank_order
-from search_pipeline.results_store import record_score
-from search_pipeline.search_config import BudgetConfig
-from search_pipeline.search_run import Search
-from search_pipeline.strategies import BudgetSpent, Fidelity, create_strategy
+from speedynas_search.evaluator import Evaluator, FitnessView
+from speedynas_search.metrics import rank_order
+from speedynas_search.results_store import record_score
+from speedynas_search.search_config import BudgetConfig
+from speedynas_search.search_run import Search
+from speedynas_search.strategies import BudgetSpent, Fidelity, create_strategy
 
 from .conftest import REPO, search_config
 
@@ -62,7 +62,7 @@ class CountingRecord(dict):
 
 
 class MemoryStore:
-    """What the evaluator needs of a :class:`~search_pipeline.results_store.ResultsStore`."""
+    """What the evaluator needs of a :class:`~speedynas_search.results_store.ResultsStore`."""
 
     path = Path("memory/results.jsonl")
 

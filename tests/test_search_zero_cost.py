@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.atomic_io import read_jsonl
+from speedynas_core.atomic_io import read_jsonl
 from estimators.combo import rank_mean
 
 from .conftest import NB201_TABLE, assert_one_line_error

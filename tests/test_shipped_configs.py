@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import load_config
-from search_pipeline.search_config import SearchConfig
-from search_pipeline.search_run import build_estimators
+from speedynas_core.config import load_config
+from speedynas_search.search_config import SearchConfig
+from speedynas_search.search_run import build_estimators
 from supernet import create_supernet
 from supernet.measure import count_parameters
 from supernet.train_config import TrainConfig

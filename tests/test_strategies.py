@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 import search_spaces
-from core.atomic_io import read_jsonl
-from core.errors import SpeedyNASError
+from speedynas_core.atomic_io import read_jsonl
+from speedynas_core.errors import SpeedyNASError
 from estimators import ESTIMATORS, Candidate, Trajectory, create_estimator, list_estimators
-from search_pipeline.nb201_table import NB201Truth
-from search_pipeline.pareto import pareto_front
-from search_pipeline.search_run import Search
+from search_spaces.nb201_table import NB201Truth
+from speedynas_search.pareto import pareto_front
+from speedynas_search.search_run import Search
 
 from .conftest import REPO, TIMING, run_script, search_config
 

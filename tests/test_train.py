@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from core.atomic_io import load_checkpoint
-from core.config import load_config
-from core.errors import SpeedyNASError
+from speedynas_core.atomic_io import load_checkpoint
+from speedynas_core.config import load_config
+from speedynas_core.errors import SpeedyNASError
 from supernet.train_config import TrainConfig
 from supernet.trainer import StopRequested, SupernetTrainer, accumulate_paths
 

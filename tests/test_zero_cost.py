@@ -13,8 +13,8 @@ import search_spaces
 import supernet
 from estimators import Candidate, create_estimator, needed_records
 from estimators.proxies import JACOV_K, grad_norm, jacov, nwot, scored_weights, snip, synflow
-from search_pipeline.finetune import FinetuneBatches, ZeroCostSetup, finetune
-from search_pipeline.search_config import FinetuneConfig
+from speedynas_search.finetune import FinetuneBatches, ZeroCostSetup, finetune
+from speedynas_search.search_config import FinetuneConfig
 from supernet import tensor_snapshot
 
 NB201 = search_spaces.create("nb201")

@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 import search_spaces
-from core.plugins import Option
+from speedynas_core.plugins import Option
 from estimators import register_estimator
-from search_pipeline import GroundTruth, register_ground_truth
+from search_spaces import GroundTruth, register_ground_truth
 from search_spaces import ArchParseError, SearchSpace, register_space
 from supernet import Supernet, register_network, register_supernet
 from supernet.measure import arch_parameters

@@ -1,0 +1,21 @@
+"""Search strategies: which archs a search evaluates, at which fidelity, within its budget.
+
+>>> from speedynas_search.strategies import STRATEGIES, register_strategy
+"""
+from __future__ import annotations
+
+from .registry import (
+    STRATEGIES,
+    BudgetSpent,
+    Evaluations,
+    Fidelity,
+    Strategy,
+    create_strategy,
+    register_strategy,
+)
+
+# Importing the modules registers the built-in strategies.
+from . import evolution, halving, local, sample  # noqa: E402,F401  isort: skip
+
+__all__ = ["STRATEGIES", "BudgetSpent", "Evaluations", "Fidelity", "Strategy",
+           "create_strategy", "register_strategy"]
