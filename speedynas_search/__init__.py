@@ -9,13 +9,10 @@ from __future__ import annotations
 
 from .metrics import Paired, best_top_k, pair_with_truth, rank_metrics, rank_order, top_k
 from .pareto import pareto_front
+from .plots import log_figures, plot_correlation_vs_budget, plot_pareto, plot_scores
 from .report import (
                            format_table,
-                           log_figures,
                            pareto_summary,
-                           plot_correlation_vs_budget,
-                           plot_pareto,
-                           plot_scores,
                            summarize,
                            write_summary,
 )

@@ -44,16 +44,13 @@ from .report import (
     best_ranked,
     format_best,
     format_table,
-    log_figures,
     nonfinite_warnings,
     pareto_summary,
-    plot_correlation_vs_budget,
-    plot_pareto,
-    plot_scores,
     scores_csv,
     summarize,
     write_summary,
 )
+from .plots import log_figures, plot_correlation_vs_budget, plot_pareto, plot_scores
 from .results_store import Record, ResultsStore
 from .retrain import retrain_top_k
 from .search_config import EstimatorsConfig, SearchConfig, base_name, search_context

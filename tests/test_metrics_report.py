@@ -24,9 +24,9 @@ from speedynas_search import (
     write_summary,
 )
 from search_spaces.nb201_table import load_table
+from speedynas_search.plots import log_figures
 from speedynas_search.report import (
     format_table,
-    log_figures,
     nonfinite_warnings,
     value_with_interval,
     with_interval,
