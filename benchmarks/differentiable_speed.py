@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from supernet.differentiable import create_trainer
+from supernet.training import create_trainer
 from supernet.run_dir import resolve_train_config
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""benchmarks/gpu_reference.py on the toy configs (on this CPU): the planned epochs, measured
+"""experiments/gpu_reference.py on the toy configs (on this CPU): the planned epochs, measured
 timings, the report and a resume that does not train again."""
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def test_prepared_gpu_command_runs_on_a_toy_config_and_resumes(tmp_path):
             "--train-config", "configs/toy.yaml", "--search-config", "configs/search_toy.yaml",
             "--train", f"data.root={CIFAR10_DIR}",
             "--search", "retrain.enabled=false", "ground_truth.source=nb201"]
-    run_script("benchmarks/gpu_reference.py", *args)
+    run_script("experiments/gpu_reference.py", *args)
     timing = json.loads((out / "timing.json").read_text())
     assert timing["precision"] == "bf16" and timing["epochs"] == timing["plan"]["epochs"] >= 1
     assert timing["calibration"]["train_step_seconds"] > 0
@@ -34,6 +34,6 @@ def test_prepared_gpu_command_runs_on_a_toy_config_and_resumes(tmp_path):
     assert len(list(csv.DictReader((out / "scores.csv").open()))) == 12
     checkpoint = work / "randnas" / "checkpoints" / "last.pt"
     trained = checkpoint.stat().st_mtime_ns
-    run_script("benchmarks/gpu_reference.py", *args)  # resumes: nothing trained again
+    run_script("experiments/gpu_reference.py", *args)  # resumes: nothing trained again
     assert checkpoint.stat().st_mtime_ns == trained
     assert json.loads((out / "timing.json").read_text())["epochs"] == timing["epochs"]

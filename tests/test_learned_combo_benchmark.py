@@ -1,4 +1,4 @@
-"""benchmarks/learned_combo.py: how searches are joined by arch, and the fits on real archs."""
+"""experiments/learned_combo.py: how searches are joined by arch, and the fits on real archs."""
 from __future__ import annotations
 
 import math
@@ -18,7 +18,7 @@ SPACE = search_spaces.create("nb201")
 
 @pytest.fixture(scope="module")
 def bench() -> dict:
-    return runpy.run_path(str(REPO / "benchmarks" / "learned_combo.py"))
+    return runpy.run_path(str(REPO / "experiments" / "learned_combo.py"))
 
 
 def _record(arch: str, losses: list[float], zero_cost: dict[str, float],

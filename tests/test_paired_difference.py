@@ -1,4 +1,5 @@
-"""benchmarks/paired_difference.py on a hand-made scores.csv (the format a search writes)."""
+"""speedynas_search.analysis's paired differences (and experiments/paired_difference.py, its
+command line) on a hand-made scores.csv (the format a search writes)."""
 from __future__ import annotations
 
 import runpy
@@ -7,17 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from speedynas_core.errors import SpeedyNASError
+from speedynas_search import analysis
 from speedynas_search.metrics import difference_interval, pooled_interval, rank_metrics
 
 from .conftest import REPO
 
 
-@pytest.fixture(scope="module")
-def script() -> dict:
-    return runpy.run_path(str(REPO / "benchmarks" / "paired_difference.py"))
-
-
-def test_difference_table_reads_a_scores_csv(script, tmp_path) -> None:
+def test_difference_table_reads_a_scores_csv(tmp_path) -> None:
     rng = np.random.default_rng(0)
     truth = rng.normal(90, 2, size=60)
     good, params = truth + rng.normal(0, 1, 60), truth + rng.normal(0, 3, 60)
@@ -26,24 +24,24 @@ def test_difference_table_reads_a_scores_csv(script, tmp_path) -> None:
     lines += [f"a{i},1,2,{t},{'' if i == 0 else g},{p}"  # an empty cell: a non-finite score
               for i, (t, g, p) in enumerate(zip(truth, good, params))]
     path.write_text("\n".join(lines) + "\n")
-    columns = script["read_columns"](path)
+    columns = analysis.read_columns(path)
     assert np.isnan(columns["good@B100"][0]) and set(columns) == {"truth", "good@B100",
                                                                  "params@B100"}
-    table = script["difference_table"](columns, "params", 100, None)
+    table = analysis.difference_table(columns, "params", 100, None)
     row = next(line for line in table.splitlines() if line.startswith("| good |"))
     rho = rank_metrics(columns["good@B100"], truth, resamples=0)["spearman"]
     base = rank_metrics(params, truth, resamples=0)["spearman"]
     low, high = difference_interval("spearman", columns["good@B100"], params, truth)
     assert row == f"| good | {rho:.3f} | {rho - base:+.3f} | [{low:+.3f}, {high:+.3f}] |"
     assert low > 0  # the less noisy estimator wins beyond doubt
-    with pytest.raises(SystemExit, match="no column tse@B100; estimators: good, params"):
-        script["difference_table"](columns, "params", 100, ["tse"])
+    with pytest.raises(SpeedyNASError, match="no column tse@B100; estimators: good, params"):
+        analysis.difference_table(columns, "params", 100, ["tse"])
     (tmp_path / "other.csv").write_text("arch,score\nx,1\n")
-    with pytest.raises(SystemExit, match="not a search's scores.csv"):
-        script["read_columns"](tmp_path / "other.csv")
+    with pytest.raises(SpeedyNASError, match="not a search's scores.csv"):
+        analysis.read_columns(tmp_path / "other.csv")
 
 
-def test_against_compares_each_estimator_with_itself_in_another_search(script, tmp_path) -> None:
+def test_against_compares_each_estimator_with_itself_in_another_search(tmp_path) -> None:
     rng = np.random.default_rng(1)
     truth = rng.normal(90, 2, size=50)
     better, worse = truth + rng.normal(0, 1, 50), truth + rng.normal(0, 4, 50)
@@ -57,11 +55,11 @@ def test_against_compares_each_estimator_with_itself_in_another_search(script, t
 
     lever = write("lever.csv", better, list(range(50)))
     base = write("base.csv", worse, list(range(49, -1, -1)))  # the same archs, another order
-    columns = script["read_columns"](lever)
-    other = script["aligned"](script["read_columns"](base), script["read_archs"](base),
-                              script["read_archs"](lever), base)
+    columns = analysis.read_columns(lever)
+    other = analysis.aligned(analysis.read_columns(base), analysis.read_archs(base),
+                             analysis.read_archs(lever), base)
     assert other["truth"] == columns["truth"]
-    table = script["against_table"](columns, other, 100, None)
+    table = analysis.against_table(columns, other, 100, None)
     rows = {line.split(" | ")[0][2:]: line for line in table.splitlines()[2:]}
     rho, base_rho = (rank_metrics(v, truth, resamples=0)["spearman"] for v in (better, worse))
     low, high = difference_interval("spearman", better, worse, truth)
@@ -69,12 +67,12 @@ def test_against_compares_each_estimator_with_itself_in_another_search(script, t
                            f"[{low:+.3f}, {high:+.3f}] |") and low > 0
     assert rows["params"].endswith("| +0.000 | [+0.000, +0.000] |")  # the same scores
     fewer = write("fewer.csv", worse, list(range(40)))
-    with pytest.raises(SystemExit, match="fewer.csv scores other candidates .*10 not shared"):
-        script["aligned"](script["read_columns"](fewer), script["read_archs"](fewer),
-                          script["read_archs"](lever), fewer)
+    with pytest.raises(SpeedyNASError, match="fewer.csv scores other candidates .*10 not shared"):
+        analysis.aligned(analysis.read_columns(fewer), analysis.read_archs(fewer),
+                         analysis.read_archs(lever), fewer)
 
 
-def test_pool_reports_means_over_candidate_draws(script, tmp_path, monkeypatch, capsys) -> None:
+def test_pool_reports_means_over_candidate_draws(tmp_path, capsys) -> None:
     rng = np.random.default_rng(2)
     paths, sets = [], []
     for draw in range(3):
@@ -85,8 +83,8 @@ def test_pool_reports_means_over_candidate_draws(script, tmp_path, monkeypatch, 
             f"a{draw}_{i},{t},{s},{p}\n" for i, (t, s, p) in enumerate(zip(truth, tse, params))))
         paths.append(path)
         sets.append((tse, params, truth))
-    monkeypatch.setattr("sys.argv", ["paired_difference.py", *map(str, paths), "--pool"])
-    script["main"]()
+    command_line = runpy.run_path(str(REPO / "experiments" / "paired_difference.py"))
+    assert command_line["main"]([*map(str, paths), "--pool"]) == 0
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("| tse |"))
     bases = [rank_metrics(p, t, resamples=0)["spearman"] for _, p, t in sets]
@@ -103,6 +101,6 @@ def test_pool_reports_means_over_candidate_draws(script, tmp_path, monkeypatch, 
     assert cells[3] == f"[{alone[0]:.3f}, {alone[1]:.3f}]"
     partial = tmp_path / "partial.csv"
     partial.write_text("arch,truth,params@B100\nx,1,1\ny,2,2\nz,3,3\n")
-    with pytest.raises(SystemExit, match="no column tse@B100 in .*partial.csv"):
-        script["pooled_table"]([script["read_columns"](p) for p in (paths[0], partial)],
-                               [paths[0], partial], "params", 100, None)
+    with pytest.raises(SpeedyNASError, match="no column tse@B100 in .*partial.csv"):
+        analysis.pooled_table([analysis.read_columns(p) for p in (paths[0], partial)],
+                              [paths[0], partial], "params", 100, None)

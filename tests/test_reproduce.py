@@ -1,9 +1,9 @@
-"""benchmarks/reproduce.py on a toy experiment: table, timing, copied summaries and resume."""
+"""experiments/reproduce.py on a toy experiment: table, timing, copied summaries, the recorded
+stage commands and resume."""
 from __future__ import annotations
 
 import json
 import runpy
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,27 +19,26 @@ pytestmark = pytest.mark.e2e
 def reproduce() -> dict:
     """The script's namespace with a toy experiment (configs/toy.yaml, search_toy.yaml) added
     to its experiment registry."""
-    namespace = runpy.run_path(str(REPO / "benchmarks" / "reproduce.py"))
-    assert namespace["BENCHMARKS"] / "nb201.json" == NB201_TABLE
+    namespace = runpy.run_path(str(REPO / "experiments" / "reproduce.py"))
+    assert namespace["TABLES"] / "nb201.json" == NB201_TABLE
     namespace["EXPERIMENTS"]["toy"] = namespace["Experiment"](
         "toy", "search_toy", "nb201.json", "cifar10_test", {"tse": 0.70}, {"tse": 92.67})
     yield namespace
     del namespace["EXPERIMENTS"]["toy"]
 
 
-def run_main(reproduce: dict, out: Path, work: Path, monkeypatch, seed: int = 5,
+def run_main(reproduce: dict, out: Path, work: Path, seed: int = 5,
              search_set: tuple[str, ...] = ()) -> None:
-    monkeypatch.setattr(sys, "argv", [
-        "reproduce.py", "--out", str(out), "--work-dir", str(work), "--experiments", "toy",
+    assert reproduce["main"]([
+        "--out", str(out), "--work-dir", str(work), "--experiments", "toy",
         "--data-root", str(CIFAR10_DIR), "--candidate-seed", str(seed)]
-        + (["--search-set", *search_set] if search_set else []))
-    reproduce["main"]()
+        + (["--search-set", *search_set] if search_set else [])) == 0
 
 
 def test_one_command_writes_the_table_and_resumes_without_redoing_work(
-        reproduce, tmp_path, monkeypatch):
+        reproduce, tmp_path):
     out, work = tmp_path / "results", tmp_path / "work"
-    run_main(reproduce, out, work, monkeypatch)
+    run_main(reproduce, out, work)
     summary = json.loads((out / "toy" / "summary.json").read_text())
     timing = json.loads((out / "toy" / "timing.json").read_text())
     records = read_jsonl(work / "toy" / "search" / "seed5" / "results.jsonl")
@@ -51,6 +50,10 @@ def test_one_command_writes_the_table_and_resumes_without_redoing_work(
     assert timing["train"] == pytest.approx(sum(entry["seconds"] for entry in history))
     for name in ("summary.md", "scores.csv", "scores_vs_truth.png", "correlation_vs_budget.png"):
         assert (out / "toy" / name).stat().st_size > 0
+    recorded = read_jsonl(out / "commands.jsonl")  # each stage's exact command
+    assert [r["stage"] for r in recorded] == ["toy/train", "toy/seed5"]
+    assert recorded[1]["command"][1:4] == ["search.py", "--run-dir", str(work / "toy")]
+    assert "candidates.seed=5" in recorded[1]["command"]
 
     table = (out / "table.md").read_text()
     assert "## toy: nb201 supernet" in table and "--candidate-seed 5" in table
@@ -64,15 +67,16 @@ def test_one_command_writes_the_table_and_resumes_without_redoing_work(
 
     # Re-running finds everything done: no new training epoch, no candidate fine-tuned again.
     stored = (work / "toy" / "search" / "seed5" / "results.jsonl").read_bytes()
-    run_main(reproduce, out, work, monkeypatch)
+    run_main(reproduce, out, work)
     assert (work / "toy" / "search" / "seed5" / "results.jsonl").read_bytes() == stored
     assert json.loads((out / "toy" / "timing.json").read_text()) == timing
     assert (out / "table.md").read_text() == table
+    assert read_jsonl(out / "commands.jsonl") == recorded  # no stage ran again
 
     # Another candidate draw on the same supernet, its search config overridden: no new
     # training, its own search folder, and the overrides in the table's command.
     trained = (work / "toy" / "history.json").read_bytes()
-    run_main(reproduce, tmp_path / "draw6", work, monkeypatch, seed=6,
+    run_main(reproduce, tmp_path / "draw6", work, seed=6,
              search_set=("finetune.budgets=[3]", "estimators.names=[tse,params]"))
     assert (work / "toy" / "history.json").read_bytes() == trained
     other = json.loads((tmp_path / "draw6" / "toy" / "summary.json").read_text())
@@ -82,9 +86,9 @@ def test_one_command_writes_the_table_and_resumes_without_redoing_work(
         "'estimators.names=[tse,params]'" in (tmp_path / "draw6" / "table.md").read_text()
 
 
-def test_darts_tuning_genotypes_leave_the_reported_draw_out(reproduce, tmp_path, monkeypatch):
+def test_darts_tuning_genotypes_leave_the_reported_draw_out(reproduce, tmp_path):
     darts = reproduce["EXPERIMENTS"]["darts"]
-    table = json.loads((reproduce["BENCHMARKS"] / darts.table).read_text())["archs"]
+    table = json.loads((reproduce["TABLES"] / darts.table).read_text())["archs"]
     reported = reproduce["draw_genotypes"](darts, 123)
     tuning = reproduce["tuning_genotypes"](darts, 123, 7, 100)
     assert len(set(reported)) == 500 and len(set(tuning)) == 100
@@ -92,6 +96,5 @@ def test_darts_tuning_genotypes_leave_the_reported_draw_out(reproduce, tmp_path,
     assert reproduce["tuning_genotypes"](darts, 123, 7, 100) == tuning  # seeded
     assert set(reproduce["tuning_genotypes"](darts, 124, 7, 100)) != set(tuning)
     path = tmp_path / "tune.txt"
-    monkeypatch.setattr(sys, "argv", ["reproduce.py", "--tuning-genotypes", str(path)])
-    reproduce["main"]()
+    assert reproduce["main"](["--tuning-genotypes", str(path)]) == 0
     assert path.read_text().splitlines() == tuning and not (tmp_path / "results").exists()

@@ -1,8 +1,9 @@
 """The reference-scale RandNAS row on one GPU within a wall-clock budget, in one command.
 
-    python benchmarks/gpu_reference.py [--minutes 9] [--precision bf16] [--out results/gpu]
-        [--work-dir runs/gpu] [--train-config configs/nb201_randnas.yaml]
-        [--search-config configs/search_gpu.yaml] [--train KEY=VALUE ...] [--search KEY=VALUE ...]
+    python experiments/gpu_reference.py [--minutes 9] [--precision bf16]
+        [--out results/gpu_reference] [--work-dir runs/gpu]
+        [--train-config configs/nb201_randnas.yaml] [--search-config configs/search_gpu.yaml]
+        [--train KEY=VALUE ...] [--search KEY=VALUE ...]
 
 1. Calibrate (about 20 s): time supernet training steps (a random single path, the config's
    batch) and candidate fine-tune steps (an extracted path, the search's batch) on the device,
@@ -12,11 +13,14 @@
    search's estimate (its candidates x max(B) fine-tune steps, times 2 for validation and
    scoring) and a 60 s margin; at least one.
 3. ``train.py`` with those epochs, then ``search.py`` (200 candidates at B = 100 by default),
-   each a subprocess with ``precision`` set; a killed run resumes when the command is repeated
-   (the epoch count is read back from the run's saved config).
+   each a subprocess with ``precision`` set (:mod:`speedynas_core.stages`: logs
+   ``OUT/train.log`` and ``OUT/search.log``, commands recorded in ``OUT/commands.jsonl``); a
+   killed run resumes when the command is repeated (the epoch count is read back from the
+   run's saved config), and a finished stage is skipped.
 4. ``OUT/timing.json`` (seconds per epoch and per candidate, measured; the calibration; the
-   epochs; each stage's wall time) and ``OUT/report.md`` (the same, the command, and the
-   search's ranking table), beside the search's ``summary.json`` and ``scores.csv``.
+   epochs; each stage's wall time, kept from the run that ran it) and ``OUT/report.md`` (the
+   same, the command, and the search's ranking table), beside the search's ``summary.json``
+   and ``scores.csv``.
 
 On a machine without a GPU it runs on the CPU (a toy config makes a quick test of it).
 """
@@ -24,9 +28,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -36,8 +39,10 @@ import torch
 import torch.nn.functional as F
 
 from speedynas_core.atomic_io import atomic_write_json, atomic_write_text
+from speedynas_core.cli import run_cli
 from speedynas_core.config import load_config
 from speedynas_core.runtime import mixed_precision, resolve_device
+from speedynas_core.stages import StageRunner, search_stage, train_stage
 from speedynas_search.search_config import SearchConfig, search_context
 from supernet import create_supernet
 from supernet.train_config import TrainConfig
@@ -113,18 +118,12 @@ def plan_epochs(train_cfg: TrainConfig, search_cfg: SearchConfig, calibration: d
             "estimated_search_seconds": search}
 
 
-def stage(command: list[str], log: Path) -> float:
-    """Run one stage (its output to ``log`` and the terminal); its wall seconds."""
-    start = time.perf_counter()
-    with open(log, "w") as handle:
-        process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True)
-        for line in process.stdout:
-            handle.write(line)
-            print(line, end="", flush=True)
-    if process.wait() != 0:
-        raise SystemExit(f"{' '.join(command)} failed (exit {process.returncode}); see {log}")
-    return time.perf_counter() - start
+def stage_seconds(measured: dict[str, float], previous: Path) -> dict[str, float]:
+    """Each stage's wall seconds: this run's, or for a stage found done, the seconds recorded
+    by the run that ran it (``previous``: the timing.json it wrote)."""
+    before = json.loads(previous.read_text()) if previous.exists() else {}
+    return {f"{name}_seconds": measured.get(name, before.get(f"{name}_seconds", 0.0))
+            for name in ("train", "search")}
 
 
 def report(out: Path, timing: dict[str, Any], summary_md: str, command: str) -> str:
@@ -145,17 +144,17 @@ def report(out: Path, timing: dict[str, Any], summary_md: str, command: str) -> 
     return text
 
 
-def main() -> None:
+def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=9.0)
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="bf16")
-    parser.add_argument("--out", type=Path, default=REPO / "results" / "gpu")
+    parser.add_argument("--out", type=Path, default=REPO / "results" / "gpu_reference")
     parser.add_argument("--work-dir", type=Path, default=REPO / "runs" / "gpu")
     parser.add_argument("--train-config", default=str(REPO / "configs" / "nb201_randnas.yaml"))
     parser.add_argument("--search-config", default=str(REPO / "configs" / "search_gpu.yaml"))
     parser.add_argument("--train", nargs="*", default=[], help="train.py overrides")
     parser.add_argument("--search", nargs="*", default=[], help="search.py overrides")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     begin = time.perf_counter()
     run_dir = args.work_dir / "randnas"
     train_overrides = [f"precision={args.precision}", *args.train]
@@ -173,16 +172,13 @@ def main() -> None:
                         or round(50_000 * (1 - train_cfg.data.val_fraction)))
         plan = plan_epochs(train_cfg, search_cfg, calibration, args.minutes, train_images)
     print(f"calibration {calibration}; plan {plan}", flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    python = sys.executable
-    train_cmd = [python, "train.py", "--run-dir", str(run_dir)] + (
-        ["--resume"] if saved.exists() else
-        ["--config", args.train_config, *train_overrides, f"optim.epochs={plan['epochs']}"])
-    train_seconds = stage(train_cmd, args.out / "train.log")
-    search_seconds = stage([python, "search.py", "--run-dir", str(run_dir), "--config",
-                            args.search_config, *search_overrides], args.out / "search.log")
-    search_out = run_dir / "search"
-    summary = json.loads((search_out / "summary.json").read_text())
+    train = train_stage("train", run_dir, args.train_config,
+                        [*train_overrides, f"optim.epochs={plan['epochs']}"],
+                        log=args.out / "train.log")
+    search = search_stage("search", run_dir, args.search_config, search_overrides,
+                          log=args.out / "search.log")
+    measured = StageRunner(args.out / "commands.jsonl", cwd=REPO).run([train, search])
+    summary = json.loads(search.output.read_text())
     history = json.loads((run_dir / "history.json").read_text())
     timing = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
@@ -191,15 +187,16 @@ def main() -> None:
         "seconds_per_epoch": float(np.mean([h["seconds"] for h in history])),
         "candidates": summary["n_candidates"],
         "seconds_per_candidate": summary["seconds_per_candidate"],
-        "train_seconds": train_seconds, "search_seconds": search_seconds,
+        **stage_seconds(measured, args.out / "timing.json"),
         "total_seconds": time.perf_counter() - begin,
     }
     atomic_write_json(args.out / "timing.json", timing)
     for name in ("summary.json", "scores.csv"):
-        shutil.copyfile(search_out / name, args.out / name)
-    command = "python benchmarks/gpu_reference.py " + " ".join(sys.argv[1:])
-    print(report(args.out, timing, (search_out / "summary.md").read_text(), command))
+        shutil.copyfile(search.output.parent / name, args.out / name)
+    command = shlex.join(["python", "experiments/gpu_reference.py", *argv])
+    print(report(args.out, timing, (search.output.parent / "summary.md").read_text(), command))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

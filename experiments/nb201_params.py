@@ -1,6 +1,6 @@
 """Stand-alone NB201 parameter counts of all 15,625 cells against the benchmark table.
 
-    python benchmarks/nb201_params.py [--table ../shared/benchmarks/nb201.json]
+    python experiments/nb201_params.py [--table ../shared/benchmarks/nb201.json]
 
 Builds every cell's C=16, N=5 network on the meta device (no memory, no init) and compares its
 parameter count with the table's ``params_cifar10``. Prints the number of matches and mismatches.

@@ -1,24 +1,29 @@
 """Reproduce the paper's one-shot table (Table 2) at CPU scale, resumably, in one command.
 
-    python benchmarks/reproduce.py --out results/cpu-table2
+    python experiments/reproduce.py --out results/table2
         [--experiments randnas fairnas multipaths darts] [--work-dir runs/reproduce]
-        [--candidate-seed 123] [--retrain randnas] [--search-set KEY=VALUE ...]
-    python benchmarks/reproduce.py --tuning-genotypes runs/darts_tune_genotypes_seed7.txt
+        [--candidate-seed 123] [--retrain randnas] [--search-set KEY=VALUE ...] [--processes 2]
+    python experiments/reproduce.py --tuning-genotypes runs/darts_tune_genotypes_seed7.txt
 
-Each experiment trains its CPU-scale supernet (``configs/<train config>.yaml``), searches its
-candidates (``configs/<search config>.yaml``) against the ground truth, and copies the search's
-summary into ``OUT/<experiment>/``: the three NB201 samplers rank 200 uniform candidates against
-the NAS-Bench-201 table; ``darts`` ranks 500 NB301 genotypes (a seeded draw from the NASLib
-file) against their NB301 *surrogate* accuracy, as the paper's DARTS row did. ``--retrain X``
-also retrains experiment X's top-10 lists from scratch (settings in its search config).
-``OUT/table.md`` then gathers every finished experiment: our Spearman/Kendall per estimator and
-B, top-10 true accuracy, the best possible top-10, wall time per stage and the paper's numbers.
-Re-running skips finished work (training resumes from its checkpoint, the search from its
-results.jsonl; changed estimator lists only rescore the stored trajectories). ``--search-set``
-overrides the search config (e.g. ``"finetune.budgets=[100]"`` for another candidate draw at
-the paper's main budget only) and is recorded in the table's command. Under
-``torchrun --standalone --nproc_per_node=2 benchmarks/reproduce.py ...`` training is data
-parallel and the search sharded over the processes (one per CPU core here).
+Each experiment trains its CPU-scale supernet (``train.py --config configs/<train
+config>.yaml``), searches its candidates (``search.py --config configs/<search config>.yaml``)
+against the ground truth, and copies the search's summary into ``OUT/<experiment>/``: the three
+NB201 samplers rank 200 uniform candidates against the NAS-Bench-201 table; ``darts`` ranks 500
+NB301 genotypes (a seeded draw from the NASLib file) against their NB301 *surrogate* accuracy,
+as the paper's DARTS row did. ``--retrain X`` also retrains experiment X's top-10 lists from
+scratch (settings in its search config). ``OUT/table.md`` then gathers every finished
+experiment: our Spearman/Kendall per estimator and B, top-10 true accuracy, the best possible
+top-10, wall time per stage and the paper's numbers.
+
+Every stage is a subprocess (:mod:`speedynas_core.stages`): its output goes to
+``WORK_DIR/logs/``, its exact command to ``OUT/commands.jsonl``. Re-running skips finished
+stages and resumes killed ones (training from its checkpoint, the search from its
+results.jsonl); a finished search is not run again (remove its ``summary.json`` to rescore its
+stored trajectories with another estimator list). ``--search-set`` overrides the search config
+(e.g. ``"finetune.budgets=[100]"`` for another candidate draw at the paper's main budget only)
+and is recorded in the table's command. With ``--processes 2`` every stage runs under
+``torchrun --standalone --nproc_per_node=2``: training data parallel, the search sharded over
+the processes (one per CPU core here).
 """
 from __future__ import annotations
 
@@ -27,21 +32,17 @@ import json
 import random
 import shlex
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from speedynas_core.atomic_io import atomic_write_json, atomic_write_text
-from speedynas_core.config import load_config
-from speedynas_core.distributed import DistEnv, init_distributed, shutdown
+from speedynas_core.cli import run_cli
+from speedynas_core.stages import StageRunner, search_stage, train_stage
 from speedynas_search.report import format_number, format_retrain, with_interval
-from speedynas_search.search_config import SearchConfig, search_context
-from speedynas_search.search_run import Search, search_dir
-from supernet.run_dir import load_run_config, resolve_train_config
-from supernet.trainer import SupernetTrainer
 
 REPO = Path(__file__).resolve().parents[1]
-BENCHMARKS = REPO.parent / "shared" / "benchmarks"
+TABLES = REPO.parent / "shared" / "benchmarks"
 COPIED = ("summary.json", "summary.md", "scores.csv", "scores_vs_truth.png",
           "correlation_vs_budget.png")
 
@@ -78,7 +79,7 @@ EXPERIMENTS = {
 
 @dataclass(frozen=True)
 class Context:
-    """Where and how the experiments run (the parsed command line and the process group)."""
+    """Where and how the experiments run (the parsed command line)."""
 
     out: Path
     work_dir: Path
@@ -86,29 +87,13 @@ class Context:
     retrain: list[str]
     data_root: Path | None
     search_overrides: list[str]
-    env: DistEnv
-    device: Any
-
-
-def train_stage(experiment: Experiment, run_dir: Path, ctx: Context) -> float:
-    """Train (or finish training) the experiment's supernet; its total training seconds."""
-    resume = (run_dir / "config.yaml").exists()
-    overrides = [] if resume else ["log.progress=false"] + (
-        [f"data.root={ctx.data_root}"] if ctx.data_root else [])
-    config = REPO / "configs" / f"{experiment.train_config}.yaml"
-    if not ctx.env.is_main:
-        ctx.env.barrier()  # rank 0 creates the run dir first
-    cfg = resolve_train_config(run_dir, None if resume else str(config), overrides, resume,
-                               write=ctx.env.is_main)
-    if ctx.env.is_main:
-        ctx.env.barrier()
-    history = SupernetTrainer(cfg, run_dir, ctx.env, ctx.device).run()
-    return sum(entry["seconds"] for entry in history)
+    processes: int
+    runner: StageRunner
 
 
 def table_archs(experiment: Experiment) -> list[str]:
     """Every arch of ``experiment``'s ground-truth table, sorted."""
-    return sorted(json.loads((BENCHMARKS / experiment.table).read_text())["archs"])
+    return sorted(json.loads((TABLES / experiment.table).read_text())["archs"])
 
 
 def draw_genotypes(experiment: Experiment, seed: int,
@@ -132,25 +117,24 @@ def write_genotype_file(archs: list[str], path: Path) -> None:
     atomic_write_text(path, "".join(f"{arch}\n" for arch in archs))
 
 
-def search_stage(name: str, run_dir: Path, ctx: Context) -> tuple[dict[str, Any], Path]:
-    """Search the supernet (resumable); the summary (rank 0) and the search's output folder."""
+def search_overrides(name: str, ctx: Context) -> list[str]:
+    """The search.py overrides of experiment ``name`` (writes the genotype file it names)."""
     experiment, seed = EXPERIMENTS[name], ctx.candidate_seed
-    overrides = ["ground_truth.source=table", f"ground_truth.path={BENCHMARKS / experiment.table}",
-                 f"ground_truth.column={experiment.column}", f"name=seed{seed}",
-                 "progress=false", f"retrain.enabled={str(name in ctx.retrain).lower()}"]
+    overrides = ["ground_truth.source=table", f"ground_truth.path={TABLES / experiment.table}",
+                 f"ground_truth.column={experiment.column}", "progress=false",
+                 f"retrain.enabled={str(name in ctx.retrain).lower()}"]
     if experiment.genotypes:
         genotypes = ctx.work_dir / f"{experiment.train_config}_genotypes_seed{seed}.txt"
-        if ctx.env.is_main:
-            write_genotype_file(draw_genotypes(experiment, seed), genotypes)
-        ctx.env.barrier()
+        write_genotype_file(draw_genotypes(experiment, seed), genotypes)
         overrides.append(f"candidates.file={genotypes}")
     else:
         overrides.append(f"candidates.seed={seed}")
-    overrides += ctx.search_overrides
-    cfg = load_config(SearchConfig, REPO / "configs" / f"{experiment.search_config}.yaml",
-                      overrides, context=search_context(load_run_config(run_dir)))
-    summary = Search(run_dir, cfg, ctx.env, ctx.device).run()
-    return summary, search_dir(run_dir, cfg)
+    return overrides + ctx.search_overrides
+
+
+def retrained(summary: Path) -> bool:
+    """Whether the search of ``summary`` has finished with its top-k retrained."""
+    return summary.exists() and "retrain" in json.loads(summary.read_text())
 
 
 def experiment_table(experiment: Experiment, summary: dict[str, Any],
@@ -158,7 +142,8 @@ def experiment_table(experiment: Experiment, summary: dict[str, Any],
     """One experiment's rows: ours at every B (with intervals) next to the paper's B = 100."""
     budgets, last = summary["budgets"], str(summary["budgets"][-1])
     top = f"{summary.get('top_fraction', 0.1):.0%}"
-    head = ["estimator"] + [f"Spearman B={b}" for b in budgets] + [f"Kendall B={b}" for b in budgets]
+    head = (["estimator"] + [f"Spearman B={b}" for b in budgets]
+            + [f"Kendall B={b}" for b in budgets])
     head += [f"Kendall in true top {top} B={last}", f"precision at {top} B={last}",
              f"top-10 acc B={last}", "paper Spearman (B=100)", "paper top-10"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -185,20 +170,36 @@ def experiment_table(experiment: Experiment, summary: dict[str, Any],
 
 
 def run_experiment(name: str, ctx: Context) -> None:
-    """Train, search and (rank 0) copy one experiment's outputs into ``ctx.out / name``."""
-    run_dir = ctx.work_dir / EXPERIMENTS[name].train_config
-    timing = {"train": train_stage(EXPERIMENTS[name], run_dir, ctx)}
-    summary, search_out = search_stage(name, run_dir, ctx)
-    if not ctx.env.is_main:
-        return
-    timing["search"] = summary["search_wall_seconds"]
+    """Train, search and copy one experiment's outputs into ``ctx.out / name``."""
+    experiment = EXPERIMENTS[name]
+    run_dir = ctx.work_dir / experiment.train_config
+    search_name = f"seed{ctx.candidate_seed}"
+    logs = ctx.work_dir / "logs"
+    data = [f"data.root={ctx.data_root}"] if ctx.data_root else []
+    train = train_stage(f"{name}/train", run_dir,
+                        REPO / "configs" / f"{experiment.train_config}.yaml",
+                        ["log.progress=false", *data],
+                        log=logs / f"{experiment.train_config}-train.log",
+                        processes=ctx.processes)
+    search = search_stage(f"{name}/{search_name}", run_dir,
+                          REPO / "configs" / f"{experiment.search_config}.yaml",
+                          search_overrides(name, ctx), search_name=search_name,
+                          log=logs / f"{experiment.train_config}-{search_name}.log",
+                          processes=ctx.processes)
+    if name in ctx.retrain:
+        search = replace(search, finished=retrained)
+    ctx.runner.run([train, search])
+    summary = json.loads(search.output.read_text())
+    history = json.loads((run_dir / "history.json").read_text())
+    timing = {"train": sum(entry["seconds"] for entry in history),
+              "search": summary["search_wall_seconds"]}
     out = ctx.out / name
     out.mkdir(parents=True, exist_ok=True)
     for file in COPIED:
-        shutil.copyfile(search_out / file, out / file)
+        shutil.copyfile(search.output.parent / file, out / file)
     shutil.copyfile(run_dir / "history.json", out / "train_history.json")
     atomic_write_json(out / "timing.json", timing)
-    print(experiment_table(EXPERIMENTS[name], summary, timing), flush=True)
+    print(experiment_table(experiment, summary, timing), flush=True)
 
 
 def write_table(out: Path, candidate_seed: int, search_overrides: list[str]) -> None:
@@ -216,9 +217,9 @@ def write_table(out: Path, candidate_seed: int, search_overrides: list[str]) -> 
             sections.append(f"## {name}: {settings['space']} supernet {settings['supernet']}, "
                             f"{settings['sampler']}, {settings['supernet_epochs']} epochs; "
                             f"{candidates}; truth: "
-                            f"{settings['ground_truth'].replace(str(BENCHMARKS) + '/', '')}\n\n"
+                            f"{settings['ground_truth'].replace(str(TABLES) + '/', '')}\n\n"
                             + experiment_table(experiment, summary, timing))
-    command = (f"python benchmarks/reproduce.py --out {out} --experiments NAME "
+    command = (f"python experiments/reproduce.py --out {out} --experiments NAME "
                f"--candidate-seed {candidate_seed}")
     if search_overrides:
         command += " --search-set " + " ".join(map(shlex.quote, search_overrides))
@@ -231,9 +232,9 @@ def write_table(out: Path, candidate_seed: int, search_overrides: list[str]) -> 
          "paper's DARTS row used the same surrogate)."] + sections) + "\n")
 
 
-def main() -> None:
+def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=REPO / "results" / "cpu-table2")
+    parser.add_argument("--out", type=Path, default=REPO / "results" / "table2")
     parser.add_argument("--work-dir", type=Path, default=REPO / "runs" / "reproduce")
     parser.add_argument("--experiments", nargs="+", default=list(EXPERIMENTS),
                         choices=list(EXPERIMENTS))
@@ -244,33 +245,29 @@ def main() -> None:
     parser.add_argument("--search-set", nargs="+", action="extend", default=[],
                         metavar="KEY=VALUE",
                         help="overrides of the search config (after the experiment's own)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="processes per stage (more than 1: under torchrun)")
     parser.add_argument("--tuning-genotypes", type=Path, metavar="PATH",
                         help="only write the DARTS row's tuning genotypes to PATH: "
                              "--tuning-count archs (seed --tuning-seed) that the reported draw "
                              "of --candidate-seed leaves out")
     parser.add_argument("--tuning-seed", type=int, default=7)
     parser.add_argument("--tuning-count", type=int, default=100)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.tuning_genotypes:
         write_genotype_file(tuning_genotypes(EXPERIMENTS["darts"], args.candidate_seed,
                                              args.tuning_seed, args.tuning_count),
                             args.tuning_genotypes)
-        return
-    env = DistEnv()
-    try:
-        env, device = init_distributed("auto")
-        ctx = Context(args.out, args.work_dir, args.candidate_seed, args.retrain, args.data_root,
-                      args.search_set, env, device)
-        if env.is_main:
-            args.work_dir.mkdir(parents=True, exist_ok=True)
-        env.barrier()
-        for name in args.experiments:
-            run_experiment(name, ctx)
-        if env.is_main:
-            write_table(args.out, args.candidate_seed, args.search_set)
-    finally:
-        shutdown(env)
+        return 0
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    runner = StageRunner(args.out / "commands.jsonl", cwd=REPO)
+    ctx = Context(args.out, args.work_dir, args.candidate_seed, args.retrain, args.data_root,
+                  args.search_set, args.processes, runner)
+    for name in args.experiments:
+        run_experiment(name, ctx)
+    write_table(args.out, args.candidate_seed, args.search_set)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -1,6 +1,6 @@
 """How fast a supernet learns with its sampler's paths against one fixed path, on the same data.
 
-    python benchmarks/supernet_probe.py [--config darts_cpu_randnas | PATH.yaml] [--steps 300]
+    python experiments/supernet_probe.py [--config darts_cpu_randnas | PATH.yaml] [--steps 300]
         [--window 50] [--lrs 0.025] [--modes sampled fixed ...] [--set KEY=VALUE ...]
 
 Builds the trainer of ``configs/<--config>.yaml`` (in a temporary run dir, one thread) for each

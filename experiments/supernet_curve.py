@@ -1,6 +1,6 @@
 """TSE's ranking quality as a function of supernet training, per sampler, resumably.
 
-    python benchmarks/supernet_curve.py [--samplers randnas fairnas multipaths]
+    python experiments/supernet_curve.py [--samplers randnas fairnas multipaths]
         [--epochs 40] [--every 5] [--work-dir runs/curve] [--out results/supernet_curve]
         [--processes 2] [--search-epochs E ...] [--train KEY=VALUE ...] [--search KEY=VALUE ...]
 
@@ -9,8 +9,10 @@ recipe otherwise unchanged; one cosine schedule over all of them), keeping a che
 ``--every`` epochs, then search every kept checkpoint (``supernet_epoch``) on the same 100
 tuning candidates (seed 7, never the reported seed 123) at B = 100 with TSE, TSE-E, params,
 three zero-cost proxies and two rank combinations (``configs/search_cpu.yaml`` otherwise).
-Each stage runs under ``torchrun --nproc_per_node=--processes``; repeating the command skips
-finished work (training resumes from its checkpoint, a search from its results). Writes
+Each stage is a subprocess (:mod:`speedynas_core.stages`: logs in the work dir, commands
+recorded in ``OUT/commands.jsonl``), under ``torchrun --nproc_per_node=--processes`` with more
+than one process; repeating the command skips finished stages and resumes killed ones
+(training from its checkpoint, a search from its results). Writes
 ``OUT/curve.md`` (Spearman [bootstrap 95 % interval] per sampler, epoch and estimator, with
 each stage's minutes) and ``OUT/curve.png``.
 """
@@ -18,13 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
+import shlex
 from pathlib import Path
 from typing import Any
 
 from speedynas_core.atomic_io import atomic_write_text
+from speedynas_core.cli import run_cli
+from speedynas_core.stages import Stage, StageRunner, search_stage, train_stage
 from speedynas_search.figures import legend_outside, line_styles, new_figure, save_figure
 from speedynas_search.report import with_interval
 from supernet.run_dir import kept_epochs
@@ -35,48 +37,30 @@ ESTIMATORS = ["tse", "tse_e", "params", "synflow", "jacov", "nwot", "combo(tse+p
 PLOTTED = ["tse", "tse_e", "params", "combo(tse+synflow+jacov+nwot)"]
 
 
-def torchrun(processes: int, *args: str) -> list[str]:
-    """A command line under torchrun (one thread per process)."""
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-            f"--nproc_per_node={processes}", *args]
+def training(sampler: str, run_dir: Path, args: argparse.Namespace) -> Stage:
+    """The stage that trains (or resumes) ``sampler``'s supernet for ``--epochs``, keeping a
+    checkpoint every ``--every``."""
+    return train_stage(f"{sampler}/train", run_dir,
+                       REPO / "configs" / f"nb201_cpu_{sampler}.yaml",
+                       [f"optim.epochs={args.epochs}", f"log.keep_every={args.every}",
+                        "log.progress=false", *args.train],
+                       log=run_dir.parent / f"{sampler}-train.log", processes=args.processes)
 
 
-def stage(command: list[str], log: Path) -> None:
-    """Run one stage, its output to ``log``."""
-    with open(log, "w") as handle:
-        done = subprocess.run(command, cwd=REPO, stdout=handle, stderr=subprocess.STDOUT,
-                              env={**os.environ, "OMP_NUM_THREADS": "1"})
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed (exit {done.returncode}); see {log}")
-
-
-def train(sampler: str, run_dir: Path, epochs: int, every: int, processes: int,
-          overrides: list[str]) -> float:
-    """Train (or finish training) ``sampler``'s supernet; its training minutes (all epochs)."""
-    history = run_dir / "history.json"
-    if history.exists() and len(json.loads(history.read_text())) >= epochs:
-        return sum(h["seconds"] for h in json.loads(history.read_text())) / 60
-    resume = (run_dir / "config.yaml").exists()
-    args = ["train.py", "--run-dir", str(run_dir)] + (["--resume"] if resume else [
-        "--config", str(REPO / "configs" / f"nb201_cpu_{sampler}.yaml"),
-        f"optim.epochs={epochs}", f"log.keep_every={every}", "log.progress=false", *overrides])
-    run_dir.mkdir(parents=True, exist_ok=True)
-    stage(torchrun(processes, *args), run_dir.parent / f"{sampler}-train.log")
-    return sum(h["seconds"] for h in json.loads(history.read_text())) / 60
-
-
-def search(run_dir: Path, epoch: int, processes: int, overrides: list[str]) -> dict[str, Any]:
-    """Search the checkpoint kept after ``epoch`` (resumes); its summary."""
+def search(sampler: str, run_dir: Path, epoch: int, args: argparse.Namespace) -> Stage:
+    """The stage that searches the checkpoint kept after ``epoch``."""
     name = f"curve-e{epoch}"
-    summary = run_dir / "search" / name / "summary.json"
-    if not summary.exists():
-        stage(torchrun(processes, "search.py", "--run-dir", str(run_dir), "--config",
-                       str(REPO / "configs" / "search_cpu.yaml"), f"name={name}",
-                       f"supernet_epoch={epoch}", "candidates.seed=7", "candidates.num=100",
-                       "finetune.budgets=[100]", "retrain.enabled=false", "progress=false",
-                       f"estimators.names=[{', '.join(ESTIMATORS)}]", *overrides),
-              run_dir / f"{name}.log")
-    return json.loads(summary.read_text())
+    return search_stage(f"{sampler}/{name}", run_dir, REPO / "configs" / "search_cpu.yaml",
+                        [f"supernet_epoch={epoch}", "candidates.seed=7", "candidates.num=100",
+                         "finetune.budgets=[100]", "retrain.enabled=false", "progress=false",
+                         f"estimators.names=[{', '.join(ESTIMATORS)}]", *args.search],
+                        search_name=name, log=run_dir / f"{name}.log",
+                        processes=args.processes)
+
+
+def training_minutes(run_dir: Path) -> float:
+    """The run's training minutes, all epochs."""
+    return sum(h["seconds"] for h in json.loads((run_dir / "history.json").read_text())) / 60
 
 
 def table(rows: list[dict[str, Any]], minutes: dict[str, float], command: str) -> str:
@@ -120,7 +104,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     save_figure(fig, path)
 
 
-def main() -> None:
+def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samplers", nargs="+", default=["randnas", "fairnas", "multipaths"])
     parser.add_argument("--epochs", type=int, default=40)
@@ -132,27 +116,31 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "results" / "supernet_curve")
     parser.add_argument("--train", nargs="*", default=[], help="train.py overrides")
     parser.add_argument("--search", nargs="*", default=[], help="search.py overrides")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    runner = StageRunner(args.out / "commands.jsonl", cwd=REPO, env={"OMP_NUM_THREADS": "1"})
     rows, minutes = [], {}
     for sampler in args.samplers:
         run_dir = args.work_dir / sampler
-        minutes[sampler] = train(sampler, run_dir, args.epochs, args.every, args.processes,
-                                 args.train)
-        for epoch in kept_epochs(run_dir):
-            if args.search_epochs and epoch not in args.search_epochs:
-                continue
-            summary = search(run_dir, epoch, args.processes, args.search)
+        runner.run([training(sampler, run_dir, args)])
+        minutes[sampler] = training_minutes(run_dir)
+        epochs = [e for e in kept_epochs(run_dir)
+                  if not args.search_epochs or e in args.search_epochs]
+        searches = [search(sampler, run_dir, epoch, args) for epoch in epochs]
+        runner.run(searches)
+        for epoch, stage in zip(epochs, searches):
+            summary = json.loads(stage.output.read_text())
             rows.append({"sampler": sampler, "epoch": epoch,
                          "metrics": {n: summary["metrics"][n]["100"] for n in ESTIMATORS},
                          "minutes": summary["search_wall_seconds"] / 60})
             print(f"{sampler} epoch {epoch}: tse {rows[-1]['metrics']['tse']['spearman']:.3f}",
                   flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    command = "python benchmarks/supernet_curve.py " + " ".join(sys.argv[1:])
+    command = shlex.join(["python", "experiments/supernet_curve.py", *argv])
     atomic_write_text(args.out / "curve.md", table(rows, minutes, command))
     plot(rows, args.out / "curve.png")
     print((args.out / "curve.md").read_text())
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -1,6 +1,6 @@
 """Compare search strategies against the NAS-Bench-201 table, resumably, in one command.
 
-    python benchmarks/strategies.py [--modes table cpu] [--run-dir runs/quickstart]
+    python experiments/strategies.py [--modes table cpu] [--run-dir runs/quickstart]
         [--train-config quickstart] [--table-seeds 20] [--cpu-seeds 3]
         [--arms sample evolution ...] [--jobs 2] [--out results/strategies]
 
@@ -10,8 +10,10 @@ missing: about 2-3 minutes on a CPU for the quick-start one; ``--train-config nb
 
 Each arm (a strategy and its fitness) is searched once per seed with ``search.py --config
 configs/search_strategies_<mode>.yaml`` into ``RUN_DIR/search/<mode>-<arm>-s<seed>`` (seed s
-sets the candidate draw and the strategy's own seed); a finished search is not run again, a
-killed one resumes. ``table`` mode scores with columns of the shipped table (table lookups:
+sets the candidate draw and the strategy's own seed), ``--jobs`` searches side by side, each a
+subprocess with one thread (:mod:`speedynas_core.stages`: logs in ``RUN_DIR/search/logs/``,
+commands recorded in ``OUT/commands.jsonl``); a finished search is not run again, a killed one
+resumes. ``table`` mode scores with columns of the shipped table (table lookups:
 the supernet's weights are not used, and any NB201 run dir gives the same numbers), ``cpu``
 mode with a real fine-tune of the run's supernet. The script then writes
 ``OUT/<mode>_runs.csv`` (one row per search: the incumbent's true CIFAR-10 test accuracy, its
@@ -23,30 +25,23 @@ coverage of their fronts and ``OUT/front_<mode>-<arm>.png`` (seed 0).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import io
 import json
-import os
+import shlex
 import shutil
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from speedynas_core.atomic_io import atomic_write_text
-from speedynas_core.config import load_config
+from speedynas_core.cli import run_cli
+from speedynas_core.stages import Stage, StageRunner, search_stage, train_stage
 from speedynas_search.figures import legend_outside, line_styles, new_figure, save_figure
 from speedynas_search.metrics import mean_interval
 from speedynas_search.report import value_with_interval
-from speedynas_search.search_config import SearchConfig, search_context
-from speedynas_search.search_run import Search
-from supernet.run_dir import load_run_config
 
 REPO = Path(__file__).resolve().parents[1]
 COMBO = "combo(tse+synflow+jacov+nwot)"
@@ -68,8 +63,8 @@ def training_free(strategy: str, fitness: str, *extra: str) -> Arm:
     members = fitness[len("combo("):-1].split("+")
     return Arm(strategy, f"{fitness} (training-free)", (
         f"strategy.name={strategy}", f"estimators.names=[{fitness},{','.join(members)}]",
-        f"strategy.fitness={fitness}", "finetune.budgets=[0]", "budget.steps=null",
-        "budget.evaluations=200", "zero_cost.C=16", "zero_cost.N=5", *extra),
+        f"strategy.fitness={fitness}", "finetune.budgets=[0]", "limit.steps=null",
+        "limit.evaluations=200", "zero_cost.C=16", "zero_cost.N=5", *extra),
         seeded=strategy == "evolution")
 
 
@@ -92,7 +87,7 @@ ARMS: dict[str, dict[str, Arm]] = {
         "evolution": Arm("evolution", COMBO, (), seeded=True),
         "halving": Arm("halving", f"combo(synflow+jacov+nwot) -> {COMBO}", (
             "strategy.name=halving", "strategy.sizes=[1000,140,20]",
-            "strategy.budgets=[0,100,300]",
+            "strategy.rung_steps=[0,100,300]",
             f"strategy.rung_fitness=[combo(synflow+jacov+nwot),{COMBO},{COMBO}]")),
         "local": Arm("local", COMBO, ("strategy.name=local",)),
         "evolution-mo": Arm("evolution", f"{COMBO} + params", ("strategy.objectives=[params]",),
@@ -118,47 +113,14 @@ def search_name(mode: str, arm: str, seed: int) -> str:
     return f"{mode}-{arm}-s{seed}"
 
 
-def summary_path(run_dir: Path, mode: str, arm: str, seed: int) -> Path:
-    """Where one search's summary lands (it exists once the search has finished)."""
-    return run_dir / "search" / search_name(mode, arm, seed) / "summary.json"
-
-
-def search_args(mode: str, arm_name: str, seed: int) -> list[str]:
-    """``search.py`` arguments after ``--run-dir`` for one search."""
-    arm = ARMS[mode][arm_name]
-    return ["--config", str(REPO / "configs" / f"search_strategies_{mode}.yaml"),
-            f"name={search_name(mode, arm_name, seed)}", "progress=false", "threads=1",
-            f"candidates.seed={seed}", *arm.overrides,
-            *([f"strategy.seed={seed}"] if arm.seeded else [])]
-
-
-def run_in_process(run_dir: Path, mode: str, arm_name: str, seed: int) -> tuple[str, bool]:
-    """Run one table-mode search in this process (no interpreter start-up per search)."""
-    name = search_name(mode, arm_name, seed)
-    if not summary_path(run_dir, mode, arm_name, seed).exists():
-        args = search_args(mode, arm_name, seed)
-        cfg = load_config(SearchConfig, args[1], args[2:],
-                          context=search_context(load_run_config(run_dir)))
-        with contextlib.redirect_stdout(io.StringIO()):
-            Search(run_dir, cfg).run()
-    return name, True
-
-
-def run_search(run_dir: Path, mode: str, arm_name: str, seed: int) -> tuple[str, bool]:
-    """Run (or resume) one search unless it has finished; returns (name, succeeded)."""
-    name = search_name(mode, arm_name, seed)
-    if summary_path(run_dir, mode, arm_name, seed).exists():
-        return name, True
-    command = [sys.executable, str(REPO / "search.py"), "--run-dir", str(run_dir),
-               *search_args(mode, arm_name, seed)]
-    log = run_dir / "search" / "logs" / f"{name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as handle:
-        done = subprocess.run(command, cwd=REPO, stdout=handle, stderr=subprocess.STDOUT,
-                              env={**os.environ, "OMP_NUM_THREADS": "1"})
-    if done.returncode != 0:
-        print(f"{name}: failed (exit {done.returncode}); see {log}", file=sys.stderr)
-    return name, done.returncode == 0
+def search(run_dir: Path, mode: str, arm_name: str, seed: int) -> Stage:
+    """The stage of one (arm, seed) search of ``mode`` (one thread)."""
+    arm, name = ARMS[mode][arm_name], search_name(mode, arm_name, seed)
+    overrides = ["progress=false", "threads=1", f"candidates.seed={seed}", *arm.overrides,
+                 *([f"strategy.seed={seed}"] if arm.seeded else [])]
+    return search_stage(name, run_dir, REPO / "configs" / f"search_strategies_{mode}.yaml",
+                        overrides, search_name=name,
+                        log=run_dir / "search" / "logs" / f"{name}.log")
 
 
 def collect(run_dir: Path, mode: str, arms: list[str], seeds: list[int]) -> list[dict[str, Any]]:
@@ -166,7 +128,7 @@ def collect(run_dir: Path, mode: str, arms: list[str], seeds: list[int]) -> list
     rows = []
     for arm in arms:
         for seed in seeds:
-            path = summary_path(run_dir, mode, arm, seed)
+            path = search(run_dir, mode, arm, seed).output
             if not path.exists():
                 continue
             summary = json.loads(path.read_text())
@@ -290,31 +252,12 @@ def plot_curves(rows: list[dict[str, Any]], mode: str, path: Path) -> None:
     save_figure(fig, path)
 
 
-def ensure_supernet(run_dir: Path, train_config: str) -> None:
-    """Train (or finish training) the ``configs/<train_config>.yaml`` supernet into
-    ``run_dir``."""
-    if (run_dir / "checkpoints" / "last.pt").exists() and (run_dir / "history.json").exists():
-        return
-    resume = ["--resume"] if (run_dir / "config.yaml").exists() else [
-        "--config", str(REPO / "configs" / f"{train_config}.yaml")]
-    subprocess.run([sys.executable, str(REPO / "train.py"), "--run-dir", str(run_dir), *resume],
-                   cwd=REPO, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-
-
-def run_mode(mode: str, run_dir: Path, arms: list[str], seeds: list[int], jobs: int,
-             out: Path) -> None:
+def run_mode(runner: StageRunner, mode: str, run_dir: Path, arms: list[str], seeds: list[int],
+             jobs: int, out: Path, command: str) -> None:
     """Every (arm, seed) search of ``mode`` not yet finished, then its table and plots."""
-    todo = [(run_dir, mode, arm, seed) for arm in arms for seed in seeds]
-    if mode == "table":  # seconds each: one process, no start-up per search
-        torch.set_num_threads(1)
-        finished = (run_in_process(*job) for job in todo)
-    else:
-        finished = ThreadPoolExecutor(jobs).map(lambda job: run_search(*job), todo)
-    for name, ok in finished:
-        print(f"{name}: {'done' if ok else 'FAILED'}", flush=True)
+    runner.run([search(run_dir, mode, arm, seed) for arm in arms for seed in seeds], jobs)
     out.mkdir(parents=True, exist_ok=True)
     rows = collect(run_dir, mode, arms, seeds)
-    command = " ".join(["python", "benchmarks/strategies.py", *sys.argv[1:]])
     print(write_table(rows, mode, out, command))
     plot_curves(rows, mode, out / f"incumbent_{mode}.png")
     for arm in arms:
@@ -323,7 +266,7 @@ def run_mode(mode: str, run_dir: Path, arms: list[str], seeds: list[int], jobs: 
             shutil.copyfile(front, out / f"front_{mode}-{arm}.png")
 
 
-def main() -> None:
+def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--modes", nargs="+", choices=sorted(ARMS), default=["table", "cpu"])
     parser.add_argument("--run-dir", type=Path, default=REPO / "runs" / "quickstart",
@@ -333,20 +276,25 @@ def main() -> None:
     parser.add_argument("--table-seeds", type=int, default=20, help="table mode: seeds 0..N-1")
     parser.add_argument("--cpu-seeds", type=int, default=3, help="cpu mode: seeds 0..N-1")
     parser.add_argument("--arms", nargs="+", help="default: every arm of each mode")
-    parser.add_argument("--jobs", type=int, default=2,
-                        help="cpu mode: searches run side by side (table mode runs in-process)")
+    parser.add_argument("--jobs", type=int, default=2, help="searches run side by side")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "strategies")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     known = {arm for mode in args.modes for arm in ARMS[mode]}
     unknown = sorted(set(args.arms or ()) - known)
     if unknown:
         parser.error(f"unknown arms {unknown}; known: {', '.join(sorted(known))}")
-    ensure_supernet(args.run_dir, args.train_config)
+    runner = StageRunner(args.out / "commands.jsonl", cwd=REPO,
+                         env={"OMP_NUM_THREADS": "1"})  # one thread per process
+    runner.run([train_stage("supernet", args.run_dir,
+                            REPO / "configs" / f"{args.train_config}.yaml",
+                            log=args.run_dir.parent / f"{args.run_dir.name}-train.log")])
+    command = shlex.join(["python", "experiments/strategies.py", *argv])
     for mode in args.modes:
         arms = [a for a in ARMS[mode] if not args.arms or a in args.arms]
         seeds = list(range(args.table_seeds if mode == "table" else args.cpu_seeds))
-        run_mode(mode, args.run_dir, arms, seeds, args.jobs, args.out)
+        run_mode(runner, mode, args.run_dir, arms, seeds, args.jobs, args.out, command)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

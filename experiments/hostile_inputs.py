@@ -2,7 +2,7 @@
 naming the bad value (at most 2,100 characters), exit status 2, no traceback (or, for a
 corrected retry, succeed), and where a case says so, leave a file it must not touch unchanged.
 
-    python benchmarks/hostile_inputs.py [--work-dir /tmp/hostile]
+    python experiments/hostile_inputs.py [--work-dir /tmp/hostile]
 
 Trains a toy supernet first (seconds), then runs every case as a real ``train.py`` /
 ``search.py`` process (or a ``bash`` line, for process substitution) and prints a table: case,
@@ -289,9 +289,9 @@ def cases() -> list[Case]:
              "'stratify' is an option of sampler multipaths"),
         Case("unknown sampler", "train.py", t("sampler.name=spos"), "unknown sampler 'spos'"),
         Case("TSE option on a path sampler", "train.py", t("sampler.tse_steps=5"),
-             "'tse_steps' is an option of sampler darts_tse or drnas_tse"),
-        Case("TSE option on DARTS", "train.py", t("sampler.name=darts", "sampler.tse_steps=5"),
-             "valid keys in section 'sampler' (name 'darts')"),
+             "'tse_steps' is an option of gradient-based method darts_tse or drnas_tse"),
+        Case("TSE option on DARTS", "train.py", t("method.name=darts", "method.tse_steps=5"),
+             "valid keys in section 'method' (name 'darts')"),
         Case("config file missing", "train.py",
              lambda w: ["--config", str(w / "nope.yaml"), "--run-dir", str(w / "r")],
              "config file not found"),
@@ -399,9 +399,9 @@ def cases() -> list[Case]:
                  ls[0].replace('"index": 0', '"index": 1')] + ls[2:]),
              "the results belong to another search"),
         Case("evolution without a budget", "search.py", s("strategy.name=evolution"),
-             "runs until its budget is spent"),
+             "runs until a limit stops it"),
         Case("halving rungs growing", "search.py",
-             s("strategy.name=halving", "strategy.sizes=[2,4]", "strategy.budgets=[0,2]"),
+             s("strategy.name=halving", "strategy.sizes=[2,4]", "strategy.rung_steps=[0,2]"),
              "must decrease from rung to rung"),
         Case("results line of another JSON shape", "search.py",
              lambda w: damaged_results(w, "shape_records", lambda ls: ls + ["[1, 2]"]),

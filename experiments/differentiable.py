@@ -1,15 +1,17 @@
 """The derived arch's true accuracy per search epoch for DARTS, DARTS-TSE, DrNAS and DrNAS-TSE.
 
-    python benchmarks/differentiable.py [--methods darts darts_tse drnas drnas_tse]
+    python experiments/differentiable.py [--methods darts darts_tse drnas drnas_tse]
         [--seeds 1 2] [--jobs 2] [--work-dir runs/differentiable]
         [--out results/differentiable] [--set KEY=VALUE ...]
 
 Trains ``configs/nb201_cpu_<method>.yaml`` once per method and seed (``seed=S``, ``--set``
-overrides added), ``--jobs`` runs at a time, each one process with one thread. Repeating the
-command skips finished runs and resumes killed ones. Reads each run's ``history.json`` (the
-derived arch and its true accuracy in the shipped NAS-Bench-201 table after every epoch) and
-writes ``OUT/derived.csv`` (one row per method, seed and epoch), ``OUT/derived.md`` (the table,
-the final archs and the seconds per epoch) and ``OUT/derived.png``.
+overrides added) into ``WORK_DIR/<method>-seed<S>``, ``--jobs`` runs at a time, each one
+process with one thread (:mod:`speedynas_core.stages`: the log beside the run dir, the command
+recorded in ``OUT/commands.jsonl``). Repeating the command skips finished runs and resumes
+killed ones. Reads each run's ``history.json`` (the derived arch and its true accuracy in the
+shipped NAS-Bench-201 table after every epoch) and writes ``OUT/derived.csv`` (one row per
+method, seed and epoch), ``OUT/derived.md`` (the table, the final archs and the seconds per
+epoch) and ``OUT/derived.png``.
 """
 from __future__ import annotations
 
@@ -17,10 +19,6 @@ import argparse
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,8 @@ import numpy as np
 
 import search_spaces
 from speedynas_core.atomic_io import atomic_write_text
+from speedynas_core.cli import run_cli
+from speedynas_core.stages import Stage, StageRunner, train_stage
 from speedynas_search.figures import legend_outside, line_styles, new_figure, save_figure
 from speedynas_search.report import format_number
 
@@ -50,51 +50,11 @@ def skip_weight(mixing_weights: dict[str, list[list[float]]]) -> float:
     return float(np.mean([edge[SKIP] for edge in mixing_weights["cell"]]))
 
 
-def train_command(method: str, seed: int, run_dir: Path, overrides: list[str]) -> list[str]:
-    """The train.py command that starts (or resumes) one run."""
-    if (run_dir / "config.yaml").exists():
-        return [sys.executable, "train.py", "--run-dir", str(run_dir), "--resume"]
-    config = REPO / "configs" / f"nb201_cpu_{method}.yaml"
-    return [sys.executable, "train.py", "--config", str(config), "--run-dir", str(run_dir),
-            f"seed={seed}", "log.progress=false", *overrides]
-
-
-def finished(run_dir: Path) -> bool:
-    """Whether the run has trained all its epochs."""
-    history, config = run_dir / "history.json", run_dir / "config.yaml"
-    if not (history.exists() and config.exists()):
-        return False
-    import yaml
-
-    epochs = yaml.safe_load(config.read_text())["optim"]["epochs"]
-    return len(json.loads(history.read_text())) >= epochs
-
-
-def run_all(runs: list[tuple[str, int, Path]], jobs: int, overrides: list[str]) -> None:
-    """Train every unfinished run, ``jobs`` at a time; a failed run stops the script."""
-    pending = [r for r in runs if not finished(r[2])]
-    active: list[tuple[subprocess.Popen, Path]] = []
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    while pending or active:
-        while pending and len(active) < jobs:
-            method, seed, run_dir = pending.pop(0)
-            run_dir.mkdir(parents=True, exist_ok=True)
-            log = open(run_dir.parent / f"{run_dir.name}.log", "a")
-            active.append((subprocess.Popen(train_command(method, seed, run_dir, overrides),
-                                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                                            env=env), run_dir))
-            print(f"started {run_dir}", flush=True)
-        time.sleep(2)
-        for proc, run_dir in list(active):
-            if proc.poll() is None:
-                continue
-            active.remove((proc, run_dir))
-            if proc.returncode != 0:
-                for other, _ in active:
-                    other.terminate()
-                raise SystemExit(f"{run_dir} failed (exit {proc.returncode}); see "
-                                 f"{run_dir.parent / (run_dir.name + '.log')}")
-            print(f"finished {run_dir}", flush=True)
+def training(method: str, seed: int, run_dir: Path, overrides: list[str]) -> Stage:
+    """The stage that trains (or resumes) one run."""
+    return train_stage(run_dir.name, run_dir, REPO / "configs" / f"nb201_cpu_{method}.yaml",
+                       [f"seed={seed}", "log.progress=false", *overrides],
+                       log=run_dir.parent / f"{run_dir.name}.log")
 
 
 def rows_of(runs: list[tuple[str, int, Path]]) -> list[dict[str, Any]]:
@@ -184,7 +144,7 @@ def plot(rows: list[dict[str, Any]], methods: list[str], seeds: list[int], path:
     save_figure(fig, path)
 
 
-def main() -> None:
+def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
@@ -193,16 +153,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "results" / "differentiable")
     parser.add_argument("--set", nargs="*", default=[], dest="overrides",
                         help="train.py overrides for new runs")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     runs = [(m, s, args.work_dir / f"{m}-seed{s}") for s in args.seeds for m in args.methods]
-    run_all(runs, args.jobs, args.overrides)
+    runner = StageRunner(args.out / "commands.jsonl", cwd=REPO, env={"OMP_NUM_THREADS": "1"})
+    runner.run([training(*run, args.overrides) for run in runs], args.jobs)
     rows = rows_of(runs)
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, args.out / "derived.csv")
     atomic_write_text(args.out / "derived.md", table(rows, args.methods, args.seeds))
     plot(rows, args.methods, args.seeds, args.out / "derived.png")
     print((args.out / "derived.md").read_text())
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

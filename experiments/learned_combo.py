@@ -1,7 +1,7 @@
 """Learned combinations against the published bar: ``combo_learned`` fitted on 20, 50 and 100
 labelled archs, Spearman on every other arch, for several feature sets.
 
-    python benchmarks/learned_combo.py --searches SEARCH_DIR [SEARCH_DIR ...]
+    python experiments/learned_combo.py --searches SEARCH_DIR [SEARCH_DIR ...]
                                        [--fit-sizes 20 50 100] [--seeds 10] [--budget 100]
                                        [--out results/learned_combo]
 
@@ -154,7 +154,7 @@ def main() -> None:
     if not rows:
         raise SystemExit("no feature set has enough archs with every feature: add a search "
                          "that measured the missing ones")
-    command = "python benchmarks/learned_combo.py --searches " + " ".join(
+    command = "python experiments/learned_combo.py --searches " + " ".join(
         str(s) for s in args.searches)
     text = table(rows, command)
     print(text)
