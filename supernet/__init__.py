@@ -26,8 +26,8 @@ def build_network(arch: Arch, num_classes: int = 10, **size: Any) -> nn.Module:
     return NETWORKS.create(arch.space_name, arch, num_classes=num_classes, **size)
 
 
-# Importing the modules registers the built-in networks and the differentiable methods.
-from . import darts, nb201, relaxation  # noqa: E402,F401
+# Importing the modules registers the built-in networks.
+from . import darts, nb201  # noqa: E402,F401
 
 __all__ = [
     "NETWORKS", "SUPERNETS", "Supernet", "build_network", "create_supernet", "list_supernets",

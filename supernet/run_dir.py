@@ -6,17 +6,26 @@
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
 import torch
 
 from speedynas_core.atomic_io import load_checkpoint
-from speedynas_core.config import ConfigSource, config_diff, load_config, save_config
+from speedynas_core.config import (
+    ConfigFile,
+    ConfigSource,
+    config_diff,
+    load_config,
+    read_config_file,
+    save_config,
+)
 from speedynas_core.errors import SpeedyNASError
 from speedynas_core.locks import claim_directory
 
 from .base import Supernet
+from .methods import METHODS
 from .registry import SUPERNETS
 from .train_config import TrainConfig
 
@@ -31,6 +40,20 @@ def config_path(run_dir: Path) -> Path:
 def last_checkpoint(run_dir: Path) -> Path:
     """The checkpoint a resumed run continues from."""
     return run_dir / "checkpoints" / "last.pt"
+
+
+def saved_config(run_dir: Path) -> ConfigFile:
+    """The saved config of the run in ``run_dir``, read once. A run trained when the
+    gradient-based methods were samplers saved ``sampler: {name: darts_tse, ...}``: that section
+    is read as ``method:``, as it is spelt now (the same run; its file is left as it is)."""
+    source = read_config_file(config_path(run_dir))
+    data = source.data
+    sampler = data.get("sampler") if isinstance(data, Mapping) else None
+    name = sampler.get("name") if isinstance(sampler, Mapping) else None
+    if not isinstance(name, str) or name not in METHODS or "method" in data:
+        return source
+    moved = {key: value for key, value in data.items() if key != "sampler"}
+    return ConfigFile(source.path, {**moved, "method": data["sampler"]})
 
 
 def checkpoint_meta(net: Supernet) -> dict[str, Any]:
@@ -76,9 +99,10 @@ def resolve_train_config(run_dir: Path, config_file: ConfigSource, overrides: Se
         raise SpeedyNASError(f"cannot resume: {run_dir} holds no run ({saved} is missing)")
     if write:
         claim_run_dir(run_dir)
-    cfg = load_config(TrainConfig, saved, trust_plugins=False)
+    kept = saved_config(run_dir)
+    cfg = load_config(TrainConfig, kept, trust_plugins=False)
     if config_file is not None or overrides:
-        wanted = load_config(TrainConfig, config_file or saved, overrides,
+        wanted = load_config(TrainConfig, config_file or kept, overrides,
                              trust_plugins=config_file is not None)
         changed = config_diff(cfg, wanted)
         if changed:
@@ -94,7 +118,7 @@ def load_run_config(run_dir: Path) -> TrainConfig:
     if not config_path(run_dir).exists():
         raise SpeedyNASError(f"{run_dir} is not a training run dir ({config_path(run_dir)} is "
                              "missing); train a supernet there first with train.py")
-    return load_config(TrainConfig, config_path(run_dir), trust_plugins=False)
+    return load_config(TrainConfig, saved_config(run_dir), trust_plugins=False)
 
 
 #: Which weights of a checkpoint a search loads: the trained ones or their moving average.

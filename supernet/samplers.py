@@ -43,8 +43,9 @@ class PathSampler(ABC):
         """The paths trained in one step."""
 
 
-#: Path samplers, and the differentiable methods of :mod:`.relaxation`, which mix all paths.
-SAMPLERS: Registry[Any] = Registry("sampler", fixed=("net",))
+#: Path samplers, chosen with ``sampler.name`` (gradient-based methods, which mix all paths,
+#: have a registry of their own: :data:`supernet.methods.METHODS`).
+SAMPLERS: Registry[PathSampler] = Registry("sampler", fixed=("net",))
 register_sampler: Callable = SAMPLERS.register
 
 

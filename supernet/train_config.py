@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Optional
+from typing import Any, ClassVar, Mapping, Optional
 
-from speedynas_core.config import setting
+from speedynas_core.config import config_to_dict, setting
 from speedynas_core.errors import SpeedyNASError
 from speedynas_core.optim import SGDConfig
 from speedynas_core.plugins import PluginSection
@@ -12,6 +12,7 @@ from speedynas_core.registry import Registry
 from speedynas_core.runtime import RuntimeConfig
 from speedynas_data.data_config import DataConfig
 
+from .methods import METHODS
 from .registry import SUPERNETS
 from .samplers import SAMPLERS
 
@@ -28,15 +29,43 @@ class ModelConfig(PluginSection):
 
 
 @dataclass(frozen=True)
+class MethodConfig(PluginSection):
+    """A gradient-based search method, which trains every path at once and learns their
+    mixture, and its options; none: single-path training with the sampler."""
+
+    registry: ClassVar[Registry] = METHODS
+
+    name: Optional[str] = setting(None, help="gradient-based search method (darts, darts_tse, "
+                                             "drnas, drnas_tse); null: single-path training "
+                                             "with the sampler")
+
+
+@dataclass(frozen=True)
 class SamplerConfig(PluginSection):
-    """Which path(s) each step trains, or (a differentiable method) how all paths are mixed
-    and the mixture learnt: a registered sampler and its options."""
+    """Which path(s) each step of single-path training trains: a registered sampler and its
+    options (a run with a method.name has no sampler)."""
 
     registry: ClassVar[Registry] = SAMPLERS
 
-    name: str = setting("randnas", help="path sampler (randnas, fairnas, multipaths) or "
-                                        "differentiable method (darts, darts_tse, drnas, "
-                                        "drnas_tse)")
+    name: str = setting("randnas", help="path sampler (randnas, fairnas, multipaths); unused "
+                                        "with a method.name")
+
+    @classmethod
+    def config_variant(cls, choice: str | None, context: Mapping[str, Any]) -> type:
+        """The sampler's section; a gradient-based method's name is refused, naming its key."""
+        if choice in METHODS:
+            raise SpeedyNASError(f"{choice!r} is a gradient-based search method now: use "
+                                 f"method.name={choice} (its options under method.)")
+        return super().config_variant(choice, context)
+
+    @classmethod
+    def config_key_hint(cls, key: str) -> str | None:
+        """Which other samplers take ``key``, or else which gradient-based methods (their
+        options go under method.)."""
+        hint = super().config_key_hint(key)
+        if hint is None and (of_methods := MethodConfig.config_key_hint(key)):
+            hint = f"{of_methods}: set it as method.{key}, with method.name"
+        return hint
 
 
 @dataclass(frozen=True)
@@ -80,6 +109,7 @@ class TrainConfig(RuntimeConfig):
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
@@ -90,3 +120,16 @@ class TrainConfig(RuntimeConfig):
         if self.optim.warmup_epochs >= self.optim.epochs:
             raise SpeedyNASError(f"optim.warmup_epochs={self.optim.warmup_epochs} must be below "
                                  f"optim.epochs={self.optim.epochs}")
+        if self.method.name is not None:
+            self.refuse_sampler_keys()
+
+    def refuse_sampler_keys(self) -> None:
+        """A method trains no single paths: a sampler key set away from its default is
+        refused, naming it."""
+        default = config_to_dict(SamplerConfig.config_variant(SamplerConfig.name, {})())
+        for key, value in config_to_dict(self.sampler).items():
+            if key not in default or value != default[key]:
+                raise SpeedyNASError(
+                    f"sampler.{key} does not apply with method.name={self.method.name}: "
+                    "a gradient-based method trains every path at once, with no path sampler; "
+                    "leave the sampler keys out")

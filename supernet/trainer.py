@@ -37,7 +37,7 @@ from .measure import path_accuracy
 from .registry import SUPERNETS
 from .run_dir import checkpoint_meta, epoch_checkpoint, last_checkpoint, restore
 from .samplers import Path as ArchPath
-from .samplers import create_sampler
+from .samplers import PathSampler, create_sampler
 from .train_config import TrainConfig
 
 
@@ -115,13 +115,19 @@ class SupernetTrainer:
         self.scheduler = cosine_schedule(
             self.optimizer, self.total_steps, optim.lr_min,
             warmup_steps=int(optim.warmup_epochs * self.steps_per_epoch))
-        self.sampler = create_sampler(cfg.sampler.name, self.net, **cfg.sampler.options())
+        self.sampler = self.path_sampler()
         self.path_rng = np.random.default_rng([cfg.seed, 1])
         self.probe_archs = self.net.space.sample_many(cfg.log.probe_archs,
                                                       np.random.default_rng([cfg.seed, 2]))
         self.ema = weight_average(self.net, optim.ema_decay)
         self.step = 0
+        self.started_at = 0  # the step the latest run() began at (after resuming)
         self.history: list[dict[str, float]] = []
+
+    def path_sampler(self) -> PathSampler | None:
+        """The sampler of ``cfg.sampler``, which draws each step's paths (``None`` in a trainer
+        that trains no single paths)."""
+        return create_sampler(self.cfg.sampler.name, self.net, **self.cfg.sampler.options())
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -238,8 +244,12 @@ class SupernetTrainer:
                 for arch in self.probe_archs]
 
     def run(self) -> list[dict[str, float]]:
-        """Train until ``optim.epochs``; returns the per-epoch history."""
+        """Train until ``optim.epochs``; returns the per-epoch history (a finished run's:
+        nothing is trained, ``started_at`` says so)."""
         resumed = self.resume()
+        self.started_at = self.step
+        if self.step >= self.total_steps:
+            return self.history
         self.net.train()
         main = self.env.is_main
         writer = EventLog(self.run_dir / "tb", purge_step=self.step if resumed else None

@@ -1,7 +1,9 @@
-"""Differentiable search: the relaxed supernets, DARTS-TSE's α-gradient, resume, DARTS space."""
+"""Gradient-based search methods: the relaxed supernets, DARTS-TSE's α-gradient, resume, the
+DARTS space, the method section and the old sampler spelling."""
 from __future__ import annotations
 
 import json
+import re
 import runpy
 import signal
 import subprocess
@@ -12,17 +14,19 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 
 import supernet
 from speedynas_core.atomic_io import load_checkpoint
 from speedynas_core.config import load_config
 from speedynas_core.errors import SpeedyNASError
-from supernet.differentiable import DifferentiableTrainer, create_trainer
-from supernet.run_dir import resolve_train_config
+from supernet.methods.trainer import DifferentiableTrainer, heat_map
+from supernet.run_dir import load_run_config, resolve_train_config
 from supernet.train_config import TrainConfig
 from supernet.trainer import SupernetTrainer
+from supernet.training import create_trainer
 
-from .conftest import CIFAR10_DIR, REPO, run_script, wait_until
+from .conftest import CIFAR10_DIR, REPO, assert_one_line_error, run_script, wait_until
 
 TOY = REPO / "configs" / "toy.yaml"
 DATA = f"data.root={CIFAR10_DIR}"
@@ -87,7 +91,7 @@ def toy_trainer(run_dir: Path, *overrides: str, config: Path = TOY) -> SupernetT
 
 def test_darts_tse_updates_alpha_with_the_hand_computed_sum_of_k_training_gradients(tmp_path):
     K = 3
-    settings = ["sampler.name=darts_tse", f"sampler.tse_steps={K}", "sampler.init_scale=0.1"]
+    settings = ["method.name=darts_tse", f"method.tse_steps={K}", "method.init_scale=0.1"]
     trainer = toy_trainer(tmp_path / "trainer", *settings)
     replica = toy_trainer(tmp_path / "replica", *settings)  # same seed: same weights, α, batches
     assert isinstance(trainer, DifferentiableTrainer)
@@ -125,7 +129,7 @@ def test_darts_tse_updates_alpha_with_the_hand_computed_sum_of_k_training_gradie
 
 
 def test_darts_steps_alpha_on_validation_batches_and_holds_it_in_the_weight_step(tmp_path):
-    trainer = toy_trainer(tmp_path / "run", "sampler.name=darts")
+    trainer = toy_trainer(tmp_path / "run", "method.name=darts")
     before = trainer.alphas.alphas["cell"].detach().clone()
     position = trainer.val_batches.state_dict()
     x, y = next(iter(trainer.batches))
@@ -137,8 +141,8 @@ def test_darts_steps_alpha_on_validation_batches_and_holds_it_in_the_weight_step
 
 
 def test_the_darts_space_relaxation_builds_steps_and_derives_a_searchable_genotype(tmp_path):
-    trainer = toy_trainer(tmp_path / "run", "model.C=2", "model.layers=3", "sampler.name=drnas_tse",
-                          "sampler.tse_steps=2", "optim.epochs=1", "data.train_size=128",
+    trainer = toy_trainer(tmp_path / "run", "model.C=2", "model.layers=3", "method.name=drnas_tse",
+                          "method.tse_steps=2", "optim.epochs=1", "data.train_size=128",
                           "data.val_size=64", "log.progress=false",
                           config=REPO / "configs" / "darts_cpu_darts_tse.yaml")
     shapes = {k: tuple(a.shape) for k, a in trainer.alphas.alphas.items()}
@@ -157,12 +161,90 @@ def test_the_darts_space_relaxation_builds_steps_and_derives_a_searchable_genoty
 
 
 def test_options_that_do_not_apply_to_the_method_are_refused():
-    for override, key in [("sampler.per_cell=true", "per_cell"),
-                          ("sampler.tse_steps=5", "tse_steps")]:
-        with pytest.raises(SpeedyNASError, match=key):
-            load_config(TrainConfig, TOY, ["sampler.name=darts", override])
-    assert load_config(TrainConfig, TOY, ["sampler.name=drnas_tse",
-                                          "sampler.tse_steps=7"]).sampler.tse_steps == 7
+    for override, key in [("sampler.per_cell=true", "sampler.per_cell does not apply with "
+                                                    "method.name=darts"),
+                          ("sampler.name=fairnas", "sampler.name does not apply"),
+                          ("method.tse_steps=5", "valid keys in section 'method' (name 'darts')")]:
+        with pytest.raises(SpeedyNASError, match=re.escape(key)):
+            load_config(TrainConfig, TOY, ["method.name=darts", override])
+    assert load_config(TrainConfig, TOY, ["method.name=drnas_tse",
+                                          "method.tse_steps=7"]).method.tse_steps == 7
+    with pytest.raises(SpeedyNASError, match=re.escape(
+            "'tse_steps' is an option of gradient-based method darts_tse or drnas_tse: set it "
+            "as method.tse_steps")):
+        load_config(TrainConfig, TOY, ["sampler.tse_steps=5"])
+
+
+def test_a_method_chooses_the_relaxed_trainer_and_none_the_single_path_one(tmp_path):
+    single = toy_trainer(tmp_path / "single")
+    assert type(single) is SupernetTrainer and single.sampler is not None
+    relaxed = toy_trainer(tmp_path / "relaxed", "method.name=drnas", "method.arch_lr=0.01")
+    assert isinstance(relaxed, DifferentiableTrainer) and relaxed.sampler is None
+    assert relaxed.method.relaxation == "dirichlet" and relaxed.method.arch_lr == 0.01
+    assert relaxed.arch_optimizer.param_groups[0]["lr"] == 0.01
+
+
+@pytest.mark.parametrize("method", ["darts", "darts_tse", "drnas", "drnas_tse"])
+def test_the_old_sampler_spelling_is_refused_naming_the_method_key(method):
+    wanted = (f"sampler.name: {method!r} is a gradient-based search method now: use "
+              f"method.name={method} (its options under method.)")
+    for overrides in ([f"sampler.name={method}"], [f"sampler={{name: {method}, arch_lr: 0.1}}"]):
+        with pytest.raises(SpeedyNASError, match=re.escape(wanted)):
+            load_config(TrainConfig, TOY, overrides)
+
+
+@pytest.mark.e2e
+def test_train_py_refuses_the_old_sampler_spelling_in_one_line(tmp_path):
+    proc = run_script("train.py", "--config", str(TOY), "--run-dir", str(tmp_path / "run"), DATA,
+                      "sampler.name=darts_tse", "sampler.tse_steps=5", check=False)
+    assert_one_line_error(proc, "sampler.name: 'darts_tse' is a gradient-based search method "
+                                "now: use method.name=darts_tse (its options under method.)")
+    assert not (tmp_path / "run" / "config.yaml").exists()
+
+
+def old_spelling(run_dir: Path) -> str:
+    """Rewrite ``run_dir``'s saved config as runs trained before the method section saved it
+    (the method and its options under ``sampler:``); the text written."""
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    saved["sampler"] = saved.pop("method")
+    text = yaml.safe_dump(saved, sort_keys=False)
+    (run_dir / "config.yaml").write_text(text)
+    return text
+
+
+def test_a_run_saved_with_the_old_spelling_is_read_as_its_method_and_trains_the_same(tmp_path):
+    settings = ["method.name=darts_tse", "method.tse_steps=3", "optim.epochs=1",
+                "data.train_size=384", "data.val_size=64"]  # 6 steps: two α updates
+    new = toy_trainer(tmp_path / "new", *settings)
+    old_dir = tmp_path / "old"
+    resolve_train_config(old_dir, str(TOY), [DATA, "log.probe_archs=0", *settings], resume=False)
+    old_spelling(old_dir)  # a run dir whose config was saved, no checkpoint yet
+    cfg = resolve_train_config(old_dir, None, [], resume=True)
+    assert cfg == load_run_config(old_dir) == new.cfg
+    assert cfg.method.tse_steps == 3 and cfg.sampler.name == "randnas"
+    new.run()
+    create_trainer(cfg, old_dir).run()
+    ours, reference = (load_checkpoint(d / "checkpoints" / "last.pt") for d in (old_dir,
+                                                                             tmp_path / "new"))
+    for part in ("model", "alphas"):
+        assert all(torch.equal(ours[part][k], reference[part][k]) for k in reference[part])
+    with pytest.raises(SpeedyNASError, match="differs in: method.tse_steps"):
+        resolve_train_config(old_dir, None, ["method.tse_steps=4"], resume=True)
+
+
+@pytest.mark.e2e
+def test_an_old_spelling_run_dir_resumes_and_is_searched_with_its_file_left_as_it_is(tmp_path):
+    run_dir = tmp_path / "old"
+    run_script("train.py", "--config", str(TOY), "--run-dir", str(run_dir), DATA,
+               "method.name=darts", "optim.epochs=1", "log.probe_archs=0")
+    text = old_spelling(run_dir)
+    resumed = run_script("train.py", "--run-dir", str(run_dir), "--resume")
+    assert "was already complete" in resumed.stdout
+    searched = run_script("search.py", "--run-dir", str(run_dir), "--config",
+                          str(REPO / "configs" / "search_toy.yaml"), "retrain.enabled=false",
+                          "candidates.num=4", "name=old-spelling")
+    assert "spearman" in searched.stdout.lower()
+    assert (run_dir / "config.yaml").read_text() == text
 
 
 def train_cmd(run_dir: Path, *args: str) -> list[str]:
@@ -172,10 +254,10 @@ def train_cmd(run_dir: Path, *args: str) -> list[str]:
 @pytest.mark.e2e
 @pytest.mark.parametrize("method", ["darts", "drnas_tse"])
 def test_a_run_stopped_mid_epoch_resumes_bit_identically_and_is_searchable(method, tmp_path):
-    args = ["--config", str(TOY), DATA, f"sampler.name={method}", "optim.epochs=2",
+    args = ["--config", str(TOY), DATA, f"method.name={method}", "optim.epochs=2",
             "data.train_size=2048", "log.probe_archs=0"]
     if method.endswith("tse"):
-        args.append("sampler.tse_steps=7")  # α updates do not line up with epochs
+        args.append("method.tse_steps=7")  # α updates do not line up with epochs
     run_dir = tmp_path / "stopped"
     proc = subprocess.Popen(train_cmd(run_dir, *args), cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -206,22 +288,20 @@ def test_a_run_stopped_mid_epoch_resumes_bit_identically_and_is_searchable(metho
 
 
 def test_the_heat_map_shows_each_edges_strongest_op_in_white():
-    from supernet.differentiable import heat_map
-
     image = heat_map(torch.tensor([[0.19, 0.21, 0.2, 0.2, 0.2], [0.5, 0.1, 0.1, 0.1, 0.2]]), 3)
     assert image.shape == (6, 15) and image.max() == 1
     assert image[0, 3] == 1 and image[3, 0] == 1 and image[0, 0] < 1
 
 
 def test_the_benchmark_reads_each_epochs_skip_weight_and_parameter_free_edges(tmp_path):
-    """benchmarks/differentiable.py's per-epoch row: the cell's mean skip_connect weight is
+    """experiments/differentiable.py's per-epoch row: the cell's mean skip_connect weight is
     softmax(α)'s at the end of the epoch, and the derived arch's weight-free edges are counted."""
     run_dir = tmp_path / "darts-seed1"
-    trainer = toy_trainer(run_dir, "sampler.name=darts", "sampler.init_scale=1.0",
+    trainer = toy_trainer(run_dir, "method.name=darts", "method.init_scale=1.0",
                           "optim.epochs=1", "data.train_size=128", "data.val_size=64",
                           "log.progress=false")
     trainer.run()
-    bench = runpy.run_path(str(REPO / "benchmarks" / "differentiable.py"))
+    bench = runpy.run_path(str(REPO / "experiments" / "differentiable.py"))
     [row] = bench["rows_of"]([("darts", 1, run_dir)])
     skip = trainer.net.space.ops.index("skip_connect")
     expected = trainer.alphas.alphas["cell"].detach().softmax(-1)[:, skip].mean().item()

@@ -18,13 +18,14 @@ from estimators import ESTIMATORS
 from search_spaces import GROUND_TRUTHS
 from speedynas_search.retrain import cache_file
 from speedynas_search.search_config import SearchConfig
+from supernet.methods import METHODS
 from supernet.registry import NETWORKS, SUPERNETS
 from supernet.samplers import SAMPLERS
 from supernet.train_config import TrainConfig
 
 from .conftest import CIFAR10_DIR, REPO, assert_one_line_error, run_script
 
-REGISTRIES = [SAMPLERS, SUPERNETS, NETWORKS, ESTIMATORS, GROUND_TRUTHS]
+REGISTRIES = [SAMPLERS, METHODS, SUPERNETS, NETWORKS, ESTIMATORS, GROUND_TRUTHS]
 
 
 @pytest.mark.parametrize("registry", REGISTRIES, ids=lambda r: r.kind)
@@ -41,7 +42,7 @@ def test_every_plugin_option_is_a_keyword_of_its_factory_with_its_default(regist
 
 
 def test_an_unknown_plugin_lists_the_registered_ones():
-    with pytest.raises(SpeedyNASError, match="unknown sampler 'nope'; registered: darts"):
+    with pytest.raises(SpeedyNASError, match="unknown sampler 'nope'; registered: fairnas"):
         options_schema(SAMPLERS, "nope")
 
 

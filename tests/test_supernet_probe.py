@@ -1,4 +1,4 @@
-"""benchmarks/supernet_probe.py: the fixed-path mode trains one path, the learning rate holds."""
+"""experiments/supernet_probe.py: the fixed-path mode trains one path, the learning rate holds."""
 from __future__ import annotations
 
 import runpy
@@ -14,7 +14,7 @@ TOY = REPO / "configs" / "toy.yaml"
 
 
 def test_the_fixed_mode_trains_one_path_at_a_held_learning_rate(tmp_path) -> None:
-    script = runpy.run_path(str(REPO / "benchmarks" / "supernet_probe.py"))
+    script = runpy.run_path(str(REPO / "experiments" / "supernet_probe.py"))
     trainer = script["probe_trainer"](TOY, [f"data.root={CIFAR10_DIR}", "optim.lr=0.05"],
                                       "fixed", tmp_path)
     path = trainer.sampler.paths(np.random.default_rng(1))
@@ -33,7 +33,7 @@ def test_the_fixed_mode_trains_one_path_at_a_held_learning_rate(tmp_path) -> Non
 def test_the_probe_reports_both_modes(tmp_path, capsys, monkeypatch) -> None:
     monkeypatch.setattr("sys.argv", ["supernet_probe.py", "--config", str(TOY), "--steps", "4",
                                      "--window", "2", "--set", f"data.root={CIFAR10_DIR}"])
-    runpy.run_path(str(REPO / "benchmarks" / "supernet_probe.py"), run_name="__main__")
+    runpy.run_path(str(REPO / "experiments" / "supernet_probe.py"), run_name="__main__")
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 0.025")]
     assert [row.split(" | ")[1] for row in rows] == ["sampled", "fixed"]
     losses = [float(v) for row in rows for v in row.split(" | ")[2].split()]
@@ -41,7 +41,7 @@ def test_the_probe_reports_both_modes(tmp_path, capsys, monkeypatch) -> None:
 
 
 def test_partly_fixed_darts_paths_keep_what_their_mode_fixes() -> None:
-    script = runpy.run_path(str(REPO / "benchmarks" / "supernet_probe.py"))
+    script = runpy.run_path(str(REPO / "experiments" / "supernet_probe.py"))
     space = search_spaces.create("darts")
     fixed = space.sample(np.random.default_rng(0))
     rng = np.random.default_rng(1)

@@ -1,6 +1,7 @@
 """train.py end to end on real CIFAR-10 images: outputs, determinism, kill/resume, bad input."""
 from __future__ import annotations
 
+import runpy
 import signal
 import subprocess
 import sys
@@ -112,6 +113,61 @@ def test_sigint_saves_mid_epoch_and_resume_is_bit_identical(tmp_path):
 
 
 @pytest.mark.e2e
+def test_a_finished_run_resumed_says_nothing_was_trained_and_changes_nothing(toy_run):
+    files = {p: p.read_bytes() for p in toy_run.rglob("*") if p.is_file() and p.name != ".lock"}
+    proc = train(toy_run, "--resume")
+    assert proc.stdout.startswith(f"{toy_run} was already complete (3 epochs): nothing was "
+                                  "trained; its last epoch: train loss "), proc.stdout
+    assert "finished" not in proc.stdout
+    after = {p: p.read_bytes() for p in toy_run.rglob("*") if p.is_file() and p.name != ".lock"}
+    assert after == files  # no checkpoint, history or TensorBoard file written
+
+
+@pytest.mark.e2e
+def test_resume_of_an_empty_directory_is_refused_and_leaves_it_empty(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_one_line_error(train(empty, "--resume", check=False),
+                          f"cannot resume: {empty} holds no run")
+    assert list(empty.iterdir()) == []  # neither a lock nor a run marker left behind
+
+
+def test_the_cpu_note_names_the_reference_recipe_its_size_and_the_cpu_config():
+    note = runpy.run_path(str(REPO / "train.py"))["defaults_on_cpu_note"](
+        load_config(TrainConfig), 39_100)
+    assert "\n" not in note and note.startswith("note: without --config")
+    assert "(nb201 supernet C=16, N=5, 100 epochs = 39,100 steps): hours on a CPU" in note
+    assert note.endswith("--config configs/nb201_cpu_randnas.yaml in a new --run-dir")
+    cpu = load_config(TrainConfig, REPO / "configs" / "nb201_cpu_randnas.yaml")
+    assert cpu.model.C < 16 and cpu.optim.epochs < 100  # what the note points to is smaller
+
+
+TINY = [DATA, "data.resolution=16", "data.train_size=512", "data.val_size=256", "model.C=4",
+        "model.N=1", "optim.epochs=1", "log.probe_archs=0", "log.progress=false"]
+
+
+@pytest.mark.e2e
+def test_a_cpu_run_without_config_says_what_it_trains_before_training_it(tmp_path):
+    run_dir = tmp_path / "defaults"
+    proc = subprocess.run([sys.executable, str(REPO / "train.py"), "--run-dir", str(run_dir),
+                           "device=cpu", *TINY], cwd=REPO, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout
+    lines = proc.stdout.splitlines()
+    notes = [i for i, line in enumerate(lines) if line.startswith("note: without --config")]
+    first_epoch = next(i for i, line in enumerate(lines) if line.startswith("epoch 1 "))
+    assert len(notes) == 1 and notes[0] < first_epoch, proc.stdout
+    assert "(nb201 supernet C=4, N=1, 1 epochs = 8 steps)" in lines[notes[0]]
+    assert "configs/nb201_cpu_randnas.yaml" in lines[notes[0]]
+    saved = load_config(TrainConfig, run_dir / "config.yaml")
+    assert saved == load_config(TrainConfig, None, ["device=cpu", *TINY])  # the defaults, as said
+    config = tmp_path / "tiny.yaml"
+    config.write_text("device: cpu\n")
+    given = train(tmp_path / "given", "--config", str(config), *TINY)
+    assert "note:" not in given.stdout + given.stderr
+
+
+@pytest.mark.e2e
 def test_corrupted_checkpoint_is_refused_and_kept(toy_run, tmp_path):
     run_dir = tmp_path / "corrupt"
     train(run_dir, "--config", str(TOY), DATA, "optim.epochs=1")
@@ -145,6 +201,7 @@ def test_run_dir_with_a_different_config_is_refused(toy_run):
     ("optim.lr=-1", "optim.lr"),
     ("model.space=nb101", "unknown supernet 'nb101'; registered: darts, nb201"),
     ("sampler.stratify=params", "'stratify' is an option of sampler multipaths"),
+    ("method.name=dart", "unknown gradient-based method 'dart'; registered: darts, darts_tse"),
     ("model.layers=3", "valid keys in section 'model' (space 'nb201'): space, channels_last, C, N"),
     ("data.train_size=30000", "data.train_size=30000 exceeds"),
     ("data.root=/nonexistent/cifar", "/nonexistent/cifar"),

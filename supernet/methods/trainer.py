@@ -1,7 +1,7 @@
-"""Training a supernet by differentiable search (DARTS, DARTS-TSE, DrNAS, DrNAS-TSE).
+"""Training a supernet by a gradient-based search method (DARTS, DARTS-TSE, DrNAS, DrNAS-TSE).
 
 The supernet's relaxed mode (:meth:`Supernet.forward_relaxed`) mixes every op of every edge with
-weights from α (:mod:`.relaxation`). Each training step is one weight step (SGD, cosine, as the
+weights from α (:mod:`.base`). Each training step is one weight step (SGD, cosine, as the
 single-path trainer) on a training batch; the α step (Adam) is, by the method's objective,
 
 - ``validation``: before every weight step, on one batch of the validation split (first-order
@@ -32,10 +32,9 @@ from speedynas_core.runtime import mixed_precision
 from speedynas_data.batches import derive_seed
 from search_spaces import Arch
 
-from .relaxation import DifferentiableMethod, weights_of
-from .samplers import SAMPLERS
-from .train_config import TrainConfig
-from .trainer import SupernetTrainer
+from ..train_config import TrainConfig
+from ..trainer import SupernetTrainer
+from .base import GradientMethod, create_method, weights_of
 
 #: The true accuracy of an arch, or ``None`` when the source does not know it.
 Truth = Callable[[Arch], Optional[float]]
@@ -48,7 +47,8 @@ class DifferentiableTrainer(SupernetTrainer):
     def __init__(self, cfg: TrainConfig, run_dir: Path, env: DistEnv = DistEnv(),
                  device: torch.device | None = None, truth: Truth | None = None) -> None:
         super().__init__(cfg, run_dir, env, device)
-        self.method: DifferentiableMethod = self.sampler
+        self.method: GradientMethod = create_method(cfg.method.name, self.net,
+                                                    **cfg.method.options())
         self.alphas = self.method.arch_parameters(self.net, cfg.seed).to(self.device)
         self.arch_optimizer = self.method.arch_optimizer(self.alphas)
         self.val_batches = None if self.method.tse_steps is not None else self.data.batches(
@@ -57,6 +57,10 @@ class DifferentiableTrainer(SupernetTrainer):
         self.tse_sum = [torch.zeros_like(a) for a in self.alphas.parameters()]
         self.both = nn.ModuleList([self.net, self.alphas])  # one all-reduce for both gradients
         self.truth = truth
+
+    def path_sampler(self) -> None:
+        """None: every step trains the relaxed supernet, all paths at once."""
+        return None
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -162,15 +166,4 @@ def heat_map(probabilities: torch.Tensor, cell: int = 12) -> torch.Tensor:
     return rows.repeat_interleave(cell, 0).repeat_interleave(cell, 1)
 
 
-def create_trainer(cfg: TrainConfig, run_dir: Path, env: DistEnv = DistEnv(),
-                   device: torch.device | None = None, truth: Truth | None = None,
-                   ) -> SupernetTrainer:
-    """The trainer ``cfg.sampler`` calls for: single-path, or differentiable (given ``truth``,
-    it logs the derived arch's true accuracy)."""
-    factory = SAMPLERS.get(cfg.sampler.name)
-    if isinstance(factory, type) and issubclass(factory, DifferentiableMethod):
-        return DifferentiableTrainer(cfg, run_dir, env, device, truth)
-    return SupernetTrainer(cfg, run_dir, env, device)
-
-
-__all__ = ["DifferentiableTrainer", "Truth", "create_trainer", "heat_map"]
+__all__ = ["DifferentiableTrainer", "Truth", "heat_map"]

@@ -1,17 +1,15 @@
-"""Differentiable search methods: DARTS, DARTS-TSE, DrNAS and DrNAS-TSE.
+"""What every gradient-based search method shares: α, its optimizer, the mixing weights, and
+the registry the methods are chosen from (``method: {name: darts_tse, tse_steps: 5}``).
 
-They are registered as samplers (``sampler: {name: darts_tse, tse_steps: 100}``): where a path
-sampler picks the single paths a step trains, these train every op of every edge at once,
-mixed by architecture parameters α (:class:`ArchParameters`), and learn α on the way
-(:class:`supernet.differentiable.DifferentiableTrainer`).
+Where a path sampler (:mod:`supernet.samplers`) picks the single paths a step trains, a
+gradient-based method trains every op of every edge at once, mixed by architecture parameters α
+(:class:`ArchParameters`), and learns α on the way
+(:class:`supernet.methods.trainer.DifferentiableTrainer`). Two choices make a method:
 
-Two choices make the four methods:
-
-- **relaxation**: ``softmax`` (DARTS: the mixing weights are softmax(α) per edge) or
-  ``dirichlet`` (DrNAS, Chen et al. 2021: the weights are a pathwise-differentiable draw from
-  Dirichlet(elu(α) + 1) per edge and step; the derived arch uses the Dirichlet mean). The only
-  regulariser of α is the arch optimizer's weight decay (an L2 penalty); DrNAS's KL
-  regulariser towards a Dirichlet prior and its progressive schedule are not implemented.
+- **relaxation**: ``softmax`` (the mixing weights are softmax(α) per edge) or ``dirichlet``
+  (the weights are a pathwise-differentiable draw from Dirichlet(elu(α) + 1) per edge and
+  step; the derived arch uses the Dirichlet mean). The only regulariser of α is the arch
+  optimizer's weight decay (an L2 penalty).
 - **objective** of the α step: the validation loss of one validation batch per training step
   (first-order DARTS, Ru et al. 2021 Alg. 2), or TSE (Alg. 3): the sum, over ``tse_steps``
   consecutive weight steps, of the gradient of each step's training loss with respect to α,
@@ -21,16 +19,16 @@ Two choices make the four methods:
 """
 from __future__ import annotations
 
-from typing import Annotated, Literal, Mapping
+from typing import Annotated, Any, Callable, Literal, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from speedynas_core.plugins import Option
+from speedynas_core.registry import Registry
 
-from .base import Supernet
-from .samplers import register_sampler
+from ..base import Supernet
 
 Relaxation = Literal["softmax", "dirichlet"]
 
@@ -55,7 +53,7 @@ class ArchParameters(nn.Module):
             for kind, names in ops.items()})
 
 
-class DifferentiableMethod:
+class GradientMethod:
     """How α mixes the ops (``relaxation``) and what the α step descends (``tse_steps``:
     ``None`` for the validation loss)."""
 
@@ -96,20 +94,7 @@ class DifferentiableMethod:
             return {k: c / c.sum(dim=-1, keepdim=True) for k, c in concentration.items()}
 
 
-@register_sampler("darts")
-class DARTS(DifferentiableMethod):
-    """First-order DARTS: softmax relaxation, α descends one validation batch's loss per
-    weight step."""
-
-
-@register_sampler("drnas")
-class DrNAS(DifferentiableMethod):
-    """DrNAS: Dirichlet relaxation, α descends one validation batch's loss per weight step."""
-
-    relaxation: Relaxation = "dirichlet"
-
-
-class TSEObjective(DifferentiableMethod):
+class TSEObjective(GradientMethod):
     """α descends the summed training-loss α-gradients of ``tse_steps`` weight steps."""
 
     def __init__(self, net: Supernet, tse_steps: TSESteps = 100, arch_lr: ArchLR = 3e-4,
@@ -119,16 +104,15 @@ class TSEObjective(DifferentiableMethod):
         self.tse_steps = tse_steps
 
 
-@register_sampler("darts_tse")
-class DARTSTSE(TSEObjective):
-    """DARTS-TSE (Ru et al. 2021, Alg. 3): softmax relaxation, TSE objective."""
+#: Gradient-based search methods, chosen with ``method.name``; the options are their keyword
+#: parameters (``net`` is supplied by the trainer).
+METHODS: Registry[GradientMethod] = Registry("gradient-based method", fixed=("net",))
+register_method: Callable = METHODS.register
 
 
-@register_sampler("drnas_tse")
-class DrNASTSE(TSEObjective):
-    """DrNAS-TSE: Dirichlet relaxation, TSE objective."""
-
-    relaxation: Relaxation = "dirichlet"
+def create_method(name: str, net: Supernet, **options: Any) -> GradientMethod:
+    """The method registered as ``name`` for ``net``."""
+    return METHODS.create(name, net, **options)
 
 
 def weights_of(probabilities: Mapping[str, torch.Tensor]) -> dict[str, list[list[float]]]:
