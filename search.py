@@ -1,7 +1,7 @@
 """Rank candidate architectures with a trained supernet.
 
     python search.py --run-dir runs/nb201 [--config configs/search_cpu.yaml] [key=value ...]
-    python search.py --run-dir runs/nb201 --ground-truth PATH/nb201.json
+    python search.py --run-dir runs/nb201 --ground-truth nb201
     python search.py --list-keys
     torchrun --nproc_per_node=2 search.py --run-dir runs/nb201 ...   # candidates sharded
 
@@ -10,12 +10,9 @@ Writes RUN_DIR/search/ (or RUN_DIR/search/NAME with name=NAME); rerun the same c
 from __future__ import annotations
 
 from speedynas_core.cli import parse_run_args, run_cli, run_parser
-from speedynas_core.config import import_plugins, load_config
-from speedynas_core.distributed import DistEnv, init_distributed, shutdown
-from search_spaces.ground_truth import GROUND_TRUTHS
-from speedynas_search.search_config import SearchConfig, search_context
-from speedynas_search.search_run import Search
-from supernet.run_dir import load_run_config
+
+#: The config schema, imported only once the arguments ask for it (``--help`` needs no torch).
+SCHEMA = "speedynas_search.search_config:SearchConfig"
 
 
 def main(argv: list[str]) -> int:
@@ -25,9 +22,16 @@ def main(argv: list[str]) -> int:
                         help="a registered ground-truth source (nb201: the table shipped with "
                              "the package), or a table file: ground_truth.source=table "
                              "ground_truth.path=PATH")
-    args = parse_run_args(parser, SearchConfig, argv)
+    args = parse_run_args(parser, SCHEMA, argv)
     if args is None:
         return 0
+    from search_spaces.ground_truth import GROUND_TRUTHS
+    from speedynas_core.config import import_plugins, load_config
+    from speedynas_core.distributed import DistEnv, init_distributed, shutdown
+    from speedynas_search.search_config import SearchConfig, search_context
+    from speedynas_search.search_run import Search
+    from supernet.run_dir import load_run_config
+
     overrides = list(args.overrides)
     if args.ground_truth in GROUND_TRUTHS:
         overrides.append(f"ground_truth.source={args.ground_truth}")

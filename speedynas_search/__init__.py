@@ -1,7 +1,7 @@
 """The search pipeline, one floor above :mod:`estimators`: candidates, search strategies and the
-budgeted evaluator they drive, fine-tuning from inherited supernet weights, the resumable
-search run, the retrain ground truth, ranking metrics, Pareto
-fronts, reports and plots, and retraining of the top-k.
+evaluator they drive within the search's limits, fine-tuning from inherited supernet weights,
+the resumable search run (its evaluation runner, scorer and reporter), the retrain ground
+truth, ranking metrics, Pareto fronts, reports and plots, and retraining of the top-k.
 
 >>> from speedynas_search import rank_metrics
 """

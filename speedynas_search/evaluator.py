@@ -1,4 +1,4 @@
-"""The evaluations a strategy asks for: budget, resume by replay, sharding, fitness, incumbent.
+"""The evaluations a strategy asks for: limits, resume by replay, sharding, fitness, incumbent.
 
 The incumbent after every evaluation is the best so far by the fitness (see below) of the
 highest fidelity reached; a batch's evaluations run together, so a joint fitness ranks them
@@ -11,11 +11,11 @@ ranks: the i-th new evaluation of a batch on rank i mod world_size), recorded th
 finish, and the batch is merged before the strategy sees it. Every rank replays the same
 strategy on the same records, so they all propose the same batches.
 
-The budget (``budget.evaluations``, ``budget.steps``, ``budget.seconds``) is checked before
-each batch: a batch is cut to what the evaluation and step budgets still allow, and once the
-budget is spent :class:`~speedynas_search.strategies.BudgetSpent` ends the strategy. Seconds are
-those recorded with each evaluation (divided by the processes that shared its run), so a replay
-spends them again exactly; a seconds budget depends on the machine, the others do not.
+The limits (``limit.evaluations``, ``limit.steps``, ``limit.seconds``) are checked before each
+batch: a batch is cut to what the evaluation and step limits still allow, and once a limit is
+reached :class:`~speedynas_search.strategies.LimitReached` ends the strategy. Seconds are those
+recorded with each evaluation (divided by the processes that shared its run), so a replay
+spends them again exactly; a seconds limit depends on the machine, the others do not.
 
 Fitness: a per-candidate estimator's stored score at the fidelity's B; a joint estimator (a rank
 combination) is re-ranked over every evaluation made so far at the same fidelity each
@@ -46,9 +46,9 @@ from speedynas_core.distributed import DistEnv
 from speedynas_core.errors import SpeedyNASError
 from search_spaces import Arch, SearchSpace
 
-from .results_store import Record, ResultsStore, record_score
-from .search_config import BudgetConfig
-from .strategies import BudgetSpent, Fidelity
+from .results_store import Record, ResultsStore
+from .search_config import LimitConfig
+from .strategies import Fidelity, LimitReached
 
 #: Computes one evaluation: (index, arch, fidelity) -> its results record.
 Compute = Callable[[int, Arch, Fidelity], Record]
@@ -66,8 +66,8 @@ class Spent:
 
     def add(self, record: Record) -> None:
         self.evaluations += 1
-        self.steps += int(record["steps"])
-        self.seconds += float(record["seconds"]) / int(record.get("processes", 1))
+        self.steps += int(record.steps)
+        self.seconds += float(record.seconds) / int(record.processes)
 
 
 class FitnessView(Mapping[int, float]):
@@ -108,6 +108,28 @@ class _Running:
     best: int | None = None
 
 
+def progress_total(planned: int | None, limit: LimitConfig,
+                   fidelities: Sequence[Fidelity]) -> tuple[int | None, str]:
+    """The progress bar's total and description: the fewest evaluations that the strategy
+    (``planned``: ``None`` when it cannot say) and the limits that count evaluations allow, and
+    whether a limit that does not count them (seconds, or steps spent at several fidelities)
+    may end the search sooner."""
+    steps = {f.steps for f in fidelities}
+    counts = [n for n in (planned, limit.evaluations) if n is not None]
+    sooner = ["limit.seconds"] if limit.seconds is not None else []
+    if limit.steps is not None and steps != {0}:  # evaluations without fine-tune cost no steps
+        if len(steps) == 1:
+            counts.append(limit.steps // steps.pop())
+        else:
+            sooner.append("limit.steps")
+    if not counts:
+        return None, "evaluations (total unknown" + (f": until {' or '.join(sooner)})" if sooner
+                                                     else " in advance)")
+    if sooner:
+        return min(counts), f"evaluations (at most: {' or '.join(sooner)} may end sooner)"
+    return min(counts), "evaluations"
+
+
 def _beats(score: float, best: float) -> bool:
     """Whether a later evaluation's ``score`` displaces the ``best`` so far: the first of
     :func:`~speedynas_search.metrics.rank_order` (finite scores first, larger first, ties to
@@ -119,13 +141,13 @@ class Evaluator:
     """Implements :class:`~speedynas_search.strategies.Evaluations` for one search run."""
 
     def __init__(self, space: SearchSpace, pool: Sequence[Arch], fidelity: Fidelity,
-                 fidelities: Sequence[Fidelity], budget: BudgetConfig, store: ResultsStore,
+                 fidelities: Sequence[Fidelity], limit: LimitConfig, store: ResultsStore,
                  stored: dict[int, Record], compute: Compute, joint: dict[str, JointScores],
                  truth: Callable[[str], float | None] | None = None,
                  space_values: Sequence[float] | None = None, progress: bool = True,
-                 env: DistEnv = DistEnv()) -> None:
+                 env: DistEnv = DistEnv(), planned: int | None = None) -> None:
         self.space, self._pool, self.fidelity = space, list(pool), fidelity
-        self.fidelities, self.budget, self.store = list(fidelities), budget, store
+        self.fidelities, self.limit, self.store = list(fidelities), limit, store
         self.compute, self.joint, self.truth, self.env = compute, joint, truth, env
         self.space_values = sorted(v for v in space_values or () if math.isfinite(v))
         self.stored = stored  # index -> record: what earlier runs recorded, then this run's
@@ -141,9 +163,8 @@ class Evaluator:
         self._reached: set[int] = set()  # steps among the first ``_traced`` records
         self._traced = 0
         self._running: dict[Fidelity, _Running] = {}
-        total = budget.evaluations or (budget.steps // fidelity.steps
-                                       if budget.steps is not None and fidelity.steps else None)
-        self.bar = tqdm(total=total, desc="evaluations", unit="arch", dynamic_ncols=True,
+        total, desc = progress_total(planned, limit, self.fidelities)
+        self.bar = tqdm(total=total, desc=desc, unit="arch", dynamic_ncols=True,
                         disable=not (progress and env.is_main))
 
     # ------------------------------------------------------------------ Evaluations protocol
@@ -159,7 +180,7 @@ class Evaluator:
     def evaluate(self, archs: Sequence[Arch], fidelity: Fidelity) -> list[Record]:
         room = self.room(fidelity)
         if room == 0:
-            raise BudgetSpent
+            raise LimitReached
         batch = list(archs)[:room] if room is not None else list(archs)
         first = len(self.records)
         todo = []
@@ -167,17 +188,18 @@ class Evaluator:
             stored = self.stored.get(index)
             if stored is None:
                 todo.append((index, arch))
-            elif stored["arch"] != str(arch) or stored["steps"] != fidelity.steps:
+            elif stored.arch != str(arch) or stored.steps != fidelity.steps:
                 raise SpeedyNASError(
-                    f"{self.store.path}: evaluation {index} is {stored['arch']} at "
-                    f"{stored['steps']} steps, but the strategy now asks for {arch} at "
+                    f"{self.store.path}: evaluation {index} is {stored.arch} at "
+                    f"{stored.steps} steps, but the strategy now asks for {arch} at "
                     f"{fidelity.steps}: the results belong to another search (strategy, "
                     "fitness or candidates changed?); use another name=...")
         start = time.perf_counter()
         for index, arch in todo[self.env.rank::self.env.world_size]:
             record = self.compute(index, arch, fidelity)
             self.store.append(record)
-            self.stored[index] = json.loads(dumps_strict(record))  # as a resume reads it
+            # as a resume reads it (non-finite scores as None)
+            self.stored[index] = Record.from_json(json.loads(dumps_strict(record.to_json())))
             self.bar.update(self.env.world_size)
         if todo and self.env.distributed:
             self.stored = self.store.sync()
@@ -186,15 +208,15 @@ class Evaluator:
         spent_after = []
         for record in new:
             self.records.append(record)
-            self._eligible.setdefault(record["steps"], []).append(record)
-            self._keys.add((record["arch"], record["steps"]))
+            self._eligible.setdefault(record.steps, []).append(record)
+            self._keys.add((record.arch, record.steps))
             self.spent.add(record)
             spent_after.append(replace(self.spent))
         self.bar.update(len(new) - len(todo))
         for count, spent in enumerate(spent_after, first + 1):
             self.trace.append(self.incumbent(count, spent))
         if len(batch) < len(archs):
-            raise BudgetSpent
+            raise LimitReached
         return new
 
     def fitness(self, fidelity: Fidelity) -> Mapping[int, float]:
@@ -214,21 +236,20 @@ class Evaluator:
                 return cached[1]
             values = self.joint[fidelity.fitness](fidelity.fitness, list(eligible),
                                                   fidelity.budget)
-            scores = {r["index"]: (math.nan if v is None else float(v))
+            scores = {r.index: (math.nan if v is None else float(v))
                       for r, v in zip(eligible, values)}
             self._joint[fidelity] = (len(self.records), scores)
             return scores
         scores, order = self._single.setdefault(fidelity, ({}, []))
         for record in eligible[len(order):]:  # the records added since (a list slice: O(new))
-            value = record_score(record, fidelity.fitness, fidelity.budget)
-            scores[record["index"]] = math.nan if value is None else float(value)
-            order.append(record["index"])
+            scores[record.index] = record.score(fidelity.fitness, fidelity.budget)
+            order.append(record.index)
         return scores
 
-    # ------------------------------------------------------------------ budget and incumbent
+    # ------------------------------------------------------------------ limits and incumbent
     def room(self, fidelity: Fidelity) -> int | None:
-        """How many evaluations at ``fidelity`` the budget still allows (``None``: no limit)."""
-        b, spent = self.budget, self.spent
+        """How many evaluations at ``fidelity`` the limits still allow (``None``: no limit)."""
+        b, spent = self.limit, self.spent
         if b.seconds is not None and spent.seconds >= b.seconds:
             return 0
         limits = []
@@ -245,7 +266,7 @@ class Evaluator:
         space, when known)."""
         if count < self._traced:  # an earlier prefix: start over
             self._reached, self._traced = set(), 0
-        self._reached.update(r["steps"] for r in self.records[self._traced:count])
+        self._reached.update(r.steps for r in self.records[self._traced:count])
         self._traced = count
         fidelity = next((f for f in reversed(self.fidelities) if f.steps in self._reached),
                         self.fidelities[-1])
@@ -256,7 +277,7 @@ class Evaluator:
             "fitness": fidelity.fitness, "budget": fidelity.budget}
         if best is None:
             return entry
-        arch = self.stored[best]["arch"]
+        arch = self.stored[best].arch
         entry.update(index=best, arch=arch, score=scores[best])
         truth = self.truth(arch) if self.truth is not None else None
         if truth is not None:
@@ -275,10 +296,10 @@ class Evaluator:
         running = self._running.get(fidelity)
         eligible = self._eligible.get(fidelity.steps, [])
         if (running is None or running.scores is not scores
-                or (running.scanned and eligible[running.scanned - 1]["index"] >= count)):
+                or (running.scanned and eligible[running.scanned - 1].index >= count)):
             running = self._running[fidelity] = _Running(scores)
-        while running.scanned < len(eligible) and eligible[running.scanned]["index"] < count:
-            index = eligible[running.scanned]["index"]
+        while running.scanned < len(eligible) and eligible[running.scanned].index < count:
+            index = eligible[running.scanned].index
             if running.best is None or _beats(scores[index], scores[running.best]):
                 running.best = index
             running.scanned += 1

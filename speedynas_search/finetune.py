@@ -17,7 +17,7 @@ seed, the same for every candidate. They see the first ``batches`` fixed train b
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -98,17 +98,22 @@ class ZeroCostSetup:
         return values, seconds
 
 
-def fine_tune_steps(cfg: FinetuneConfig, records: set[str] | frozenset[str]) -> int:
-    """Updates per candidate: max(B), or 0 when nothing recorded needs fine-tuning."""
-    return max(cfg.budgets) if records & FINE_TUNE_RECORDS else 0
+def fine_tune_steps(cfg: FinetuneConfig, records: set[str] | frozenset[str],
+                    steps: int | None = None) -> int:
+    """Updates per candidate: ``steps`` (default max(B)), or 0 when nothing recorded needs
+    fine-tuning."""
+    if not records & FINE_TUNE_RECORDS:
+        return 0
+    return max(cfg.budgets) if steps is None else steps
 
 
 def prepare_batches(data: RunData, cfg: FinetuneConfig, records: set[str],
-                    device: torch.device, zero_cost_batches: int = 0) -> FinetuneBatches:
-    """The fixed train batches (as many as the fine-tune or the zero-cost estimators use),
-    validation batches (for ``val_losses``) and the valacc subset (for ``val_acc`` /
-    ``val_acc_inherited``), on ``device``, normalised."""
-    steps = max(fine_tune_steps(cfg, records), zero_cost_batches)
+                    device: torch.device, zero_cost_batches: int = 0,
+                    steps: int | None = None) -> FinetuneBatches:
+    """The fixed train batches (as many as the fine-tune of ``steps`` updates, default max(B),
+    or the zero-cost estimators use), validation batches (for ``val_losses``) and the valacc
+    subset (for ``val_acc`` / ``val_acc_inherited``), on ``device``, normalised."""
+    steps = max(fine_tune_steps(cfg, records, steps), zero_cost_batches)
     available = len(data.train_idx) // cfg.batch_size
     if steps > available:
         asked = (f"finetune.budgets asks for B={steps}" if steps > zero_cost_batches else
@@ -139,11 +144,14 @@ def prepare_batches(data: RunData, cfg: FinetuneConfig, records: set[str],
 
 def finetune(net: Supernet, arch: Arch, batches: FinetuneBatches, cfg: FinetuneConfig,
              records: set[str], zero_cost: ZeroCostSetup | None = None,
-             precision: Precision = "fp32") -> tuple[Trajectory, FinetuneTimes]:
+             precision: Precision = "fp32", *, steps: int | None = None,
+             budgets: Collection[int] | None = None) -> tuple[Trajectory, FinetuneTimes]:
     """Measure the zero-cost estimators (in fp32), then fine-tune ``arch``'s inherited
-    sub-network for max(B) steps (none when no record needs it), forward passes in
-    ``precision``; its trajectory and timings."""
-    steps = fine_tune_steps(cfg, records)
+    sub-network for ``steps`` steps (default max(B); none when no record needs it), forward
+    passes in ``precision``, measuring ``val_acc`` after each of ``budgets`` updates (default
+    ``cfg.budgets``); its trajectory and timings."""
+    budgets = cfg.budgets if budgets is None else budgets
+    steps = fine_tune_steps(cfg, records, steps)
     times = FinetuneTimes()
     sub = net.extract(arch).train()
     zero_cost_values: dict[str, float] = {}
@@ -169,7 +177,7 @@ def finetune(net: Supernet, arch: Arch, batches: FinetuneBatches, cfg: FinetuneC
         optimizer.step()
         train_losses.append(loss.detach())
         times.train += time.perf_counter() - start
-        measure_acc = "val_acc" in records and b + 1 in cfg.budgets
+        measure_acc = "val_acc" in records and b + 1 in budgets
         if "val_losses" in records or measure_acc:
             start = time.perf_counter()
             if "val_losses" in records:

@@ -1,16 +1,12 @@
 """Search reports: the Table-2-style summary (JSON + markdown), terminal table and CSV
 (the plots are :mod:`speedynas_search.plots`).
 
-Input is the search's ``results.jsonl`` records, one per candidate::
-
-    {"arch": str, "params": int, "flops": int, "seconds": float, "processes": int,
-     "scores": {estimator: {str(B): score}}, ...}
-
-and ``truths``, arch text -> true accuracy (``None`` or absent = missing from the ground truth;
-such candidates are listed and left out of every metric). Metrics follow
-:mod:`speedynas_search.metrics` (non-finite scores rank last, score ties go to the earlier candidate),
-except for *learned* estimators: their non-finite scores mark the candidates they were fitted
-on, which are left out of their metrics (and marked ``*`` in the tables).
+Input is the search's :class:`~speedynas_search.results_store.Record` list, one per
+candidate, and ``truths``, arch text -> true accuracy (``None`` or absent = missing from the
+ground truth; such candidates are listed and left out of every metric). Metrics follow
+:mod:`speedynas_search.metrics` (non-finite scores rank last, score ties go to the earlier
+candidate), except for *learned* estimators: their non-finite scores mark the candidates they
+were fitted on, which are left out of their metrics (and marked ``*`` in the tables).
 Pareto fronts (:func:`pareto_summary`): per estimator, the candidates that no other beats on
 both score (larger) and parameter count, or FLOPs (smaller).
 """
@@ -27,7 +23,7 @@ from speedynas_core.atomic_io import atomic_write_json, atomic_write_text
 
 from .metrics import RESAMPLES, best_top_k, pair_with_truth, rank_metrics, rank_order
 from .pareto import pareto_front
-from .results_store import record_score
+from .results_store import Record
 from .strategy_report import format_strategy
 
 
@@ -44,11 +40,12 @@ PARETO_COSTS = ("params", "flops")
 MAX_MISSING_SHOWN = 10
 
 
-def scores_at(results: Sequence[Mapping[str, Any]], estimator: str, budget: int) -> list[float]:
-    return [record_score(r, estimator, budget) for r in results]
+def scores_at(results: Sequence[Record], estimator: str, budget: int) -> list[float]:
+    """``estimator``'s score of each record at ``budget``."""
+    return [r.score(estimator, budget) for r in results]
 
 
-def summarize(results: Sequence[Mapping[str, Any]], truths: Mapping[str, float | None],
+def summarize(results: Sequence[Record], truths: Mapping[str, float | None],
               estimators: Sequence[str], budgets: Sequence[int], settings: Mapping[str, Any],
               ks: Sequence[int] = (1, 5, 10), learned: Collection[str] = (),
               resamples: int = RESAMPLES, top_fraction: float = 0.1) -> dict[str, Any]:
@@ -58,7 +55,7 @@ def summarize(results: Sequence[Mapping[str, Any]], truths: Mapping[str, float |
     kendall_top and precision_top at ``top_fraction``, top{k}, best_top{k}). The ``learned``
     estimators are evaluated only on the candidates they scored (finite scores);
     ``learned[name]["fitted"]`` counts the others at the largest B."""
-    archs = [str(r["arch"]) for r in results]
+    archs = [r.arch for r in results]
     paired_truths = pair_with_truth(archs, [0.0] * len(archs), truths)
     metrics: dict[str, dict[str, Any]] = {}
     fitted: dict[str, dict[str, int]] = {}
@@ -183,7 +180,7 @@ def format_table(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def best_ranked(results: Sequence[Mapping[str, Any]], truths: Mapping[str, float | None],
+def best_ranked(results: Sequence[Record], truths: Mapping[str, float | None],
                 estimator: str, budget: int,
                 space_values: Sequence[float] | None = None) -> dict[str, Any] | None:
     """The candidate ``estimator`` ranks first at ``budget`` (see
@@ -195,13 +192,13 @@ def best_ranked(results: Sequence[Mapping[str, Any]], truths: Mapping[str, float
     order = rank_order(scores)
     if not order or not math.isfinite(scores[order[0]]):
         return None
-    arch = str(results[order[0]]["arch"])
+    arch = results[order[0]].arch
     truth = truths.get(arch)
     best: dict[str, Any] = {"estimator": estimator, "budget": int(budget), "arch": arch,
                             "score": scores[order[0]], "truth": truth}
     if truth is None:
         return best
-    known = [t for t in (truths.get(str(r["arch"])) for r in results) if t is not None]
+    known = [t for t in (truths.get(r.arch) for r in results) if t is not None]
     best["rank"], best["of"] = 1 + sum(t > truth for t in known), len(known)
     if space_values is not None:
         space = [float(v) for v in space_values if math.isfinite(v)]
@@ -225,7 +222,7 @@ def format_best(best: Mapping[str, Any] | None) -> str:
     return line
 
 
-def pareto_summary(results: Sequence[Mapping[str, Any]], estimators: Sequence[str],
+def pareto_summary(results: Sequence[Record], estimators: Sequence[str],
                    budget: int, costs: Sequence[str] = PARETO_COSTS) -> dict[str, Any]:
     """``{"budget": B, "fronts": {estimator: {cost: [{arch, score, params, flops}, ...]}}}``:
     for each of ``costs`` (a subset of :data:`PARETO_COSTS`), the candidates non-dominated in
@@ -234,9 +231,9 @@ def pareto_summary(results: Sequence[Mapping[str, Any]], estimators: Sequence[st
     for estimator in estimators:
         scores = scores_at(results, estimator, budget)
         fronts[estimator] = {
-            cost: [{"arch": str(results[i]["arch"]), "score": scores[i],
-                    **{c: int(results[i][c]) for c in costs}}
-                   for i in pareto_front(scores, [float(r[cost]) for r in results])]
+            cost: [{"arch": results[i].arch, "score": scores[i],
+                    **{c: int(getattr(results[i], c)) for c in costs}}
+                   for i in pareto_front(scores, [float(getattr(r, cost)) for r in results])]
             for cost in costs}
     return {"budget": int(budget), "fronts": fronts}
 
@@ -309,7 +306,7 @@ def format_retrain(retrain: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def scores_csv(results: Sequence[Mapping[str, Any]], truths: Mapping[str, float | None],
+def scores_csv(results: Sequence[Record], truths: Mapping[str, float | None],
                estimators: Sequence[str], budgets: Sequence[int]) -> str:
     """Per-candidate scores as CSV text, one row per candidate in evaluation order: ``arch``,
     ``params``, ``flops``, ``truth`` (empty when unknown), then one ``<estimator>@B<budget>``
@@ -319,11 +316,9 @@ def scores_csv(results: Sequence[Mapping[str, Any]], truths: Mapping[str, float 
     writer.writerow(["arch", "params", "flops", "truth",
                      *(f"{e}@B{b}" for e in estimators for b in budgets)])
     for record in results:
-        arch = str(record["arch"])
-        scores = [record_score(record, e, b) for e in estimators for b in budgets]
-        writer.writerow([arch, record["params"], "" if record.get("flops") is None
-                         else record["flops"], _csv_number(truths.get(arch)),
-                         *(_csv_number(v) for v in scores)])
+        scores = [record.score(e, b) for e in estimators for b in budgets]
+        writer.writerow([record.arch, record.params, "" if record.flops is None else record.flops,
+                         _csv_number(truths.get(record.arch)), *(_csv_number(v) for v in scores)])
     return out.getvalue()
 
 

@@ -34,6 +34,7 @@ from supernet.train_config import TrainConfig
 
 from search_spaces.ground_truth import GroundTruth, lookup_key, register_ground_truth
 from .metrics import top_k
+from .results_store import Record
 from .search_config import RetrainConfig, SearchConfig
 
 
@@ -68,7 +69,7 @@ def train_standalone(arch: Any, cfg: RetrainConfig, train: ImageTensors, test: I
     return 100.0 * path_accuracy(net, images, test.labels[test_idx].to(device))
 
 
-def retrain_top_k(results: Sequence[Mapping[str, Any]], cfg: SearchConfig, train_cfg: TrainConfig,
+def retrain_top_k(results: Sequence[Record], cfg: SearchConfig, train_cfg: TrainConfig,
                   truths: Mapping[str, float | None], cache_dir: Path, device: torch.device,
                   env: DistEnv = DistEnv()) -> dict[str, Any]:
     """Retrain the union of every estimator's top-k (at the largest B); per-estimator means of the
@@ -76,8 +77,8 @@ def retrain_top_k(results: Sequence[Mapping[str, Any]], cfg: SearchConfig, train
     every rank calls this; rank r trains every world_size-th arch still missing from the cache."""
     rcfg, budget = cfg.retrain, max(cfg.finetune.budgets)
     names = rcfg.estimators or list(cfg.estimators.names)
-    archs = [r["arch"] for r in results]
-    tops = {name: [archs[i] for i in top_k([r["scores"][name][str(budget)] for r in results],
+    archs = [r.arch for r in results]
+    tops = {name: [archs[i] for i in top_k([r.score(name, budget) for r in results],
                                            rcfg.top_k)] for name in names}
     union = list(dict.fromkeys(a for top in tops.values() for a in top))
     settings = {"retrain": config_to_dict(rcfg), "dataset": train_cfg.data.dataset}

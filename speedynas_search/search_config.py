@@ -190,23 +190,29 @@ class StrategyConfig(PluginSection):
     fitness_budget: Optional[int] = setting(None, min=0, help="the B its fitness is read at; "
                                                              "null: max(finetune.budgets)")
 
+    @classmethod
+    def config_key_hint(cls, key: str) -> str | None:
+        """A renamed key's new name, else which other strategies take ``key``."""
+        if key == "budgets":
+            return "halving's fine-tune steps per rung are strategy.rung_steps"
+        return super().config_key_hint(key)
+
     def create(self, space: SearchSpace) -> Strategy:
         """The configured strategy for ``space``."""
         return create_strategy(self.name, space, **self.options())
 
 
 @dataclass(frozen=True)
-class BudgetConfig:
+class LimitConfig:
     """When the search stops (whichever limit comes first; null: no limit). Steps are fine-tune
-    steps: an evaluation at B costs B, a zero-cost or table evaluation 0."""
+    steps: an evaluation of s steps costs s, a zero-cost or table evaluation 0."""
 
-    evaluations: Optional[int] = setting(None, min=1, help="evaluations (queries)")
-    steps: Optional[int] = setting(None, min=0, help="fine-tune steps, summed over evaluations")
-    seconds: Optional[float] = setting(None, gt=0, help="evaluation seconds (machine-dependent)")
-
-    def limited(self) -> bool:
-        """Whether any limit is set."""
-        return any(v is not None for v in (self.evaluations, self.steps, self.seconds))
+    evaluations: Optional[int] = setting(None, min=1, help="stop after this many evaluations "
+                                                           "(queries)")
+    steps: Optional[int] = setting(None, min=0, help="stop once this many fine-tune steps are "
+                                                     "spent, summed over evaluations")
+    seconds: Optional[float] = setting(None, gt=0, help="stop once this many evaluation seconds "
+                                                        "are spent (machine-dependent)")
 
 
 @dataclass(frozen=True)
@@ -246,13 +252,21 @@ class SearchConfig(RuntimeConfig):
                                            "estimator, objective or front")
     candidates: CandidatesConfig = field(default_factory=CandidatesConfig)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
-    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    limit: LimitConfig = field(default_factory=LimitConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     estimators: EstimatorsConfig = field(default_factory=EstimatorsConfig)
     zero_cost: ZeroCostConfig = field(default_factory=ZeroCostConfig)
     ground_truth: GroundTruthConfig = field(default_factory=GroundTruthConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+
+    @classmethod
+    def config_key_hint(cls, key: str) -> str | None:
+        """Where a renamed section went."""
+        if key == "budget":
+            return ("the search's limits are the limit section: limit.evaluations, "
+                    "limit.steps, limit.seconds")
+        return None
 
     def __post_init__(self) -> None:
         if not self.finetune.budgets:

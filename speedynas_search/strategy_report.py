@@ -14,11 +14,12 @@ largest cost) instead, which counts the poor archs' end of the front too.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,32 +28,36 @@ from speedynas_core.atomic_io import atomic_write_text
 from .figures import legend_outside, new_figure, save_figure
 from search_spaces.ground_truth import GroundTruth
 from .pareto import hypervolume, pareto_front
-from .results_store import Record, record_score
-from .search_config import BudgetConfig
+from .results_store import Record
+from .search_config import LimitConfig
 from .strategies import Fidelity, Strategy
+
+if TYPE_CHECKING:
+    from .evaluation_runner import EvaluationRun
 
 #: Columns of ``incumbent.csv``.
 TRACE_COLUMNS = ("evaluations", "steps", "seconds", "fitness", "budget", "index", "arch",
                  "score", "truth", "space_rank")
 
 
-def strategy_summary(strategy: Strategy, fidelities: Sequence[Fidelity], budget: BudgetConfig,
-                     run_info: Mapping[str, Any], results: Sequence[Record],
+def strategy_summary(strategy: Strategy, fidelities: Sequence[Fidelity], limit: LimitConfig,
+                     run: EvaluationRun, results: Sequence[Record],
                      truths: Mapping[str, float | None], truth: GroundTruth | None,
                      lookups: Sequence[str]) -> dict[str, Any]:
-    """The ``strategy`` section of the summary."""
-    wall, evaluating = run_info["wall_seconds"], run_info["evaluation_seconds"]
+    """The ``strategy`` section of the summary of ``run``, whose final fidelity's records are
+    ``results``."""
+    wall, evaluating = run.wall_seconds, run.evaluation_seconds
     # The strategy's own time this run (selection, mutation, bookkeeping, replaying recorded
     # evaluations) over the search's wall time: that and every evaluation's recorded seconds.
     overhead = max(0.0, wall - evaluating)
-    total = overhead + run_info["spent"]["seconds"]
-    trace = list(run_info["trace"])
+    total = overhead + run.spent.seconds
+    trace = list(run.trace)
     summary: dict[str, Any] = {
         "name": strategy.name, "describe": strategy.describe(),
         "fidelities": [f._asdict() for f in fidelities],
         "fitness_is_table_lookup": any(f.fitness in lookups for f in fidelities),
-        "budget": {k: getattr(budget, k) for k in ("evaluations", "steps", "seconds")},
-        "spent": dict(run_info["spent"]),
+        "limit": {k: getattr(limit, k) for k in ("evaluations", "steps", "seconds")},
+        "spent": dataclasses.asdict(run.spent),
         "run_wall_seconds": wall, "run_evaluation_seconds": evaluating,
         "overhead_seconds": overhead,
         "overhead_fraction": overhead / total if total > 0 else None,
@@ -68,10 +73,10 @@ def strategy_summary(strategy: Strategy, fidelities: Sequence[Fidelity], budget:
 def front_summary(results: Sequence[Record], truths: Mapping[str, float | None],
                   fidelity: Fidelity, cost: str, truth: GroundTruth | None) -> dict[str, Any]:
     """The found front in (fitness, ``cost``) and how much of the true front it covers."""
-    known = [r for r in results if truths.get(r["arch"]) is not None]
-    scores = [record_score(r, fidelity.fitness, fidelity.budget) for r in known]
-    costs = [float(r[cost]) for r in known]
-    true = [float(truths[r["arch"]]) for r in known]
+    known = [r for r in results if truths.get(r.arch) is not None]
+    scores = [r.score(fidelity.fitness, fidelity.budget) for r in known]
+    costs = [float(getattr(r, cost)) for r in known]
+    true = [float(truths[r.arch]) for r in known]
     found = pareto_front(scores, costs)
     best = pareto_front(true, costs)
     out: dict[str, Any] = {
@@ -96,7 +101,7 @@ def front_summary(results: Sequence[Record], truths: Mapping[str, float | None],
 
 
 def _point(record: Record, score: float, truth: float, cost: str) -> dict[str, Any]:
-    return {"arch": record["arch"], "score": score, "truth": truth, cost: record[cost]}
+    return {"arch": record.arch, "score": score, "truth": truth, cost: getattr(record, cost)}
 
 
 def format_strategy(summary: Mapping[str, Any]) -> str:

@@ -115,6 +115,21 @@ def test_only_what_the_estimators_need_is_recorded(names, recorded):
     assert (times.validation > 0) == bool(recorded & {"val_losses", "val_acc", "val_acc_inherited"})
 
 
+def test_a_fine_tune_of_its_own_steps_is_the_start_of_the_longer_one():
+    """A rung's fine-tune (``steps`` and the B values it is read at, passed beside
+    ``finetune.budgets``) is the first ``steps`` updates of the search's own."""
+    torch.manual_seed(0)
+    net = supernet.create_supernet("nb201", C=4, N=1)
+    arch = NB201.sample(np.random.default_rng(5))
+    batches, cfg = _batches(4, True), FinetuneConfig(budgets=[2, 4], batch_size=8)
+    records = {"train_losses", "val_acc"}
+    whole, _ = finetune(net, arch, batches, cfg, records)
+    rung, _ = finetune(net, arch, batches, cfg, records, steps=3, budgets=[1, 3])
+    assert len(whole.train_losses) == 4 and set(whole.val_acc) == {2, 4}
+    assert rung.train_losses == whole.train_losses[:3] and set(rung.val_acc) == {1, 3}
+    assert cfg.budgets == [2, 4]
+
+
 def test_first_loss_is_measured_before_any_update_and_fine_tune_is_repeatable():
     torch.manual_seed(0)
     net = supernet.create_supernet("nb201", C=4, N=1)

@@ -15,6 +15,7 @@ from speedynas_core.errors import SpeedyNASError
 from estimators import Candidate, Trajectory, create_estimator
 from estimators.combo import rank_mean, set_ranks
 from speedynas_search import format_table, rank_metrics, summarize
+from speedynas_search.results_store import Record
 from search_spaces.nb201_table import load_table
 
 
@@ -124,16 +125,16 @@ def test_report_leaves_fitted_candidates_out_of_a_learned_estimator():
     trajectories, candidates, truths = _learned_set()
     learned = create_estimator("combo_learned", fit_size=20)
     tse = create_estimator("tse")
-    results = [{"arch": c.arch, "params": c.params, "flops": c.flops, "scores": {}}
-               for c in candidates]
+    results = [Record(index=i, arch=c.arch, steps=2, params=c.params, flops=c.flops,
+                      seconds=0.0, scores={}, trajectory={}) for i, c in enumerate(candidates)]
     for est in (learned, tse):
         values = est.score_set(trajectories, candidates, 2, truths if est.learned else None)
         for record, value in zip(results, values):
-            record["scores"][est.name] = {"2": value}
+            record.scores[est.name] = {"2": value}
     summary = summarize(results, truths, ["tse", "combo_learned"], [2], {},
                         learned=["combo_learned"])
-    evaluated = sum(1 for r in results if not math.isnan(r["scores"]["combo_learned"]["2"])
-                    and truths[r["arch"]] is not None)
+    evaluated = sum(1 for r in results if not math.isnan(r.scores["combo_learned"]["2"])
+                    and truths[r.arch] is not None)
     assert summary["metrics"]["combo_learned"]["2"]["n"] == evaluated
     assert summary["metrics"]["tse"]["2"]["n"] == N - 1
     assert summary["learned"] == {"combo_learned": {"fitted": 21}}  # 20 archs, a0 twice

@@ -54,16 +54,16 @@ def parameters(run_dir: Path) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state["model"].items() if "running" not in k and "num_batches" not in k}
 
 
-@pytest.mark.parametrize("sampler", [[], ["sampler.name=darts"],
-                                     ["sampler.name=darts_tse", "sampler.tse_steps=3"]],
+@pytest.mark.parametrize("method", [[], ["method.name=darts"],
+                                    ["method.name=darts_tse", "method.tse_steps=3"]],
                          ids=["randnas", "darts", "darts_tse"])
-def test_two_ranks_match_one_process_with_two_micro_batches(sampler, tmp_path):
-    ddp = run(TORCHRUN + train_args(tmp_path / "ddp", "optim.epochs=2", *sampler))
+def test_two_ranks_match_one_process_with_two_micro_batches(method, tmp_path):
+    ddp = run(TORCHRUN + train_args(tmp_path / "ddp", "optim.epochs=2", *method))
     assert ddp.stdout.count("finished 2 epochs") == 1  # only rank 0 reports
     run([sys.executable] + train_args(tmp_path / "single", "optim.epochs=2",
-                                      "optim.micro_batches=2", *sampler))
+                                      "optim.micro_batches=2", *method))
     ours, reference = parameters(tmp_path / "ddp"), parameters(tmp_path / "single")
-    if sampler:  # and the same architecture parameters
+    if method:  # and the same architecture parameters
         ours.update(load_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.pt")["alphas"])
         reference.update(load_checkpoint(tmp_path / "single" / "checkpoints" / "last.pt"
                                          )["alphas"])
@@ -180,7 +180,7 @@ def test_a_sharded_evolution_equals_one_process_and_resumes_after_a_kill(toy_sup
               str(REPO / "configs" / "search_toy.yaml"), "retrain.enabled=false",
               "progress=false", "count_flops=false", "ground_truth.source=nb201",
               "strategy.name=evolution", "strategy.population=4", "strategy.tournament=2",
-              "strategy.children=3", "finetune.budgets=[8]", "budget.evaluations=25",
+              "strategy.children=3", "finetune.budgets=[8]", "limit.evaluations=25",
               "estimators.names=[combo(tse+params), tse, params]"]
     out = toy_supernet / "search"
     run([sys.executable, *search, "name=evo_single"])

@@ -25,6 +25,7 @@ from speedynas_search import (
 )
 from search_spaces.nb201_table import load_table
 from speedynas_search.plots import log_figures
+from speedynas_search.results_store import Record
 from speedynas_search.report import (
     format_table,
     nonfinite_warnings,
@@ -234,7 +235,7 @@ ESTIMATORS = ["tse", "valacc", "params"]
 BUDGETS = [2, 4]
 
 
-def _results() -> tuple[list[dict], dict[str, float]]:
+def _results() -> tuple[list[Record], dict[str, float]]:
     """12 candidates; arch11 has no ground truth; tse is perfect at B=4, params reversed, one
     valacc score is NaN (null in JSON)."""
     results, truths = [], {}
@@ -243,13 +244,13 @@ def _results() -> tuple[list[dict], dict[str, float]]:
         truth = 85.0 + 0.7 * i + (0.3 if i % 3 else 0.0)
         if i != 11:
             truths[arch] = truth
-        results.append({
-            "arch": arch, "params": 1000 * (12 - i), "flops": 5000 * (12 - i), "seconds": 1.0,
-            "scores": {
+        results.append(Record(
+            index=i, arch=arch, steps=4, params=1000 * (12 - i), flops=5000 * (12 - i),
+            seconds=1.0, trajectory={}, scores={
                 "tse": {"2": -10.0 + 0.1 * i * (-1) ** i, "4": -20.0 + truth / 10},
                 "valacc": {"2": 50.0 + (i % 4), "4": None if i == 3 else 60.0 + i},
                 "params": {"2": 1000 * (12 - i), "4": 1000 * (12 - i)},
-            }})
+            }))
     return results, truths
 
 
@@ -290,7 +291,7 @@ def test_summarize_and_write_summary(tmp_path: Path) -> None:
 
 def test_summarize_missing_score_is_named() -> None:
     results, truths = _results()
-    del results[5]["scores"]["tse"]["4"]
+    del results[5].scores["tse"]["4"]
     with pytest.raises(SpeedyNASError, match=r"arch5 has no 'tse' score at B=4"):
         summarize(results, truths, ESTIMATORS, BUDGETS, {})
 
@@ -336,8 +337,9 @@ def test_non_finite_scores_give_no_top_k_a_count_and_a_warning():
     two = rank_metrics([1.0, math.nan, 0.5, math.inf], truths, ks=(1, 3))
     assert two["nonfinite"] == 2 and two["top1"] == 90.0 and two["top3"] is None
     archs = ["a", "b", "c", "d"]
-    results = [{"arch": a, "params": 1, "flops": 1, "scores": {"tse": {"4": s}}}
-               for a, s in zip(archs, [math.nan, None, 1.0, 2.0])]
+    results = [Record(index=i, arch=a, steps=4, params=1, flops=1, seconds=0.0,
+                      scores={"tse": {"4": s}}, trajectory={})
+               for i, (a, s) in enumerate(zip(archs, [math.nan, None, 1.0, 2.0]))]
     summary = summarize(results, dict(zip(archs, truths)), ["tse"], [4], {})
     assert summary["nonfinite"] == {"tse": 2}
     assert nonfinite_warnings(summary) == [
@@ -370,14 +372,14 @@ def test_scores_csv_round_trips_every_score_and_truth() -> None:
 
     results, truths = _results()
     rows = list(csv.DictReader(io.StringIO(scores_csv(results, truths, ESTIMATORS, BUDGETS))))
-    assert [r["arch"] for r in rows] == [r["arch"] for r in results]
+    assert [r["arch"] for r in rows] == [r.arch for r in results]
     assert list(rows[0]) == ["arch", "params", "flops", "truth", "tse@B2", "tse@B4", "valacc@B2",
                              "valacc@B4", "params@B2", "params@B4"]
     for row, record in zip(rows, results):
-        assert int(row["params"]) == record["params"] and int(row["flops"]) == record["flops"]
+        assert int(row["params"]) == record.params and int(row["flops"]) == record.flops
         for name in ESTIMATORS:
             for budget in BUDGETS:
-                value = record["scores"][name][str(budget)]
+                value = record.scores[name][str(budget)]
                 cell = row[f"{name}@B{budget}"]
                 assert cell == "" if value is None else float(cell) == value
     assert rows[11]["truth"] == "" and float(rows[0]["truth"]) == truths["arch0"]

@@ -8,6 +8,7 @@ import pytest
 from speedynas_search import pareto_front, pareto_summary, plot_pareto
 from speedynas_search.pareto import crowding_distances, hypervolume, nondominated_ranks
 from speedynas_search.report import format_markdown, format_pareto
+from speedynas_search.results_store import Record
 
 
 def test_pareto_front_hand_example():
@@ -29,10 +30,11 @@ def test_pareto_front_edge_cases():
 
 
 RESULTS = [
-    {"arch": "|a~0|", "params": 100, "flops": 900, "scores": {"e": {"4": 1.0}}},
-    {"arch": "|b~0|", "params": 200, "flops": 100, "scores": {"e": {"4": 2.0}}},
-    {"arch": "|c~0|", "params": 300, "flops": 300, "scores": {"e": {"4": 1.5}}},
-    {"arch": "|d~0|", "params": 50, "flops": 50, "scores": {"e": {"4": None}}},  # NaN
+    Record(index=i, arch=arch, steps=4, params=params, flops=flops, seconds=0.0,
+           scores={"e": {"4": score}}, trajectory={})
+    for i, (arch, params, flops, score) in enumerate([
+        ("|a~0|", 100, 900, 1.0), ("|b~0|", 200, 100, 2.0), ("|c~0|", 300, 300, 1.5),
+        ("|d~0|", 50, 50, None)])  # None: NaN
 ]
 
 

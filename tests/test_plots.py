@@ -11,22 +11,24 @@ import numpy as np
 import pytest
 
 from speedynas_search import pareto_summary, plot_correlation_vs_budget, plot_pareto
+from speedynas_search.results_store import Record
 
 N = 30
 BUDGET = 4
 
 
-def _results(params: list[float]) -> list[dict[str, Any]]:
+def _results(params: list[float]) -> list[Record]:
     """Candidates with a cost estimator (``params``), an outlier-ridden zero-cost-like score
     (synflow: around 1e42 with one huge value; a NaN) and a plain score (tse)."""
     rng = np.random.default_rng(0)
     results = []
     for i, cost in enumerate(params):
         synflow = math.nan if i == 3 else 1e42 * (1 + i / N) * (1e6 if i == 7 else 1)
-        results.append({"arch": f"arch{i}", "params": int(cost), "flops": int(cost) * 300,
-                        "scores": {"params": {str(BUDGET): float(cost)},
-                                   "synflow": {str(BUDGET): synflow},
-                                   "tse": {str(BUDGET): float(rng.normal())}}})
+        results.append(Record(index=i, arch=f"arch{i}", steps=BUDGET, params=int(cost),
+                              flops=int(cost) * 300, seconds=0.0, trajectory={},
+                              scores={"params": {str(BUDGET): float(cost)},
+                                      "synflow": {str(BUDGET): synflow},
+                                      "tse": {str(BUDGET): float(rng.normal())}}))
     return results
 
 

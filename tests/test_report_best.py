@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 
 from speedynas_search.report import best_ranked, format_best, format_markdown
+from speedynas_search.results_store import Record
 
 
-def _results(scores: list[float]) -> list[dict]:
-    return [{"arch": f"a{i}", "scores": {"tse": {"100": s}}} for i, s in enumerate(scores)]
+def _results(scores: list[float]) -> list[Record]:
+    return [Record(index=i, arch=f"a{i}", steps=100, params=1, flops=None, seconds=0.0,
+                   scores={"tse": {"100": s}}, trajectory={}) for i, s in enumerate(scores)]
 
 
 TRUTHS = {"a0": 90.0, "a1": 93.0, "a2": 85.0, "a3": 91.0}

@@ -118,7 +118,7 @@ def test_finished_search_is_rescored_with_new_estimators_without_fine_tuning(toy
              "nwot, combo(nwot+tse)]")
     second = toy_config("name=rescore", *common, names)
     search = Search(toy_supernet, second)
-    search.evaluate = None  # a rescore must not fine-tune anything
+    search.runner.evaluate = None  # a rescore must not fine-tune anything
     summary = search.run()
     rescored = read_jsonl(out / "results.jsonl")
     for before, after in zip(fine_tuned, rescored):

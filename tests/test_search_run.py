@@ -3,15 +3,17 @@ of speedynas_search.search_run and speedynas_search.retrain. search.py itself, e
 tested in test_search.py (marked e2e)."""
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
 import torch
 
 import search_spaces
-from speedynas_core.atomic_io import load_checkpoint, read_jsonl, save_checkpoint
+from speedynas_core.atomic_io import dumps_strict, load_checkpoint, read_jsonl, save_checkpoint
 from speedynas_core.errors import SpeedyNASError
 from speedynas_search import retrain as retrain_module
+from speedynas_search.results_store import Record
 from speedynas_search.retrain import RetrainTruth, cache_file, retrain_top_k
 from speedynas_search.search_run import Search
 from supernet import tensor_snapshot
@@ -37,9 +39,12 @@ def test_search_scores_every_candidate_resumes_and_leaves_the_supernet_untouched
         assert len(losses) == 4
         assert record["scores"]["tse"]["2"] == pytest.approx(-sum(losses[:2]))
     assert summary["n_candidates"] == 3 and list(summary["metrics"]) == list(cfg.estimators.names)
+    # A record reads and writes its line unchanged (keys, order, values).
+    lines = (tiny_run / "search" / "unit" / "results.jsonl").read_text().splitlines()
+    assert [dumps_strict(Record.from_json(json.loads(line)).to_json()) for line in lines] == lines
     # Run again: every candidate is done, nothing is fine-tuned, the results are unchanged.
     again = Search(tiny_run, cfg)
-    again.evaluate = None
+    again.runner.evaluate = None
     again.run()
     assert read_jsonl(tiny_run / "search" / "unit" / "results.jsonl") == results
 
@@ -52,7 +57,8 @@ def test_retrain_top_k_trains_each_arch_once_and_caches_it(tiny_run, tmp_path, m
     space = search_spaces.create("nb201")
     archs = [str(a) for a in space.sample_many(3, __import__("numpy").random.default_rng(0))]
     # tse ranks archs[0] first, params archs[2]; archs[1] is nobody's top-1.
-    results = [{"arch": a, "scores": {"tse": {"4": -i}, "params": {"4": i}}}
+    results = [Record(index=i, arch=a, steps=4, params=i, flops=None, seconds=0.0,
+                      scores={"tse": {"4": -i}, "params": {"4": i}}, trajectory={})
                for i, a in enumerate(archs)]
     truths = {archs[0]: 90.0, archs[1]: 80.0}
     cache = tmp_path / "retrain"
@@ -87,6 +93,8 @@ def test_retrain_top_k_trains_each_arch_once_and_caches_it(tiny_run, tmp_path, m
     (lambda lines: lines[:1] + ['[1, 2, 3]'], "record 2: not a results record"),
     (lambda lines: [lines[0].replace('"steps": 2', '"steps": 1.5')] + lines[1:],
      "record 1: steps 1.5 is not a number of fine-tune steps"),
+    (lambda lines: lines[:2] + [lines[2].replace('"params":', '"parameters":')],
+     "record 3: evaluation 2 lacks params"),
     (lambda lines: [lines[1].replace('"index": 1', '"index": 0'),
                     lines[0].replace('"index": 0', '"index": 1')] + lines[2:],
      "evaluation 0 is .* at 2 steps, but the strategy now asks for"),

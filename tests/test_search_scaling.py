@@ -2,7 +2,7 @@
 search must not slow down per query as it goes): counted, never timed.
 
 Each test runs the same search at two sizes and compares the work done per evaluation:
-calls of the fitness read (``record_score``), and reads of the records' fields (a record type
+calls of the fitness read (``Record.score``), and reads of the records' fields (a record type
 that counts them) while the strategy is replayed from ``results.jsonl`` as a resume does. Work
 that grew with the records so far (the incumbent re-ranking every earlier evaluation after
 each one, the fitness re-read after each batch) would make the larger search's work per
@@ -11,6 +11,7 @@ definition computed the slow way.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 import zlib
@@ -19,14 +20,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import speedynas_search.evaluator as evaluator_module
 import search_spaces
 from speedynas_search.evaluator import Evaluator, FitnessView
 from speedynas_search.metrics import rank_order
-from speedynas_search.results_store import record_score
-from speedynas_search.search_config import BudgetConfig
+from speedynas_search.results_store import Record
+from speedynas_search.search_config import LimitConfig
 from speedynas_search.search_run import Search
-from speedynas_search.strategies import BudgetSpent, Fidelity, create_strategy
+from speedynas_search.strategies import Fidelity, LimitReached, create_strategy
+from speedynas_search.strategies.sample import Sample
 
 from .conftest import REPO, search_config
 
@@ -47,18 +48,18 @@ def score_of(arch: str, budget: int) -> float:
     return (code % 500) / 10
 
 
-class CountingRecord(dict):
+FIELDS = {f.name for f in dataclasses.fields(Record)}
+
+
+class CountingRecord(Record):
     """A results record that counts the reads of its fields."""
 
     reads = 0
 
-    def __getitem__(self, key):
-        CountingRecord.reads += 1
-        return super().__getitem__(key)
-
-    def get(self, key, default=None):
-        CountingRecord.reads += 1
-        return super().get(key, default)
+    def __getattribute__(self, name):
+        if name in FIELDS:
+            CountingRecord.reads += 1
+        return super().__getattribute__(name)
 
 
 class MemoryStore:
@@ -67,17 +68,17 @@ class MemoryStore:
     path = Path("memory/results.jsonl")
 
     def __init__(self) -> None:
-        self.records: list[dict] = []
+        self.records: list[Record] = []
 
-    def append(self, record: dict) -> None:
+    def append(self, record: Record) -> None:
         self.records.append(record)
 
 
 def compute(index, arch, fidelity):
     """A table-mode evaluation: no fine-tune, the score read off a fixed function."""
-    return {"index": index, "arch": str(arch), "steps": fidelity.steps, "seconds": 0.001,
-            "processes": 1, "scores": {FITNESS: {str(fidelity.budget): score_of(str(arch),
-                                                                                 fidelity.budget)}}}
+    return Record(index=index, arch=str(arch), steps=fidelity.steps, params=0, flops=None,
+                  seconds=0.001, scores={FITNESS: {str(fidelity.budget): score_of(
+                      str(arch), fidelity.budget)}}, trajectory={})
 
 
 def refuse(index, arch, fidelity):
@@ -92,12 +93,12 @@ def run(strategy_name: str, n: int, options: dict, *, stored=None, joint=None,
     rng = np.random.default_rng(n)
     pool = [SPACE.sample(rng) for _ in range(n)]
     evaluator = Evaluator(SPACE, pool, fidelity, strategy.fidelities(fidelity),
-                          BudgetConfig(evaluations=budget), MemoryStore(),
+                          LimitConfig(evaluations=budget), MemoryStore(),
                           dict(stored or {}), compute_fn, joint or {},
                           truth=lambda arch: score_of(arch, 12), progress=False)
     try:
         strategy.run(evaluator)
-    except BudgetSpent:
+    except LimitReached:
         pass
     evaluator.close()
     return evaluator
@@ -106,7 +107,7 @@ def run(strategy_name: str, n: int, options: dict, *, stored=None, joint=None,
 STRATEGIES = {
     "sample": lambda n: ({"batch": 10}, None),
     "evolution": lambda n: ({"population": 20, "children": 10, "tournament": 5}, n),
-    "halving": lambda n: ({"sizes": [n, n // 4, n // 16], "budgets": [0, 10, 20],
+    "halving": lambda n: ({"sizes": [n, n // 4, n // 16], "rung_steps": [0, 10, 20],
                            "batch": 10}, None),
     "local": lambda n: ({}, n),
 }
@@ -116,22 +117,25 @@ def work_per_evaluation(strategy_name: str, n: int, monkeypatch) -> tuple[float,
     """Fitness reads per evaluation of a fresh search of ``n`` candidates, and record-field
     reads per evaluation when it is replayed (resumed) from its records."""
     calls = 0
+    score = Record.score
 
     def counted(*args):
         nonlocal calls
         calls += 1
-        return record_score(*args)
+        return score(*args)
 
     options, budget = STRATEGIES[strategy_name](n)
     with monkeypatch.context() as patch:
-        patch.setattr(evaluator_module, "record_score", counted)
+        patch.setattr(Record, "score", counted)
         fresh = run(strategy_name, n, options, budget=budget)
-    stored = {r["index"]: CountingRecord(r) for r in fresh.records}
+    stored = {r.index: CountingRecord(**vars(r)) for r in fresh.records}
     CountingRecord.reads = 0
     replayed = run(strategy_name, n, options, budget=budget, stored=stored, compute_fn=refuse)
-    assert repr(replayed.trace) == repr(fresh.trace) and replayed.records == fresh.records
+    reads = CountingRecord.reads
+    assert repr(replayed.trace) == repr(fresh.trace)
+    assert [r.to_json() for r in replayed.records] == [r.to_json() for r in fresh.records]
     evaluations = len(fresh.records)
-    return calls / evaluations, CountingRecord.reads / evaluations
+    return calls / evaluations, reads / evaluations
 
 
 @pytest.mark.parametrize("strategy_name", sorted(STRATEGIES))
@@ -157,12 +161,12 @@ def reference_trace(evaluator: Evaluator, batches: list[int],
         ends.append(end)
     for count in range(1, len(records) + 1):
         batch_end = next(e for e in ends if e >= count)
-        reached = {r["steps"] for r in records[:count]}
+        reached = {r.steps for r in records[:count]}
         fidelity = next(f for f in reversed(evaluator.fidelities) if f.steps in reached)
-        eligible = [r for r in records[:batch_end] if r["steps"] == fidelity.steps]
+        eligible = [r for r in records[:batch_end] if r.steps == fidelity.steps]
         values = (scores_of(eligible) if scores_of is not None
-                  else [record_score(r, fidelity.fitness, fidelity.budget) for r in eligible])
-        seen = [(r["index"], v) for r, v in zip(eligible, values) if r["index"] < count]
+                  else [r.score(fidelity.fitness, fidelity.budget) for r in eligible])
+        seen = [(r.index, v) for r, v in zip(eligible, values) if r.index < count]
         best = seen[rank_order([v for _, v in seen])[0]]
         out.append((count, fidelity.fitness, fidelity.budget, best[0], best[1]))
     return out
@@ -186,7 +190,7 @@ def test_the_running_incumbent_is_the_best_so_far_by_definition():
     judges (halving), as the first of ``rank_order`` over everything so far would."""
     sample = run("sample", 300, {"batch": 7})
     assert same(trace_of(sample), reference_trace(sample, [7] * 42 + [6]))
-    halving = run("halving", 240, {"sizes": [240, 60, 15], "budgets": [0, 10, 20],
+    halving = run("halving", 240, {"sizes": [240, 60, 15], "rung_steps": [0, 10, 20],
                                    "batch": 8})
     assert same(trace_of(halving), reference_trace(halving, [8] * 30 + [8] * 7 + [4, 8, 7]))
 
@@ -196,7 +200,7 @@ def test_a_joint_fitness_ranks_each_batch_over_everything_so_far():
     earlier score with each batch; the incumbent of each evaluation of a batch is judged by
     the ranking that batch was given."""
     def closeness(records):
-        raw = [record_score(r, FITNESS, 0) for r in records]
+        raw = [r.score(FITNESS, 0) for r in records]
         finite = [v for v in raw if math.isfinite(v)]
         middle = statistics.median(finite) if finite else 0.0
         return [-abs(v - middle) if math.isfinite(v) else math.nan for v in raw]
@@ -217,7 +221,7 @@ def test_a_joint_fitness_ranks_each_batch_over_everything_so_far():
 def test_the_fitness_is_a_read_only_snapshot_of_what_was_evaluated_when_asked():
     fidelity = Fidelity(0, FITNESS, 0)
     pool = [SPACE.sample(np.random.default_rng(0)) for _ in range(30)]
-    evaluator = Evaluator(SPACE, pool, fidelity, [fidelity], BudgetConfig(), MemoryStore(),
+    evaluator = Evaluator(SPACE, pool, fidelity, [fidelity], LimitConfig(), MemoryStore(),
                           {}, compute, {}, progress=False)
     first = evaluator.evaluate(pool[:10], fidelity)
     before = evaluator.fitness(fidelity)
@@ -227,29 +231,39 @@ def test_the_fitness_is_a_read_only_snapshot_of_what_was_evaluated_when_asked():
     assert list(before) == list(range(10)) and 12 not in before and 12 in after
     with pytest.raises(KeyError):
         before[12]
-    expected = {r["index"]: score_of(r["arch"], 0) for r in first}
+    expected = {r.index: score_of(r.arch, 0) for r in first}
     assert same(sorted(before.items()), sorted(expected.items()))
     assert same(sorted(after.items()),
-                sorted((r["index"], score_of(r["arch"], 0)) for r in evaluator.records))
+                sorted((r.index, score_of(r.arch, 0)) for r in evaluator.records))
     with pytest.raises(TypeError):
         before[0] = 1.0  # read-only
 
 
 def test_a_table_mode_search_reads_each_fitness_once(tiny_run, monkeypatch):
-    """The real search (table estimator, no fine-tune): fitness reads grow with the
-    evaluations, not with their square."""
-    calls = []
+    """The real search (table estimator, no fine-tune): fitness reads while the strategy
+    runs grow with the evaluations, not with their square."""
+    calls, running = [], []
+    score, strategy_run = Record.score, Sample.run
 
-    def counted(*args):
-        calls.append(args[0]["index"])
-        return record_score(*args)
+    def counted(record, *args):
+        if running:
+            calls.append(record.index)
+        return score(record, *args)
 
-    monkeypatch.setattr(evaluator_module, "record_score", counted)
+    def counting_run(strategy, evaluations):
+        running.append(True)
+        try:
+            strategy_run(strategy, evaluations)
+        finally:
+            running.clear()
+
+    monkeypatch.setattr(Record, "score", counted)
+    monkeypatch.setattr(Sample, "run", counting_run)
     per_evaluation = []
     for n in (40, 160):
         calls.clear()
         cfg = search_config(tiny_run, "progress=false", f"name=scaling{n}",
-                            f"candidates.num={n}", "budget.evaluations=null",
+                            f"candidates.num={n}", "limit.evaluations=null",
                             "strategy.name=sample", "strategy.batch=5",
                             "report.resamples=0",
                             config=REPO / "configs" / "search_strategies_table.yaml")

@@ -5,7 +5,7 @@ import pytest
 
 from speedynas_core.config import load_config
 from speedynas_search.search_config import SearchConfig
-from speedynas_search.search_run import build_estimators
+from speedynas_search.scorer import build_estimators
 from supernet import create_supernet
 from supernet.measure import count_parameters
 from supernet.train_config import TrainConfig

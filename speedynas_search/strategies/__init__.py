@@ -1,4 +1,4 @@
-"""Search strategies: which archs a search evaluates, at which fidelity, within its budget.
+"""Search strategies: which archs a search evaluates, at which fidelity, within its limits.
 
 >>> from speedynas_search.strategies import STRATEGIES, register_strategy
 """
@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from .registry import (
     STRATEGIES,
-    BudgetSpent,
     Evaluations,
     Fidelity,
+    LimitReached,
     Strategy,
     create_strategy,
     register_strategy,
@@ -17,5 +17,5 @@ from .registry import (
 # Importing the modules registers the built-in strategies.
 from . import evolution, halving, local, sample  # noqa: E402,F401  isort: skip
 
-__all__ = ["STRATEGIES", "BudgetSpent", "Evaluations", "Fidelity", "Strategy",
+__all__ = ["STRATEGIES", "Evaluations", "Fidelity", "LimitReached", "Strategy",
            "create_strategy", "register_strategy"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from search_spaces import Arch, SearchSpace
 
 from ..metrics import rank_order
 from ..pareto import crowding_distances, nondominated_ranks
+from ..results_store import Record
 from .registry import Evaluations, Strategy, register_strategy, require
 
 #: Tries at a mutation that gives an arch not yet evaluated before a fresh uniform draw is used.
@@ -47,27 +48,27 @@ def fresh_mutant(space: SearchSpace, parent: Arch, rng: np.random.Generator,
     return child
 
 
-def crowded_places(records: Sequence[dict[str, Any]], fitness: Mapping[int, float],
+def crowded_places(records: Sequence[Record], fitness: Mapping[int, float],
                    objectives: Sequence[str]) -> dict[int, int]:
     """Record index -> place in NSGA-II's crowded comparison over (fitness, -cost...), 0 first:
     better front, then larger crowding distance, then earlier evaluation."""
-    points = [[fitness.get(r["index"], float("nan"))] + [-float(r[o]) for o in objectives]
+    points = [[fitness.get(r.index, float("nan"))] + [-float(getattr(r, o)) for o in objectives]
               for r in records]
     fronts = nondominated_ranks(points)
     key: dict[int, tuple[int, float, int]] = {}
     for front in set(fronts):
         members = [i for i, f in enumerate(fronts) if f == front]
         for i, distance in zip(members, crowding_distances([points[i] for i in members])):
-            key[records[i]["index"]] = (front, -distance, records[i]["index"])
+            key[records[i].index] = (front, -distance, records[i].index)
     return {index: place for place, index in enumerate(sorted(key, key=key.__getitem__))}
 
 
-def fitness_places(records: Sequence[dict[str, Any]],
+def fitness_places(records: Sequence[Record],
                    fitness: Mapping[int, float]) -> dict[int, int]:
     """Record index -> place by fitness, 0 first (see :func:`~speedynas_search.metrics.rank_order`;
     ``records`` in evaluation order)."""
-    order = rank_order([fitness[r["index"]] for r in records])
-    return {records[i]["index"]: place for place, i in enumerate(order)}
+    order = rank_order([fitness[r.index] for r in records])
+    return {records[i].index: place for place, i in enumerate(order)}
 
 
 @register_strategy("evolution")
@@ -107,9 +108,9 @@ class Evolution(Strategy):
             children: list[Arch] = []
             for _ in range(self.children):
                 drawn = rng.choice(len(members), size=self.tournament, replace=False)
-                winner = min((members[int(i)] for i in drawn), key=lambda r: place[r["index"]])
+                winner = min((members[int(i)] for i in drawn), key=lambda r: place[r.index])
                 children.append(fresh_mutant(
-                    self.space, self.space.parse(winner["arch"]), rng,
+                    self.space, self.space.parse(winner.arch), rng,
                     lambda a: evaluations.is_new(a, fidelity) and a not in children))
             for record in evaluations.evaluate(children, fidelity):
                 members.append(record)

@@ -7,9 +7,8 @@ local optimum. Archs evaluated before are not evaluated again; their stored scor
 """
 from __future__ import annotations
 
-from typing import Any
-
 from ..metrics import rank_order
+from ..results_store import Record
 from .registry import Evaluations, Strategy, register_strategy
 
 
@@ -19,25 +18,25 @@ class LocalSearch(Strategy):
 
     def run(self, evaluations: Evaluations) -> None:
         fidelity = evaluations.fidelity
-        known: dict[str, dict[str, Any]] = {}
+        known: dict[str, Record] = {}
         for start in evaluations.pool():
             if not evaluations.is_new(start, fidelity):
                 continue
             current = evaluations.evaluate([start], fidelity)[0]
-            known[current["arch"]] = current
+            known[current.arch] = current
             while True:
-                neighbours = self.space.neighbours(self.space.parse(current["arch"]))
+                neighbours = self.space.neighbours(self.space.parse(current.arch))
                 new = [a for a in neighbours if evaluations.is_new(a, fidelity)]
                 for record in evaluations.evaluate(new, fidelity) if new else []:
-                    known[record["arch"]] = record
+                    known[record.arch] = record
                 fitness = evaluations.fitness(fidelity)
                 scored = sorted((known[str(a)] for a in neighbours if str(a) in known),
-                                key=lambda r: r["index"])
+                                key=lambda r: r.index)
                 if not scored:
                     break
-                best = scored[rank_order([fitness[r["index"]] for r in scored])[0]]
+                best = scored[rank_order([fitness[r.index] for r in scored])[0]]
                 # rank_order keeps the first of a tie: the best neighbour must beat the current
-                if rank_order([fitness[current["index"]], fitness[best["index"]]])[0] == 0:
+                if rank_order([fitness[current.index], fitness[best.index]])[0] == 0:
                     break
                 current = best
 

@@ -3,10 +3,11 @@
 A strategy decides which architectures are evaluated, and at which fidelity, by calling
 :meth:`Evaluations.evaluate` with a batch of archs (a generation's children, a neighbourhood, a
 rung's chunk); a batch's evaluations run in parallel under torchrun. It reads the results back
-through :meth:`Evaluations.fitness`. When the search budget is spent, ``evaluate`` raises
-:class:`BudgetSpent` and the strategy ends there. A strategy must be a deterministic function of
-its options and the scores it is given: a killed search is resumed by running the strategy again
-from the start, with every evaluation already in ``results.jsonl`` answered from the file.
+through :meth:`Evaluations.fitness`. When a limit of the search (``limit.*``) is reached,
+``evaluate`` raises :class:`LimitReached` and the strategy ends there. A strategy must be a
+deterministic function of its options and the scores it is given: a killed search is resumed by
+running the strategy again from the start, with every evaluation already in ``results.jsonl``
+answered from the file.
 """
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ from speedynas_core.errors import SpeedyNASError
 from speedynas_core.registry import Registry, create_checked
 from search_spaces import Arch, SearchSpace
 
-__all__ = ["STRATEGIES", "BudgetSpent", "Evaluations", "Fidelity", "Strategy",
+from ..results_store import Record
+
+__all__ = ["STRATEGIES", "Evaluations", "Fidelity", "LimitReached", "Strategy",
            "create_strategy", "register_strategy"]
 
 
-class BudgetSpent(Exception):
-    """Raised by :meth:`Evaluations.evaluate` once the search budget is spent."""
+class LimitReached(Exception):
+    """Raised by :meth:`Evaluations.evaluate` once a limit of the search is reached."""
 
 
 class Fidelity(NamedTuple):
@@ -48,9 +51,9 @@ class Evaluations(Protocol):
     def pool(self, count: int | None = None) -> list[Arch]:
         """The first ``count`` archs of the configured candidate draw (``None``: all)."""
 
-    def evaluate(self, archs: Sequence[Arch], fidelity: Fidelity) -> list[dict[str, Any]]:
+    def evaluate(self, archs: Sequence[Arch], fidelity: Fidelity) -> list[Record]:
         """Evaluate ``archs`` at ``fidelity`` (one record each, in order); raises
-        :class:`BudgetSpent` once the budget is spent (after recording what fitted)."""
+        :class:`LimitReached` once a limit is reached (after recording what fitted)."""
 
     def fitness(self, fidelity: Fidelity) -> Mapping[int, float]:
         """Record index -> fitness at ``fidelity`` of everything evaluated so far at least that
@@ -66,7 +69,7 @@ class Strategy(ABC):
     """Proposes the archs a search evaluates; options are its factory's keyword parameters."""
 
     name: str = ""
-    bounded: bool = True  # False: it runs until the search budget is spent (one must be set)
+    bounded: bool = True  # False: it runs until a limit stops it (one must be set)
     objectives: Sequence[str] = ()  # costs minimised next to the fitness ("params", "flops")
 
     def __init__(self, space: SearchSpace) -> None:
@@ -74,12 +77,17 @@ class Strategy(ABC):
 
     @abstractmethod
     def run(self, evaluations: Evaluations) -> None:
-        """Evaluate archs until the strategy is done or :class:`BudgetSpent` is raised."""
+        """Evaluate archs until the strategy is done or :class:`LimitReached` is raised."""
 
     def fidelities(self, default: Fidelity) -> list[Fidelity]:
         """The fidelities the strategy evaluates at, cheapest first (``default``: the search's
         fine-tune and fitness); the last one judges the final incumbent."""
         return [default]
+
+    def evaluation_count(self, pool_size: int) -> int | None:
+        """How many evaluations the strategy makes from a candidate draw of ``pool_size`` when
+        no limit stops it (``None``: it cannot say in advance)."""
+        return None
 
     def describe(self) -> str:
         return self.name

@@ -11,7 +11,7 @@ from .registry import Evaluations, Strategy, register_strategy
 
 @register_strategy("sample")
 class Sample(Strategy):
-    """Evaluate the configured candidates in order (until the budget is spent)."""
+    """Evaluate the configured candidates in order (until a limit stops it)."""
 
     def __init__(self, space: SearchSpace,
                  batch: Annotated[int, Option(min=1, help="candidates evaluated together "
@@ -19,6 +19,9 @@ class Sample(Strategy):
                                   ] = 10) -> None:
         super().__init__(space)
         self.batch = batch
+
+    def evaluation_count(self, pool_size: int) -> int:
+        return pool_size
 
     def run(self, evaluations: Evaluations) -> None:
         pool = evaluations.pool()
