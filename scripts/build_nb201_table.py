@@ -15,19 +15,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-import search_spaces  # noqa: E402
-from speedynas_core.atomic_io import atomic_writer  # noqa: E402
-from speedynas_core.errors import SpeedyNASError  # noqa: E402
-from search_spaces.nb201_table import (  # noqa: E402
+import search_spaces
+from speedynas_core.atomic_io import atomic_writer
+from speedynas_core.errors import SpeedyNASError
+from search_spaces.nb201_table import (
     COLUMNS,
     FORMAT,
     MISSING_CODE,
@@ -37,6 +33,7 @@ from search_spaces.nb201_table import (  # noqa: E402
     write_table,
 )
 
+REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = REPO.parent / "shared" / "benchmarks" / "nb201.json"
 #: Recorded in the file: the command that rebuilds it from the repository root.
 BUILD_COMMAND = "python scripts/build_nb201_table.py --source ../shared/benchmarks/nb201.json"
