@@ -11,11 +11,16 @@ end the program with one line ``error: ...`` on stderr and exit status 2, also w
 in a background thread (TensorBoard's event writer); Ctrl-C ends it with status 130, and a
 second Ctrl-C while the program exits is ignored; anything else is a bug and keeps its
 traceback. ``--config`` is read once, when the arguments are parsed.
+
+Importing this module imports no torch, so that ``--help`` answers at once when a script
+imports its heavy modules after :func:`parse_run_args` (which takes the schema as an import
+path, ``"supernet.train_config:TrainConfig"``, for that).
 """
 from __future__ import annotations
 
 import argparse
 import atexit
+import importlib
 import os
 import signal
 import sys
@@ -25,16 +30,19 @@ from pathlib import Path
 from types import TracebackType
 from typing import NoReturn
 
-from .config import format_schema_help, read_config_file
 from .errors import SpeedyNASError
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "call_main", "parse_run_args", "run_cli", "run_parser"]
+__all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "call_main", "doc_examples", "load_schema",
+           "parse_run_args", "run_cli", "run_parser"]
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 #: The longest error line printed (the rest is cut, saying how much).
 MAX_MESSAGE = 2000
+
+#: How a docstring's example command lines start (:func:`doc_examples`).
+COMMANDS = ("python ", "torchrun ")
 
 Main = Callable[[list[str]], "int | None"]
 
@@ -118,27 +126,44 @@ def os_error_message(err: OSError) -> str:
     return f"{paths}: {reason}" if paths else f"{reason} ({type(err).__name__})"
 
 
-def run_parser(description: str, config_help: str) -> argparse.ArgumentParser:
+def run_parser(description: str, config_help: str,
+               examples: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The arguments ``train.py`` and ``search.py`` share: --run-dir, --config, --list-keys and
-    ``section.key=value`` overrides."""
-    parser = argparse.ArgumentParser(description=description)
+    ``section.key=value`` overrides. ``--help`` ends with ``examples`` (command lines); by
+    default those of the running script's docstring (:func:`doc_examples`)."""
+    if examples is None:
+        examples = doc_examples(getattr(sys.modules.get("__main__"), "__doc__", None))
+    epilog = "examples:\n" + "\n".join(f"  {line}" for line in examples) if examples else None
+    parser = argparse.ArgumentParser(description=description, epilog=epilog,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-dir", type=Path, help="the run directory")
     parser.add_argument("--config", help=config_help)
     parser.add_argument("--list-keys", action="store_true", help="print every config key")
-    parser.add_argument("overrides", nargs="*", metavar="section.key=value")
+    parser.add_argument("overrides", nargs="*", metavar="section.key=value",
+                        help="override one config key (every key: --list-keys)")
     return parser
 
 
-def parse_run_args(parser: argparse.ArgumentParser, schema: type,
-                   argv: Sequence[str]) -> argparse.Namespace | None:
-    """Parsed arguments, or None after printing the schema's keys for ``--list-keys``.
+def doc_examples(doc: str | None) -> list[str]:
+    """The command lines of a script's docstring: its indented lines that start with
+    ``python`` or ``torchrun``."""
+    lines = (line for line in (doc or "").splitlines() if line.startswith((" ", "\t")))
+    return [line.strip() for line in lines if line.strip().startswith(COMMANDS)]
 
-    ``args.config`` is the file read once (:class:`speedynas_core.config.ConfigFile`: a pipe or process
-    substitution works); a file holding no keys is refused, since it would silently mean every
-    default."""
+
+def parse_run_args(parser: argparse.ArgumentParser, schema: type | str,
+                   argv: Sequence[str]) -> argparse.Namespace | None:
+    """Parsed arguments, or None after printing the keys of ``schema`` (a config dataclass, or
+    its import path ``"module:Name"``, imported only then) for ``--list-keys``.
+
+    ``args.config`` is the file read once (:class:`speedynas_core.config.ConfigFile`: a pipe or
+    process substitution works); a file holding no keys is refused, since it would silently
+    mean every default."""
     args = parser.parse_intermixed_args(argv)  # overrides may follow any option
+    # After parsing: the config module imports torch (through atomic_io), --help need not wait.
+    from .config import format_schema_help, read_config_file
     if args.list_keys:
-        print(format_schema_help(schema))
+        print(format_schema_help(load_schema(schema)))
         return None
     if args.run_dir is None:
         parser.error("--run-dir is required")
@@ -149,6 +174,14 @@ def parse_run_args(parser: argparse.ArgumentParser, schema: type,
                                  "comments only); give a config, or leave out --config for "
                                  "the defaults")
     return args
+
+
+def load_schema(schema: type | str) -> type:
+    """``schema`` itself, or the class its import path ``"module:Name"`` names."""
+    if not isinstance(schema, str):
+        return schema
+    module, _, name = schema.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def run_cli(main: Main, argv: Sequence[str] | None = None) -> NoReturn:

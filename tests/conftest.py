@@ -1,4 +1,5 @@
-"""Shared fixtures: paths to the developers' shared benchmark files and data."""
+"""Shared fixtures: paths to the developers' shared benchmark files and data; every test's
+leftover processes killed (tests/processes.py)."""
 from __future__ import annotations
 
 import json
@@ -6,7 +7,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,8 @@ from speedynas_search.search_config import SearchConfig, search_context
 from supernet.run_dir import load_run_config, resolve_train_config
 from supernet.trainer import SupernetTrainer
 
+from .processes import killing_leftovers
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 NB201_TABLE = SHARED / "benchmarks" / "nb201.json"
@@ -23,6 +27,17 @@ NB301_TABLE = SHARED / "benchmarks" / "darts_nb301_surrogate_naslib.json"
 CIFAR10_DIR = REPO / "data" / "cifar10"
 # Fields of a search's results.jsonl record that measure time (they differ between runs).
 TIMING = ("seconds", "processes", "train_seconds", "validation_seconds", "zero_cost_seconds")
+
+
+@pytest.fixture(autouse=True)
+def kill_leftover_processes() -> Iterator[None]:
+    """Kill what the test started and left running (a failed e2e test's train.py, search.py or
+    torchrun), so that it never runs beside the next test; warns, naming them."""
+    with killing_leftovers() as killed:
+        yield
+    if killed:
+        warnings.warn("killed processes the test left running: "
+                      + "; ".join(f"{p.pid} {p.command[:200]}" for p in killed), stacklevel=1)
 
 
 def _require(path: Path) -> Path:
