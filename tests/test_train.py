@@ -1,7 +1,6 @@
 """train.py end to end on real CIFAR-10 images: outputs, determinism, kill/resume, bad input."""
 from __future__ import annotations
 
-import runpy
 import signal
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from speedynas_core.atomic_io import load_checkpoint
 from speedynas_core.config import load_config
 from speedynas_core.errors import SpeedyNASError
 from supernet.train_config import TrainConfig
+from supernet.train_run import defaults_on_cpu_note
 from supernet.trainer import StopRequested, SupernetTrainer, accumulate_paths
 
 from .conftest import CIFAR10_DIR, REPO, assert_one_line_error, wait_until
@@ -133,7 +133,7 @@ def test_resume_of_an_empty_directory_is_refused_and_leaves_it_empty(tmp_path):
 
 
 def test_the_cpu_note_names_the_reference_recipe_its_size_and_the_cpu_config():
-    note = runpy.run_path(str(REPO / "train.py"))["defaults_on_cpu_note"](
+    note = defaults_on_cpu_note(
         load_config(TrainConfig), 39_100)
     assert "\n" not in note and note.startswith("note: without --config")
     assert "(nb201 supernet C=16, N=5, 100 epochs = 39,100 steps): hours on a CPU" in note
