@@ -12,7 +12,7 @@ from .conftest import REPO
 
 #: Package -> floor. A package may import packages on lower floors only.
 FLOORS = {"speedynas_core": 0, "search_spaces": 1, "speedynas_data": 1, "supernet": 2, "estimators": 2,
-          "speedynas_search": 3}
+          "speedynas_search": 3, "speedynas": 4}
 
 
 def imported_packages(path) -> set[str]:
