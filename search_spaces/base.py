@@ -1,15 +1,14 @@
-"""The interface every search space implements, and the error raised for bad architecture text."""
+"""The interfaces every search space and every ground-truth source implement, and the error
+raised for bad architecture text."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Hashable, Iterator, Protocol
+from collections.abc import Iterable, Sequence
+from typing import Hashable, Iterator, Protocol
 
 import numpy as np
 
 from speedynas_core.errors import SpeedyNASError
-
-if TYPE_CHECKING:
-    from .ground_truth import GroundTruth
 
 
 class ArchParseError(SpeedyNASError):
@@ -22,6 +21,34 @@ class Arch(Hashable, Protocol):
     space_name: str
 
     def __str__(self) -> str: ...
+
+
+class GroundTruth(ABC):
+    """A source of true accuracies."""
+
+    name: str = ""
+
+    @abstractmethod
+    def lookup(self, arch: Arch | str) -> float | None:
+        """The true accuracy of ``arch``, or ``None`` when the source does not know it."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """One line naming the source and its settings."""
+
+    def lookup_many(self, archs: Iterable[Arch | str]) -> list[float | None]:
+        """:meth:`lookup` of each arch, in order (sources that batch work override this)."""
+        return [self.lookup(arch) for arch in archs]
+
+    def space_values(self) -> Sequence[float] | None:
+        """Every known true value in the whole search space, when the source has them all
+        (reports then place an arch among the space); ``None`` when it does not."""
+        return None
+
+    def space_points(self, cost: str) -> tuple[Sequence[float], Sequence[float]] | None:
+        """(true values, ``cost`` values) of every arch of the space, when the source knows
+        both (reports then draw the space's true Pareto front); ``None`` when it does not."""
+        return None
 
 
 class SearchSpace(ABC):

@@ -24,8 +24,7 @@ import csv
 import io
 import json
 import math
-from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Callable
 
@@ -34,7 +33,8 @@ from speedynas_core.errors import SpeedyNASError, shown
 from speedynas_core.inputs import TABLE_LIMIT, read_input_text
 from speedynas_core.plugins import Option
 from speedynas_core.registry import Registry, create_checked
-from .base import Arch, SearchSpace
+
+from .base import Arch, GroundTruth, SearchSpace
 
 __all__ = [
     "GROUND_TRUTHS", "GroundTruth", "TableTruth", "create_ground_truth", "list_ground_truths",
@@ -56,34 +56,6 @@ def lookup_key(space: SearchSpace, arch: Arch | str) -> str:
                              f"{space.name}")
     canonical = getattr(arch, "canonical", None)
     return str(canonical() if callable(canonical) else arch)
-
-
-class GroundTruth(ABC):
-    """A source of true accuracies."""
-
-    name: str = ""
-
-    @abstractmethod
-    def lookup(self, arch: Arch | str) -> float | None:
-        """The true accuracy of ``arch``, or ``None`` when the source does not know it."""
-
-    @abstractmethod
-    def describe(self) -> str:
-        """One line naming the source and its settings."""
-
-    def lookup_many(self, archs: Iterable[Arch | str]) -> list[float | None]:
-        """:meth:`lookup` of each arch, in order (sources that batch work override this)."""
-        return [self.lookup(arch) for arch in archs]
-
-    def space_values(self) -> Sequence[float] | None:
-        """Every known true value in the whole search space, when the source has them all
-        (reports then place an arch among the space); ``None`` when it does not."""
-        return None
-
-    def space_points(self, cost: str) -> tuple[Sequence[float], Sequence[float]] | None:
-        """(true values, ``cost`` values) of every arch of the space, when the source knows
-        both (reports then draw the space's true Pareto front); ``None`` when it does not."""
-        return None
 
 
 GROUND_TRUTHS: Registry[GroundTruth] = Registry("ground-truth source", fixed=("space",))

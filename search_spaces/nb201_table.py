@@ -32,9 +32,9 @@ import numpy as np
 import search_spaces
 from speedynas_core.errors import SpeedyNASError
 from speedynas_core.plugins import Option
-from .base import Arch, SearchSpace
 
-from .ground_truth import GroundTruth, register_ground_truth
+from .base import Arch, GroundTruth, SearchSpace
+from .ground_truth import register_ground_truth
 
 __all__ = [
     "COLUMNS", "Column", "FORMAT", "MISSING_CODE", "NB201Table", "NB201Truth", "TABLE_PATH",
