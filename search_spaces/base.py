@@ -75,6 +75,13 @@ class SearchSpace(ABC):
         raise NotImplementedError(f"the {self.name} space defines no one-mutation "
                                   "neighbourhood (SearchSpace.neighbours)")
 
+    def graph_features(self, arch: Arch) -> dict[str, float]:
+        """Named graph features of ``arch``'s cell(s): op counts, paths per op, node degrees,
+        dead edges (:mod:`search_spaces.graph_features`); the same keys in the same order for
+        every arch of the space."""
+        raise NotImplementedError(f"the {self.name} space defines no graph features "
+                                  "(SearchSpace.graph_features)")
+
     def encode(self, arch: Arch) -> np.ndarray | None:
         """A fixed-length vector describing ``arch`` for learned models (one-hot ops per edge,
         say); ``None`` when the space defines none."""

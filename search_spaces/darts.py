@@ -26,6 +26,7 @@ from speedynas_core.errors import SpeedyNASError
 from . import register_space
 from .base import ArchParseError, SearchSpace
 from .darts_genotypes import NAMED_GENOTYPES
+from .graph_features import CellGraph, cell_features
 
 #: Every op of the space, ``none`` first (``none`` never appears in a genotype).
 OPS: tuple[str, ...] = (
@@ -338,6 +339,24 @@ class DartsSpace(SearchSpace):
             for position, (op, source) in enumerate(getattr(arch, name)):
                 code[c, edge_index(position // 2, source), CANDIDATE_OPS.index(op)] += 1.0
         return code.ravel()
+
+    def graph_features(self, arch: DartsArch | str) -> dict[str, float]:
+        """68 features: per cell type (``normal_``, then ``reduce_``), the cell as a DAG from
+        the cell inputs 0, 1 through nodes 2..5 to the concat nodes (definitions and sentinels in
+        :mod:`search_spaces.graph_features`), in this order: the groups ``count_<op>``,
+        ``min_path_<op>``, ``max_path_<op>``, ``paths_<op>``, each over :data:`CANDIDATE_OPS`;
+        ``out_degree_0..4`` and ``dead_edges``. In-degrees (always 2), ``out_degree_5``
+        (always 0) are left out; ``dead_edges`` is 0 while the concat holds every node."""
+        arch = self._arch(arch)
+        features: dict[str, float] = {}
+        for name in CELL_TYPES:
+            edges = tuple((source, 2 + pos // 2, op)
+                          for pos, (op, source) in enumerate(getattr(arch, name)))
+            graph = CellGraph(2 + NUM_NODES, edges, inputs=(0, 1),
+                              outputs=getattr(arch, f"{name}_concat"))
+            cell = cell_features(graph, CANDIDATE_OPS, in_nodes=(), out_nodes=range(1 + NUM_NODES))
+            features |= {f"{name}_{key}": value for key, value in cell.items()}
+        return features
 
     def sample(self, rng: np.random.Generator) -> DartsArch:
         """Uniform RandNAS draw: per node of each cell type two distinct inputs (written in

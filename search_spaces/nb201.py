@@ -17,6 +17,7 @@ import numpy as np
 
 from . import register_space
 from .base import ArchParseError, SearchSpace
+from .graph_features import CellGraph, cell_features
 from .nb201_table import NB201Truth
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -105,6 +106,19 @@ class NB201Space(SearchSpace):
         code = np.zeros((len(EDGES), len(OPS)))
         code[np.arange(len(EDGES)), [OPS.index(op) for op in arch.ops]] = 1.0
         return code.ravel()
+
+    def graph_features(self, arch: NB201Arch) -> dict[str, float]:
+        """24 features of the cell as a DAG from node 0 to node 3 without its ``none`` edges
+        (definitions and sentinels in :mod:`search_spaces.graph_features`), in this order:
+        ``count_none``; the groups ``count_<op>``, ``min_path_<op>``, ``max_path_<op>``,
+        ``paths_<op>``, each over the other four ops in :data:`OPS` order; ``in_degree_1..3``,
+        ``out_degree_0..2`` and ``dead_edges``. Cells of one :meth:`canonical_form` share
+        ``paths_<op>`` of the non-skip ops; the other features can differ between them."""
+        edges = tuple((source, node, op) for (node, source), op in zip(EDGES, arch.ops)
+                      if op != "none")
+        graph = CellGraph(NUM_NODES, edges, inputs=(0,), outputs=(NUM_NODES - 1,))
+        return {"count_none": float(arch.ops.count("none"))} | cell_features(
+            graph, OPS[1:], in_nodes=range(1, NUM_NODES), out_nodes=range(NUM_NODES - 1))
 
     def enumerate(self) -> Iterator[NB201Arch]:
         """All 15,625 cells, in mixed-radix order (edge 1<-0 most significant)."""
