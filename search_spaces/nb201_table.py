@@ -8,6 +8,8 @@ gives back exactly the float the benchmark file holds) with :data:`MISSING_CODE`
 known". A ``meta`` entry (JSON text) records the format, the scales, the field descriptions and
 the provenance: the source file's ``source`` text and sha256, and the command that built the
 table (``scripts/build_nb201_table.py``, the only code that reads ``../shared``).
+:class:`ShippedTableTruth` serves one column of any table in this format as a ground truth
+(``nb201`` here; HW-NAS-Bench and robustness tables in :mod:`search_spaces.nb201_extra_tables`).
 
 >>> import search_spaces
 >>> from speedynas_search import create_ground_truth
@@ -25,7 +27,7 @@ import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Annotated, Any, Literal, get_args
+from typing import IO, Annotated, Any, ClassVar, Literal, get_args
 
 import numpy as np
 
@@ -37,12 +39,15 @@ from .base import Arch, GroundTruth, SearchSpace
 from .ground_truth import register_ground_truth
 
 __all__ = [
-    "COLUMNS", "Column", "FORMAT", "MISSING_CODE", "NB201Table", "NB201Truth", "TABLE_PATH",
-    "decode_column", "encode_column", "load_table", "read_table", "write_table",
+    "COLUMNS", "Column", "FORMAT", "MISSING_CODE", "NB201Table", "NB201Truth", "ShippedTableTruth",
+    "TABLES_DIR", "TABLE_PATH", "decode_column", "encode_column", "load_table", "read_table",
+    "write_table",
 ]
 
-#: Where the table lives inside the package.
-TABLE_PATH = Path(__file__).resolve().parent / "tables" / "nb201_cifar.npz"
+#: Where the shipped tables live inside the package.
+TABLES_DIR = Path(__file__).resolve().parent / "tables"
+#: The NAS-Bench-201 table.
+TABLE_PATH = TABLES_DIR / "nb201_cifar.npz"
 #: A shipped column's name (the config's choices for ``ground_truth.column``).
 Column = Literal["cifar10_test", "cifar10_valid_val", "cifar100_test", "imagenet16_120_test",
                  "cifar10_test_12ep_1seed", "params_cifar10"]
@@ -59,15 +64,17 @@ _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 @dataclass(frozen=True)
 class NB201Table:
-    """Decoded columns (float64, NaN = missing, row = ``space.index_of(arch)``) and ``meta``."""
+    """Decoded columns (float64, NaN = missing, row = ``space.index_of(arch)``), ``meta`` and
+    the table's name (its file's stem)."""
 
     columns: Mapping[str, np.ndarray]
     meta: Mapping[str, Any]
+    name: str = "NB201"
 
     def column(self, name: str) -> np.ndarray:
         """One column (read-only); an unknown name is a one-line error listing the valid ones."""
         if name not in self.columns:
-            raise SpeedyNASError(f"the NB201 table has no column {name!r}; available: "
+            raise SpeedyNASError(f"the {self.name} table has no column {name!r}; available: "
                                  f"{', '.join(self.columns)}")
         return self.columns[name]
 
@@ -139,34 +146,33 @@ def read_table(path: str | Path) -> NB201Table:
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
         raise SpeedyNASError(f"cannot read the NB201 table {path}: "
                              f"{' '.join(str(err).split())}") from None
-    return NB201Table(columns, meta)
+    return NB201Table(columns, meta, path.stem)
 
 
-@functools.lru_cache(maxsize=1)
-def load_table() -> NB201Table:
-    """The shipped table (:data:`TABLE_PATH`), loaded once per process."""
-    return read_table(TABLE_PATH)
+@functools.lru_cache(maxsize=None)
+def load_table(path: Path = TABLE_PATH) -> NB201Table:
+    """A shipped table (default: the NAS-Bench-201 one, :data:`TABLE_PATH`), loaded once per
+    process."""
+    return read_table(path)
 
 
-@register_ground_truth("nb201")
-class NB201Truth(GroundTruth):
-    """True accuracies from the NAS-Bench-201 table shipped with the package (no file needed).
+class ShippedTableTruth(GroundTruth):
+    """Values of one column of a table shipped with the package, one row per NB201 cell.
 
-    ``column`` is one of :data:`COLUMNS` (default ``cifar10_test``: CIFAR-10 test accuracy after
-    200 epochs, mean over seeds); ``space`` must be the ``nb201`` space."""
+    A subclass names its file (``table_path``), what the table is (``title``, ``origin``) and
+    declares ``__init__(space, column)`` with its own column choices, so the config lists them.
+    """
 
-    name = "nb201"
+    table_path: ClassVar[Path]
+    title: ClassVar[str]
+    origin: ClassVar[str]
 
-    def __init__(self, space: SearchSpace | str,
-                 column: Annotated[Column, Option(
-                     help="column of the shipped NAS-Bench-201 table (accuracy in %, 200 "
-                          "epochs, mean over seeds, unless its name says otherwise)")
-                 ] = "cifar10_test") -> None:
+    def __init__(self, space: SearchSpace | str, column: str) -> None:
         self.space = search_spaces.create(space) if isinstance(space, str) else space
         if self.space.name != "nb201":
-            raise SpeedyNASError(f"ground truth 'nb201' is the NAS-Bench-201 table; the search "
+            raise SpeedyNASError(f"ground truth {self.name!r} is {self.title}; the search "
                                  f"space is {self.space.name!r} (use a table file for it)")
-        self.table = table = load_table()
+        self.table = table = load_table(self.table_path)
         self.column = column
         self._values = table.column(column)
         self.meta = table.meta
@@ -195,16 +201,36 @@ class NB201Truth(GroundTruth):
 
     def space_points(self, cost: str) -> tuple[list[float], list[float]] | None:
         """(column, parameter count) of every cell both are known for; ``params`` only (the
-        table's ``params_cifar10`` column counts the CIFAR-10 network's parameters exactly as
-        ``supernet.measure.arch_parameters`` does)."""
+        NAS-Bench-201 table's ``params_cifar10`` column counts the CIFAR-10 network's parameters
+        exactly as ``supernet.measure.arch_parameters`` does)."""
         if cost != "params":
             return None
-        params = self.table.column("params_cifar10")
+        params = load_table().column("params_cifar10")
         known = np.isfinite(self._values) & np.isfinite(params)
         return self._values[known].tolist(), params[known].tolist()
 
     def describe(self) -> str:
         sha = str(self.meta.get("source_sha256", "?"))[:12]
-        return (f"nb201: the NAS-Bench-201 table shipped with the package, column {self.column} "
-                f"({len(self)} nb201 archs; NATS-Bench tss results, built from "
+        return (f"{self.name}: {self.title} shipped with the package, column {self.column} "
+                f"({len(self)} nb201 archs; {self.origin}, built from "
                 f"{self.meta.get('source_file', '?')}, sha256 {sha}...)")
+
+
+@register_ground_truth("nb201")
+class NB201Truth(ShippedTableTruth):
+    """True accuracies from the NAS-Bench-201 table shipped with the package (no file needed).
+
+    ``column`` is one of :data:`COLUMNS` (default ``cifar10_test``: CIFAR-10 test accuracy after
+    200 epochs, mean over seeds); ``space`` must be the ``nb201`` space."""
+
+    name = "nb201"
+    table_path = TABLE_PATH
+    title = "the NAS-Bench-201 table"
+    origin = "NATS-Bench tss results"
+
+    def __init__(self, space: SearchSpace | str,
+                 column: Annotated[Column, Option(
+                     help="column of the shipped NAS-Bench-201 table (accuracy in %, 200 "
+                          "epochs, mean over seeds, unless its name says otherwise)")
+                 ] = "cifar10_test") -> None:
+        super().__init__(space, column)
