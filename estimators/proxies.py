@@ -25,6 +25,34 @@ are not scored), as in Abdelfattah et al. 2021.
   Training", ICML 2021 (NASWOT): binary codes c_i (1 where a ReLU output is positive, over every
   ReLU module) of the batch, kernel K_H[i, j] = N_A - Hamming(c_i, c_j) with N_A the number of
   ReLU units, score = log|det K_H| (via ``slogdet``; -inf when K_H is singular).
+- :func:`l2_norm` — the weight-magnitude baseline of Abdelfattah et al. 2021 and
+  NAS-Bench-Suite-Zero (Krishnakumar et al. 2022): sum over weight tensors of ||W||_2. Uses
+  no data.
+- :func:`plain` — Mozer & Smolensky 1989 "skeletonization" first-order saliency, as a NAS score
+  in Abdelfattah et al. 2021: sum over all weights of W * dL/dW (signed, unlike snip).
+- :func:`fisher` — Turner, Crowley, O'Boyle, Storkey, Gray, "BlockSwap: Fisher-guided Block
+  Substitution for Network Compression on a Budget", ICLR 2020 (the channel saliency of Theis et
+  al. 2018): for every channel c of the output a of each conv and linear layer,
+  0.5 * mean over the batch of (sum over spatial positions of a * dL/da)^2, summed over
+  channels and layers.
+- :func:`grasp` — Wang, Zhang, Grosse, "Picking Winning Tickets Before Training by Preserving
+  Gradient Flow", ICLR 2020: per weight S = -W * (H g), g = dL/dW, H the Hessian of L, H g by
+  double backprop; summed over the network with the paper's sign, sum(-W * Hg), as
+  Abdelfattah et al. 2021 and NAS-Bench-Suite-Zero store it (our values have the stored ones'
+  sign and correlate positively with them, ``results/zero_cost_reference``).
+- :func:`epe_nas` — Lopes, Alirezazadeh, Alexandre, "EPE-NAS: Efficient Performance
+  Estimation Without Training for Neural Architecture Search", ICANN 2021: the input Jacobians
+  (as in jacov) grouped by label; per class t, e_t = sum over i, j of log(|corr_t[i, j]| + k),
+  k = 1e-5; score = sum over class pairs (t, s) of |e_t - e_s| divided by the number of
+  classes (the paper's form for at most 100 classes).
+- :func:`zen` — Lin, Wang, Sun, Chen, Sun, Qian, Li, Jin, "Zen-NAS: A Zero-Shot NAS for
+  High-Performance Image Recognition", ICCV 2021: every conv and linear weight redrawn from
+  N(0, 1) (biases 0, BN affine 1 and 0), Gaussian input x and perturbation e, alpha = 0.01;
+  f = the feature map before global pooling; Delta = mean over the batch of
+  ||f(x) - f(x + alpha e)||_F; score = log(Delta) + sum over BN layers of log(sigma_i), sigma_i
+  = sqrt of the mean over channels of the BN layer's batch variance in the pass on x. x and e
+  (shaped like the batch's images), then the weights in module order, come from one generator
+  seeded with ``seed``: the score depends only on the architecture and the image shape.
 """
 from __future__ import annotations
 
@@ -36,10 +64,15 @@ from torch import nn
 
 from .registry import Batch
 
-__all__ = ["JACOV_K", "grad_norm", "jacov", "nwot", "scored_weights", "snip", "synflow"]
+__all__ = ["EPE_NAS_K", "JACOV_K", "ZEN_ALPHA", "epe_nas", "fisher", "grad_norm", "grasp",
+           "jacov", "l2_norm", "nwot", "plain", "scored_weights", "snip", "synflow", "zen"]
 
 #: The constant k of the Jacobian-covariance score.
 JACOV_K = 1e-5
+#: The constant k of EPE-NAS's per-class correlation score.
+EPE_NAS_K = 1e-5
+#: Zen-score's input perturbation scale alpha.
+ZEN_ALPHA = 0.01
 _WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
 
@@ -101,17 +134,23 @@ def synflow(net: nn.Module, image_shape: torch.Size | tuple[int, ...]) -> float:
                    if w.grad is not None])
 
 
+def _input_jacobians(net: nn.Module, images: torch.Tensor) -> torch.Tensor | None:
+    """The rows J_i = d(sum_c f_c(x_i))/dx_i, flattened, double precision; ``None`` when the
+    output ignores the input (e.g. a disconnected NB201 cell)."""
+    x = images.detach().clone().requires_grad_(True)
+    total = _logits(net(x)).sum()
+    if not total.requires_grad:
+        return None
+    (jacobians,) = torch.autograd.grad(total, x, allow_unused=True)
+    return None if jacobians is None else jacobians.reshape(len(x), -1).double()
+
+
 def jacov(net: nn.Module, batch: Batch) -> float:
     """-sum(log(l + k) + 1/(l + k)) over the eigenvalues l of the correlation matrix of the
     batch's input Jacobians (Mellor et al. 2020, v1); NaN when it is undefined."""
-    x = batch[0].detach().clone().requires_grad_(True)
-    total = _logits(net(x)).sum()
-    if not total.requires_grad:
+    flat = _input_jacobians(net, batch[0])
+    if flat is None:
         return math.nan
-    (jacobians,) = torch.autograd.grad(total, x, allow_unused=True)
-    if jacobians is None:  # the output ignores the input (e.g. a disconnected NB201 cell)
-        return math.nan
-    flat = jacobians.reshape(len(x), -1).double()
     corr = torch.corrcoef(flat)
     if not torch.isfinite(corr).all():
         return math.nan
@@ -139,3 +178,124 @@ def nwot(net: nn.Module, batch: Batch) -> float:
         for hook in hooks:
             hook.remove()
     return float(torch.linalg.slogdet(kernel).logabsdet)
+
+
+def l2_norm(net: nn.Module) -> float:
+    """Sum over weight tensors of ||W||_2 (Abdelfattah et al. 2021)."""
+    return _total([w.detach().norm() for w in scored_weights(net)])
+
+
+def plain(net: nn.Module, batch: Batch) -> float:
+    """Sum over all weights of W * dL/dW (Mozer & Smolensky 1989, Abdelfattah et al. 2021)."""
+    return _total([(w * g).sum() for w, g in _loss_gradients(net, batch)])
+
+
+def _channel_saliency(activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
+    """Sum over channels of 0.5 * mean over the batch of (sum over positions of a * dL/da)^2."""
+    per_channel = (activation * gradient).double()
+    if per_channel.dim() > 2:
+        per_channel = per_channel.flatten(2).sum(dim=2)
+    return 0.5 * per_channel.pow(2).mean(dim=0).sum()
+
+
+def fisher(net: nn.Module, batch: Batch) -> float:
+    """Fisher channel saliency of every conv and linear output, summed (Turner et al. 2020)."""
+    x, y = batch
+    outputs: list[torch.Tensor] = []
+
+    def keep(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        if output.requires_grad:
+            output.retain_grad()
+            outputs.append(output)
+
+    hooks = [m.register_forward_hook(keep) for m in net.modules() if isinstance(m, _WEIGHTED)]
+    try:
+        net.zero_grad(set_to_none=True)
+        F.cross_entropy(_logits(net(x)), y).backward()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return _total([_channel_saliency(a.detach(), a.grad) for a in outputs if a.grad is not None])
+
+
+def grasp(net: nn.Module, batch: Batch) -> float:
+    """Sum over all weights of -W * (H g), g = dL/dW, by double backprop (Wang et al. 2020)."""
+    x, y = batch
+    weights = [w for w in scored_weights(net) if w.requires_grad]
+    net.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(_logits(net(x)), y)
+    gradients = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True)
+    used = [(w, g) for w, g in zip(weights, gradients) if g is not None]
+    if not used:
+        return 0.0
+    g_dot_g = sum((g * g.detach()).sum() for _, g in used)
+    hessian_g = torch.autograd.grad(g_dot_g, [w for w, _ in used], allow_unused=True)
+    return _total([-(w.detach() * hg).sum() for (w, _), hg in zip(used, hessian_g)
+                   if hg is not None])
+
+
+def epe_nas(net: nn.Module, batch: Batch) -> float:
+    """sum over class pairs |e_t - e_s| / classes, e_t = sum log(|corr_t| + k) of the input
+    Jacobians of class t (Lopes et al. 2021); NaN when a correlation is undefined."""
+    flat = _input_jacobians(net, batch[0])
+    if flat is None:
+        return math.nan
+    labels = batch[1]
+    per_class = []
+    for label in torch.unique(labels):
+        corr = torch.corrcoef(flat[labels == label]).reshape(-1)
+        if not torch.isfinite(corr).all():
+            return math.nan
+        per_class.append(torch.log(corr.abs() + EPE_NAS_K).sum())
+    e = torch.stack(per_class)
+    return float((e[:, None] - e[None, :]).abs().sum() / len(e))
+
+
+def _gaussian_init(net: nn.Module, generator: torch.Generator) -> None:
+    """Conv and linear weights from N(0, 1), their biases 0, BN affine weight 1 and bias 0."""
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, _WEIGHTED):
+                module.weight.copy_(torch.randn(module.weight.shape, generator=generator))
+                if module.bias is not None:
+                    module.bias.zero_()
+            elif isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine:
+                module.weight.fill_(1.0)
+                module.bias.zero_()
+
+
+def _pre_pooling_features(net: nn.Module, x: torch.Tensor,
+                          bn_stds: list[torch.Tensor] | None = None) -> torch.Tensor:
+    """The input of the network's last global pooling layer (its whole output when it has
+    none); ``bn_stds`` collects each BN layer's sqrt(mean over channels of batch variance)."""
+    pools = [m for m in net.modules() if isinstance(m, nn.AdaptiveAvgPool2d)]
+    features: list[torch.Tensor] = []
+    hooks = [pools[-1].register_forward_pre_hook(
+        lambda module, inputs: features.append(inputs[0]))] if pools else []
+    if bn_stds is not None:
+        hooks += [m.register_forward_pre_hook(
+            lambda module, inputs: bn_stds.append(
+                inputs[0].transpose(0, 1).flatten(1).var(dim=1, unbiased=False).mean().sqrt()))
+            for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    try:
+        output = _logits(net(x))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return features[-1] if features else output
+
+
+@torch.no_grad()
+def zen(net: nn.Module, batch: Batch, seed: int = 0) -> float:
+    """log E||f(x) - f(x + alpha e)||_F + sum log sigma_BN, Gaussian weights and inputs of the
+    batch's shape drawn from ``seed`` (Lin et al. 2021). Modifies ``net``."""
+    images = batch[0]
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(images.shape, generator=generator).to(images)
+    noise = torch.randn(images.shape, generator=generator).to(images)
+    _gaussian_init(net, generator)
+    bn_stds: list[torch.Tensor] = []
+    clean = _pre_pooling_features(net, x, bn_stds)
+    perturbed = _pre_pooling_features(net, x + ZEN_ALPHA * noise)
+    delta = (clean - perturbed).double().flatten(1).norm(dim=1).mean()
+    return float(torch.log(delta) + sum(torch.log(s.double()) for s in bn_stds))

@@ -5,8 +5,8 @@ on a private copy of the candidate's network -- its inherited supernet weights, 
 seeded initialisation of its stand-alone network (``zero_cost.weights``) -- on the
 first ``zero_cost.batches`` fixed train batches, and stores the value in
 ``Trajectory.zero_cost[name]``; :meth:`ZeroCostEstimator.compute` returns it at every budget.
-With several batches the score is the mean of the per-batch values (``synflow`` uses no data
-and is computed once). Definitions and papers: :mod:`estimators.proxies`.
+With several batches the score is the mean of the per-batch values (``synflow`` and
+``l2_norm`` use no data and are computed once). Definitions and papers: :mod:`estimators.proxies`.
 
 ==============  =============================================================
 name            value (larger = better)
@@ -16,6 +16,12 @@ name            value (larger = better)
 ``synflow``     sum W * dR/dW, |W|, all-ones input, no BN (Tanaka et al. 2020)
 ``jacov``       Jacobian covariance score (Mellor et al. 2020, v1)
 ``nwot``        log|det K_H| of ReLU codes (Mellor et al. 2021, NASWOT)
+``l2_norm``     sum of ||W||_2, data-free (Abdelfattah et al. 2021)
+``plain``       sum W * dL/dW (Mozer & Smolensky 1989)
+``fisher``      summed Fisher channel saliency of conv/linear outputs (Turner et al. 2020)
+``grasp``       sum -W * (H g) (Wang et al. 2020)
+``epe_nas``     per-class Jacobian correlation score (Lopes et al. 2021)
+``zen``         Zen-score of the Gaussian-initialised network (Lin et al. 2021)
 ==============  =============================================================
 
 Default weights: ``init``, on the stand-alone network at the benchmark's own size (search
@@ -28,7 +34,8 @@ C=16, N=5 | C=8, N=1: grad_norm 0.68, 0.65 | 0.22, 0.18; snip 0.68, 0.65 | 0.24,
 synflow 0.75, 0.73 | 0.74, 0.72; jacov 0.73, 0.70 | 0.76, 0.82; nwot 0.79, 0.78 | 0.78,
 0.78 (params 0.72, 0.68); published over all 15,625 archs (Abdelfattah et al. 2021): about
 0.58 for grad_norm and snip, 0.74 synflow, 0.73 jacov. Intervals and the commands:
-``results/zero_cost_size/``. ``inherited`` weights (the supernet's, its size) help the two
+``results/zero_cost_size/``. Agreement of all eleven with NAS-Bench-Suite-Zero's stored values:
+``results/zero_cost_reference/``. ``inherited`` weights (the supernet's, its size) help the two
 gradient proxies on a trained supernet and ruin jacov (``results/zero_cost_size/NOTES.md``).
 """
 from __future__ import annotations
@@ -104,3 +111,47 @@ class Synflow(ZeroCostEstimator):
         if not batches:
             raise ValueError(f"estimator {self.name!r} needs a batch for the image shape")
         return proxies.synflow(net, tuple(batches[0][0].shape[1:]))
+
+
+@register_estimator("l2_norm")
+class L2Norm(ZeroCostEstimator):
+    """Sum of the weight tensors' L2 norms (Abdelfattah et al. 2021)."""
+
+    def measure(self, net: nn.Module, batches: Sequence[Batch]) -> float:
+        """Data-free: the weights' norms (the batches are not used)."""
+        return proxies.l2_norm(net)
+
+
+@register_estimator("plain")
+class Plain(ZeroCostEstimator):
+    """Signed first-order saliency sum W * dL/dW (Mozer & Smolensky 1989)."""
+
+    proxy = staticmethod(proxies.plain)
+
+
+@register_estimator("fisher")
+class Fisher(ZeroCostEstimator):
+    """Fisher channel saliency of every conv and linear output, summed (Turner et al. 2020)."""
+
+    proxy = staticmethod(proxies.fisher)
+
+
+@register_estimator("grasp")
+class Grasp(ZeroCostEstimator):
+    """GraSP: sum of -W * (Hessian-gradient product) (Wang et al. 2020)."""
+
+    proxy = staticmethod(proxies.grasp)
+
+
+@register_estimator("epe_nas")
+class EpeNas(ZeroCostEstimator):
+    """EPE-NAS: spread of the per-class input-Jacobian correlation scores (Lopes et al. 2021)."""
+
+    proxy = staticmethod(proxies.epe_nas)
+
+
+@register_estimator("zen")
+class Zen(ZeroCostEstimator):
+    """Zen-score: expressivity of the Gaussian-initialised network (Lin et al. 2021)."""
+
+    proxy = staticmethod(proxies.zen)
