@@ -2,6 +2,7 @@
 leftover processes killed (tests/processes.py)."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -10,8 +11,11 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
+import torch
+from torch import nn
 
 from speedynas_core.config import load_config
 from speedynas_search.search_config import SearchConfig, search_context
@@ -112,3 +116,27 @@ def search_config(run_dir: Path, *overrides: str,
     """The search config ``config`` with ``overrides`` (retraining off) for ``run_dir``."""
     return load_config(SearchConfig, config, ["retrain.enabled=false", *overrides],
                        context=search_context(load_run_config(run_dir)))
+
+
+def linear_layers(*weights: list[list[float]], between: nn.Module | None = None) -> nn.Sequential:
+    """Bias-free linear layers with the given weights (``between`` after all but the last): tiny
+    networks whose proxy values can be worked out by hand."""
+    layers: list[nn.Module] = []
+    for i, w in enumerate(weights):
+        w = torch.tensor(w, dtype=torch.float32)
+        layer = nn.Linear(w.shape[1], w.shape[0], bias=False)
+        with torch.no_grad():
+            layer.weight.copy_(w)
+        layers.append(layer)
+        if between is not None and i < len(weights) - 1:
+            layers.append(between)
+    return nn.Sequential(*layers)
+
+
+def build_table_script() -> ModuleType:
+    """``scripts/build_nb201_table.py`` as a module (a script, not part of the package)."""
+    spec = importlib.util.spec_from_file_location("build_nb201_table",
+                                                  REPO / "scripts" / "build_nb201_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 from typing import Any, get_args
 
 import numpy as np
@@ -29,6 +27,8 @@ from search_spaces.nb201_extra_tables import (
 from search_spaces.nb201_table import load_table, read_table
 from speedynas_search.search_config import SearchConfig
 
+from .conftest import build_table_script
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "benchmarks"
 NB201 = search_spaces.create("nb201")
@@ -39,14 +39,6 @@ TABLES = {
 }
 ROW0 = ("|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|"
         "+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|")   # NB201 index 0
-
-
-def _build_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_nb201_table",
-                                                  REPO / "scripts" / "build_nb201_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module", params=list(TABLES))
@@ -102,7 +94,7 @@ def test_build_is_byte_reproducible_and_gives_the_shipped_file(name: str,
     source, path, _ = TABLES[name]
     first, second = tmp_path / "first.npz", tmp_path / "second.npz"
     for out in (first, second):
-        _build_script().main(["--table", name, "--source", str(SHARED / source),
+        build_table_script().main(["--table", name, "--source", str(SHARED / source),
                               "--out", str(out)])
     assert first.read_bytes() == second.read_bytes() == path.read_bytes()
     assert read_table(first).meta == load_table(path).meta

@@ -3,11 +3,9 @@ file, its provenance and size, the build script's reproducibility, and the ``nb2
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import zipfile
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
@@ -16,6 +14,8 @@ import search_spaces
 from speedynas_core.errors import SpeedyNASError
 from search_spaces import create_ground_truth, list_ground_truths
 from search_spaces.nb201_table import COLUMNS, TABLE_PATH, load_table, read_table
+
+from .conftest import build_table_script
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_TABLE = REPO.parent / "shared" / "benchmarks" / "nb201.json"
@@ -31,14 +31,6 @@ def shared_archs() -> dict[str, dict]:
     if not SHARED_TABLE.exists():
         pytest.skip(f"{SHARED_TABLE} is absent")
     return json.loads(SHARED_TABLE.read_text())["archs"]
-
-
-def _build_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_nb201_table",
-                                                  REPO / "scripts" / "build_nb201_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # --------------------------------------------------------------------------- the shipped file
@@ -97,7 +89,7 @@ def test_degenerate_cells_are_the_341_at_ten_percent() -> None:
 @needs_shared
 def test_build_script_reproduces_the_shipped_file(tmp_path: Path) -> None:
     out = tmp_path / "nb201.npz"
-    _build_script().main(["--source", str(SHARED_TABLE), "--out", str(out)])
+    build_table_script().main(["--source", str(SHARED_TABLE), "--out", str(out)])
     assert out.read_bytes() == TABLE_PATH.read_bytes()
     rebuilt, shipped = read_table(out), load_table()
     assert rebuilt.meta == shipped.meta

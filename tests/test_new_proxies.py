@@ -17,28 +17,16 @@ from estimators.proxies import EPE_NAS_K, epe_nas, fisher, grasp, l2_norm, plain
 from speedynas_search.finetune import FinetuneBatches, ZeroCostSetup, finetune
 from speedynas_search.search_config import FinetuneConfig
 
+from .conftest import linear_layers
+
 NEW = ["l2_norm", "plain", "fisher", "grasp", "epe_nas", "zen"]
 #: softmax probability of the wrong class for logits (1, 2) and label 0.
 S = math.e / (1 + math.e)
 
 
-def _linear(*weights: list[list[float]], between: nn.Module | None = None) -> nn.Sequential:
-    """Bias-free linear layers with the given weights (``between`` after all but the last)."""
-    layers: list[nn.Module] = []
-    for i, w in enumerate(weights):
-        w = torch.tensor(w, dtype=torch.float32)
-        layer = nn.Linear(w.shape[1], w.shape[0], bias=False)
-        with torch.no_grad():
-            layer.weight.copy_(w)
-        layers.append(layer)
-        if between is not None and i < len(weights) - 1:
-            layers.append(between)
-    return nn.Sequential(*layers)
-
-
 def _identity_batch() -> tuple[nn.Sequential, tuple[torch.Tensor, torch.Tensor]]:
     """W = I, x = (1, 2), label 0: logits z = (1, 2), p = (1 - S, S), dL/dz = g = (-S, S)."""
-    return _linear([[1, 0], [0, 1]]), (torch.tensor([[1.0, 2.0]]), torch.tensor([0]))
+    return linear_layers([[1, 0], [0, 1]]), (torch.tensor([[1.0, 2.0]]), torch.tensor([0]))
 
 
 # --------------------------------------------------------------------------- l2_norm
@@ -70,7 +58,7 @@ def test_plain_of_a_bias_free_relu_chain_is_depth_times_g_dot_z():
     """Euler: the logits z are degree-1 homogeneous in each layer's weights, so each layer
     contributes sum W * dL/dW = g . z, g = dL/dz."""
     torch.manual_seed(0)
-    net = _linear(*[torch.randn(*s).tolist() for s in [(5, 4), (3, 5), (4, 3)]],
+    net = linear_layers(*[torch.randn(*s).tolist() for s in [(5, 4), (3, 5), (4, 3)]],
                   between=nn.ReLU())
     x, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 3, 0, 1])
     z = net(x).detach().requires_grad_(True)

@@ -17,22 +17,10 @@ from speedynas_search.finetune import FinetuneBatches, ZeroCostSetup, finetune
 from speedynas_search.search_config import FinetuneConfig
 from supernet import tensor_snapshot
 
+from .conftest import linear_layers
+
 NB201 = search_spaces.create("nb201")
 ZERO_COST = ["grad_norm", "snip", "synflow", "jacov", "nwot"]
-
-
-def _linear(*weights: list[list[float]], between: nn.Module | None = None) -> nn.Sequential:
-    """Bias-free linear layers with the given weights (``between`` after all but the last)."""
-    layers: list[nn.Module] = []
-    for i, w in enumerate(weights):
-        w = torch.tensor(w, dtype=torch.float32)
-        layer = nn.Linear(w.shape[1], w.shape[0], bias=False)
-        with torch.no_grad():
-            layer.weight.copy_(w)
-        layers.append(layer)
-        if between is not None and i < len(weights) - 1:
-            layers.append(between)
-    return nn.Sequential(*layers)
 
 
 # --------------------------------------------------------------------------- grad_norm, snip
@@ -42,7 +30,7 @@ def _two_layer() -> tuple[nn.Sequential, tuple[torch.Tensor, torch.Tensor]]:
     dL/dlogits g = (-.5, .5); h = (1, 2) > 0.
     dL/dW2 = g h^T = [[-.5, -1], [.5, 1]]      (norm sqrt(2.5), |W2 * .| = 1 + 1 = 2)
     dL/dW1 = (W2^T g) x^T = [[-1, -2], [.5, 1]] (norm 2.5,       |W1 * .| = 1 + 1 = 2)."""
-    net = _linear([[1, 0], [0, 1]], [[2, 0], [0, 1]], between=nn.ReLU())
+    net = linear_layers([[1, 0], [0, 1]], [[2, 0], [0, 1]], between=nn.ReLU())
     return net, (torch.tensor([[1.0, 2.0]]), torch.tensor([0]))
 
 
@@ -59,7 +47,7 @@ def test_snip_hand_computed():
 def test_single_layer_closed_form():
     """One layer W = I, x = (1, 2), label 0: dL/dW = g x^T with g = (-a, a), a = e/(1+e):
     grad_norm = a sqrt(10), snip = |W11 g1 x1| + |W22 g2 x2| = 3a."""
-    net = _linear([[1, 0], [0, 1]])
+    net = linear_layers([[1, 0], [0, 1]])
     batch = (torch.tensor([[1.0, 2.0]]), torch.tensor([0]))
     a = math.e / (1 + math.e)
     assert grad_norm(net, batch) == pytest.approx(a * math.sqrt(10), rel=1e-6)
@@ -83,9 +71,9 @@ def test_synflow_hand_computed():
     """|W1| = [[1, 2], [3, 0]], |W2| = [[1, 2]], input (1, 1): h = (3, 3), R = 9.
     dR/dW2 = h^T -> sum |W2| * . = 9; dR/dW1 = |W2|^T 1^T -> sum |W1| * . = 1 + 2 + 6 = 9.
     BN and ReLU in between change nothing (BN is bypassed, activations are positive)."""
-    plain = _linear([[1, -2], [3, 0]], [[-1, 2]])
+    plain = linear_layers([[1, -2], [3, 0]], [[-1, 2]])
     assert synflow(plain, (2,)) == pytest.approx(18.0)
-    with_bn = _linear([[1, -2], [3, 0]], [[-1, 2]],
+    with_bn = linear_layers([[1, -2], [3, 0]], [[-1, 2]],
                       between=nn.Sequential(nn.BatchNorm1d(2), nn.ReLU()))
     assert synflow(with_bn, (2,)) == pytest.approx(18.0)
 
@@ -95,13 +83,13 @@ def test_synflow_of_a_bias_free_chain_is_depth_times_output():
     contributes R and synflow = L * R, here with R = 1^T |W3| |W2| |W1| 1."""
     torch.manual_seed(0)
     w = [torch.randn(5, 4), torch.randn(3, 5), torch.randn(2, 3)]
-    net = _linear(*[m.tolist() for m in w], between=nn.ReLU())
+    net = linear_layers(*[m.tolist() for m in w], between=nn.ReLU())
     r = (w[2].abs() @ w[1].abs() @ w[0].abs() @ torch.ones(4)).sum().item()
     assert synflow(net, (4,)) == pytest.approx(3 * r, rel=1e-6)
 
 
 def test_synflow_estimator_uses_only_the_image_shape():
-    net = _linear([[1, -2], [3, 0]], [[-1, 2]])
+    net = linear_layers([[1, -2], [3, 0]], [[-1, 2]])
     est = create_estimator("synflow")
     data = [(torch.randn(7, 2), torch.zeros(7, dtype=torch.long))] * 3
     assert est.measure(net, data) == pytest.approx(18.0)
@@ -121,7 +109,7 @@ def test_jacov_hand_computed():
 def test_jacov_of_a_linear_network():
     """f(x) = W x: every Jacobian is W^T 1, so the correlation matrix is all ones:
     eigenvalues N and 0 (N - 1 times)."""
-    net = _linear([[1, -2, 0.5], [3, 0, 1]])
+    net = linear_layers([[1, -2, 0.5], [3, 0, 1]])
     x = torch.randn(4, 3)
     expected = -(math.log(4 + JACOV_K) + 1 / (4 + JACOV_K)
                  + 3 * (math.log(JACOV_K) + 1 / JACOV_K))
@@ -163,7 +151,7 @@ def test_nwot_hand_computed():
 def test_nwot_sums_the_kernels_of_every_relu():
     """A second ReLU sees -ReLU(x) <= 0: all-zero codes, kernel 4 everywhere;
     det(2I + 2*11^T + 4*11^T) = det(2I + 6*11^T) = 2^2 * (2 + 18) = 80."""
-    negate = _linear([[-1, 0, 0, 0], [0, -1, 0, 0], [0, 0, -1, 0], [0, 0, 0, -1]])
+    negate = linear_layers([[-1, 0, 0, 0], [0, -1, 0, 0], [0, 0, -1, 0], [0, 0, 0, -1]])
     net = nn.Sequential(nn.ReLU(), negate, nn.ReLU(inplace=True))
     assert nwot(net, NWOT_BATCH) == pytest.approx(math.log(80.0))
 
