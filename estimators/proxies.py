@@ -53,6 +53,20 @@ are not scored), as in Abdelfattah et al. 2021.
   = sqrt of the mean over channels of the BN layer's batch variance in the pass on x. x and e
   (shaped like the batch's images), then the weights in module order, come from one generator
   seeded with ``seed``: the score depends only on the architecture and the image shape.
+- :func:`meco` — Jiang, Wang, Bie, "MeCo: Zero-Shot NAS with One Data and Single Forward Pass
+  via Minimum Eigenvalue of Correlation", NeurIPS 2023: one forward pass of the batch's first
+  image alone; for the output of every module the pass calls (containers included, as in the
+  authors' code) that is a feature map with channels c over p >= 2 positions, the smallest
+  eigenvalue of the c x c Pearson correlation matrix of its channels across the positions;
+  score = the sum over modules. A map with a constant channel (a ``none`` edge, a dead ReLU)
+  or a single position contributes 0, as the authors' code sets undefined correlations to 0.
+  Uses no labels. The paper's sampled-channel variant MeCo_opt is not provided.
+- :func:`zico` — Li, Yang, Bhardwaj, Marculescu, "ZiCo: Zero-shot NAS via Inverse Coefficient
+  of Variation on Gradients", ICLR 2023: the loss gradients g of every weight over two or more
+  minibatches; per weight tensor, S = sum over its weights of mean|g| / std(g) (population
+  std across the minibatches; weights whose gradient does not vary are left out); score =
+  the sum over weight tensors of log S (tensors with no varying weight are left out, as in
+  the authors' code). :func:`halves` gives the minibatches from one batch.
 """
 from __future__ import annotations
 
@@ -62,10 +76,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from speedynas_core.errors import SpeedyNASError
+
 from .registry import Batch
 
 __all__ = ["EPE_NAS_K", "JACOV_K", "ZEN_ALPHA", "epe_nas", "fisher", "grad_norm", "grasp",
-           "jacov", "l2_norm", "nwot", "plain", "scored_weights", "snip", "synflow", "zen"]
+           "halves", "jacov", "l2_norm", "meco", "nwot", "plain", "scored_weights", "snip",
+           "synflow", "zen", "zico"]
 
 #: The constant k of the Jacobian-covariance score.
 JACOV_K = 1e-5
@@ -299,3 +316,55 @@ def zen(net: nn.Module, batch: Batch, seed: int = 0) -> float:
     perturbed = _pre_pooling_features(net, x + ZEN_ALPHA * noise)
     delta = (clean - perturbed).double().flatten(1).norm(dim=1).mean()
     return float(torch.log(delta) + sum(torch.log(s.double()) for s in bn_stds))
+
+
+def _min_correlation_eigenvalue(feature_map: torch.Tensor) -> torch.Tensor:
+    """The smallest eigenvalue of the channels' correlation matrix of one sample's feature map
+    (C, *positions); 0 when a channel is constant or there is a single position."""
+    channels = feature_map.flatten(1).double()
+    if channels.shape[1] < 2 or bool((channels.std(dim=1) == 0).any()):
+        return channels.new_zeros(())
+    return torch.linalg.eigvalsh(torch.corrcoef(channels))[0].clamp(min=0.0)
+
+
+@torch.no_grad()
+def meco(net: nn.Module, batch: Batch) -> float:
+    """Sum over module outputs of the smallest eigenvalue of the channel correlation matrix,
+    on the batch's first image alone (Jiang et al. 2023)."""
+    eigenvalues: list[torch.Tensor] = []
+
+    def record(module: nn.Module, inputs: tuple, output: object) -> None:
+        if isinstance(output, torch.Tensor) and output.dim() >= 3:
+            eigenvalues.append(_min_correlation_eigenvalue(output[0]))
+
+    hooks = [m.register_forward_hook(record) for m in net.modules()]
+    try:
+        net(batch[0][:1])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return _total(eigenvalues)
+
+
+def halves(batch: Batch) -> list[Batch]:
+    """The batch split into two minibatches (the first one image longer when it is odd; a
+    single image stays one minibatch)."""
+    x, y = batch
+    return list(zip(x.chunk(2), y.chunk(2)))
+
+
+def zico(net: nn.Module, minibatches: list[Batch]) -> float:
+    """Sum over weight tensors of log sum mean|g| / std(g), g the loss gradients of the
+    ``minibatches`` (at least two) (Li et al. 2023)."""
+    if len(minibatches) < 2:
+        raise SpeedyNASError(f"zico needs the gradients of at least 2 minibatches, got "
+                             f"{len(minibatches)} (a batch of at least 2 images gives two)")
+    per_batch = [[g for _, g in _loss_gradients(net, b)] for b in minibatches]
+    logs = []
+    for gradients in zip(*per_batch):
+        g = torch.stack(gradients).double().flatten(1)
+        std = g.std(dim=0, correction=0)
+        varies = std > 0
+        if varies.any():
+            logs.append(torch.log((g.abs().mean(dim=0)[varies] / std[varies]).sum()))
+    return _total(logs)

@@ -6,7 +6,8 @@ seeded initialisation of its stand-alone network (``zero_cost.weights``) -- on t
 first ``zero_cost.batches`` fixed train batches, and stores the value in
 ``Trajectory.zero_cost[name]``; :meth:`ZeroCostEstimator.compute` returns it at every budget.
 With several batches the score is the mean of the per-batch values (``synflow`` and
-``l2_norm`` use no data and are computed once). Definitions and papers: :mod:`estimators.proxies`.
+``l2_norm`` use no data and are computed once; ``zico`` pools the halves of every batch as its
+minibatches). Definitions and papers: :mod:`estimators.proxies`.
 
 ==============  =============================================================
 name            value (larger = better)
@@ -22,6 +23,8 @@ name            value (larger = better)
 ``grasp``       sum -W * (H g) (Wang et al. 2020)
 ``epe_nas``     per-class Jacobian correlation score (Lopes et al. 2021)
 ``zen``         Zen-score of the Gaussian-initialised network (Lin et al. 2021)
+``meco``        sum of min eigenvalues of channel correlations, one image (Jiang et al. 2023)
+``zico``        sum of log inverse coefficients of variation of gradients (Li et al. 2023)
 ==============  =============================================================
 
 Default weights: ``init``, on the stand-alone network at the benchmark's own size (search
@@ -155,3 +158,23 @@ class Zen(ZeroCostEstimator):
     """Zen-score: expressivity of the Gaussian-initialised network (Lin et al. 2021)."""
 
     proxy = staticmethod(proxies.zen)
+
+
+@register_estimator("meco")
+class MeCo(ZeroCostEstimator):
+    """MeCo: minimum eigenvalues of the feature maps' channel correlations (Jiang et al. 2023)."""
+
+    proxy = staticmethod(proxies.meco)
+
+
+@register_estimator("zico")
+class ZiCo(ZeroCostEstimator):
+    """ZiCo: inverse coefficient of variation of the loss gradients (Li et al. 2023)."""
+
+    def measure(self, net: nn.Module, batches: Sequence[Batch]) -> float:
+        """The paper's statistics need gradients of several minibatches: every batch is split
+        into two halves and all the halves are used (one batch of 64 gives two of 32), the
+        common implementation choice (e.g. the ZiCo code published with MeCo)."""
+        if not batches:
+            raise ValueError(f"estimator {self.name!r} needs at least one batch")
+        return proxies.zico(net, [half for batch in batches for half in proxies.halves(batch)])
