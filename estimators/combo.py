@@ -10,13 +10,15 @@ non-finite scores tie at the lowest ranks) and the combination is the mean of th
 ranks. Label-free; the DESIGN notes measured a plain rank average of TSE and parameter count
 beating every member.
 
-``method="learned"`` (also registered as ``combo_learned``): a gradient-boosting regressor
-(scikit-learn, an optional dependency: ``pip install speedynas[learned]``) maps the members'
-set ranks (divided by the set size), and with ``encoding=True`` the arch's encoding from its
-search space (NB201: the one-hot op of each edge), to the true accuracy. It is fitted on
-``fit_size`` candidates with known ground truth (a seeded choice among the distinct archs that
-have one) and predicts the rest; every candidate whose arch was fitted on scores NaN, so it is
-never reported or evaluated (the report leaves it out of this estimator's metrics).
+``method="learned"`` (also registered as ``combo_learned``): a predictor of
+:mod:`speedynas_predictors` (``model``: ``gbt``, scikit-learn's gradient boosting, the default;
+``rf``; ``ensemble``) maps the members' set ranks (divided by the set size), with
+``encoding=True`` the arch's encoding from its search space (NB201: the one-hot op of each
+edge) and with ``graph=True`` its graph features (:meth:`search_spaces.SearchSpace.graph_features`),
+to the true accuracy. It is fitted on ``fit_size`` candidates with known ground truth (a
+seeded choice among the distinct archs that have one: ``fit_size`` labels) and predicts the
+rest; every candidate whose arch was fitted on scores NaN, so it is never reported or evaluated
+(the report leaves it out of this estimator's metrics).
 
 Several combinations can run in one search under inline names: ``combo(tse+params)`` or
 ``combo_learned(sovl+params)`` (:func:`parse_inline`; commas also separate members) name their
@@ -34,6 +36,7 @@ from scipy.stats import rankdata
 
 from speedynas_core.errors import SpeedyNASError
 from speedynas_core.plugins import Option
+from speedynas_predictors import PREDICTORS, create_predictor
 
 from .registry import Estimator, create_estimator, register_estimator
 from .trajectory import Candidate, Trajectory
@@ -49,6 +52,10 @@ FitSize = Annotated[int, Option(min=2, help="learned: archs with ground truth fi
 Seed = Annotated[int, Option(min=0, help="learned: seed of the fit set and the model")]
 Encoding = Annotated[bool, Option(help="learned: add the arch's encoding from its search space "
                                        "to the members' ranks")]
+Graph = Annotated[bool, Option(help="learned: add the arch's graph features from its search "
+                                    "space (op counts, paths, degrees)")]
+Model = Annotated[Literal["gbt", "rf", "ensemble"], Option(
+    help="learned: the predictor (speedynas_predictors) mapping the features to the truth")]
 METHODS = ("rank_mean", "learned")
 
 
@@ -110,7 +117,8 @@ class Combo(Estimator):
     def __init__(self, members: Members = ("tse", "params"),
                  method: Annotated[Method, Option(help="mean of the members' ranks, or a model "
                                                        "fitted on ground truth")] = "rank_mean",
-                 fit_size: FitSize = 20, seed: Seed = 0, encoding: Encoding = False) -> None:
+                 fit_size: FitSize = 20, seed: Seed = 0, encoding: Encoding = False,
+                 graph: Graph = False, model: Model = "gbt") -> None:
         if isinstance(members, str) or not members:
             raise SpeedyNASError(f"estimator {self.name!r}: option 'members' must list at least "
                                  f"one estimator, got {members!r}")
@@ -122,10 +130,16 @@ class Combo(Estimator):
                 raise SpeedyNASError(f"estimator {self.name!r}: option {option!r} must be an "
                                      f"integer >= {low}, got {value!r}")
         self.members = [_member(self.name, m) for m in members]
-        if encoding and method != "learned":
-            raise SpeedyNASError(f"estimator {self.name!r}: option 'encoding' applies to "
-                                 "method=learned only")
+        for option, value in (("encoding", encoding), ("graph", graph),
+                              ("model", model != "gbt")):
+            if value and method != "learned":
+                raise SpeedyNASError(f"estimator {self.name!r}: option {option!r} applies to "
+                                     "method=learned only")
+        if model not in PREDICTORS:
+            raise SpeedyNASError(f"estimator {self.name!r}: option 'model' must be one of "
+                                 f"{', '.join(PREDICTORS.names())}, got {model!r}")
         self.method, self.fit_size, self.seed, self.encoding = method, fit_size, seed, encoding
+        self.graph, self.model = graph, model
         self.needs = frozenset().union(*(m.needs for m in self.members))
         self.learned = method == "learned"
 
@@ -134,7 +148,8 @@ class Combo(Estimator):
         out: dict[str, Any] = {"members": "+".join(m.describe() for m in self.members),
                                "method": self.method}
         if self.method == "learned":
-            out.update(fit_size=self.fit_size, seed=self.seed, encoding=self.encoding)
+            out.update(fit_size=self.fit_size, seed=self.seed, encoding=self.encoding,
+                       graph=self.graph, model=self.model)
         return out
 
     def min_budget(self) -> int:
@@ -174,16 +189,18 @@ class Combo(Estimator):
         rng = np.random.default_rng(self.seed)
         fit_archs = set(rng.choice(sorted(first), size=self.fit_size, replace=False).tolist())
         features = np.column_stack([set_ranks(c) / len(candidates) for c in columns])
-        if self.encoding:
-            if any(c.encoding is None for c in candidates):
-                raise SpeedyNASError(f"estimator {self.name!r}: encoding=true needs the arch "
-                                     "encoding of every candidate, and this search space "
-                                     "defines none")
-            features = np.column_stack([features, [c.encoding for c in candidates]])
+        for option, field in (("encoding", "encoding"), ("graph", "graph")):
+            if not getattr(self, option):
+                continue
+            if any(getattr(c, field) is None for c in candidates):
+                raise SpeedyNASError(f"estimator {self.name!r}: {option}=true needs the arch "
+                                     f"{field} features of every candidate, and this search "
+                                     "space defines none")
+            features = np.column_stack([features, [getattr(c, field) for c in candidates]])
         fit_rows = [first[a] for a in sorted(fit_archs)]
-        model = _regressor(self.seed)
-        model.fit(features[fit_rows], [truths[candidates[i].arch] for i in fit_rows])
-        predicted = model.predict(features)
+        predictor = create_predictor(self.model, seed=self.seed)
+        predictor.fit(features[fit_rows], [truths[candidates[i].arch] for i in fit_rows])
+        predicted = predictor.predict(features).mean
         return [math.nan if c.arch in fit_archs else float(p)
                 for c, p in zip(candidates, predicted)]
 
@@ -193,15 +210,7 @@ class LearnedCombo(Combo):
     """``combo`` with ``method="learned"`` (to report it beside a rank-mean ``combo``)."""
 
     def __init__(self, members: Members = ("tse", "params"), fit_size: FitSize = 20,
-                 seed: Seed = 0, encoding: Encoding = False) -> None:
-        super().__init__(members, "learned", fit_size, seed, encoding)
+                 seed: Seed = 0, encoding: Encoding = False, graph: Graph = False,
+                 model: Model = "gbt") -> None:
+        super().__init__(members, "learned", fit_size, seed, encoding, graph, model)
 
-
-def _regressor(seed: int) -> Any:
-    """scikit-learn's gradient boosting regressor (imported only when a learned combo is used)."""
-    try:
-        from sklearn.ensemble import GradientBoostingRegressor
-    except ImportError:
-        raise SpeedyNASError("learned combinations need scikit-learn: pip install "
-                             "'speedynas[learned]' (or scikit-learn>=1.2)") from None
-    return GradientBoostingRegressor(random_state=seed)

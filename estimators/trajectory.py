@@ -125,13 +125,14 @@ class Trajectory:
 @dataclass
 class Candidate:
     """A candidate architecture: canonical arch text, parameter count, FLOPs (``None``: not
-    counted), and its search space's encoding (``None``: not given; derived from the arch, so
-    never stored)."""
+    counted), and its search space's encoding and graph features (``None``: not given; derived
+    from the arch, so never stored)."""
 
     arch: str
     params: int
     flops: int | None
     encoding: tuple[float, ...] | None = field(default=None, compare=False)
+    graph: tuple[float, ...] | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict."""

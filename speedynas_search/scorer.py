@@ -62,6 +62,7 @@ class Scorer:
         self.fidelities, self.space = list(fidelities), space
         self.by_name = {e.name: e for e in self.estimators}
         self.needs = needed_records(self.estimators)
+        self._wants_graph = any(getattr(e, "graph", False) for e in self.estimators)
         self._parsed: dict[int, tuple[Trajectory, Candidate]] = {}
 
     def budgets_at(self, steps: int) -> list[int]:
@@ -105,11 +106,12 @@ class Scorer:
                                      ) from None
 
     def parsed(self, records: Sequence[Record]) -> tuple[list[Trajectory], list[Candidate]]:
-        """The trajectories and candidates (with their arch encodings) of ``records``, each
-        parsed once."""
+        """The trajectories and candidates (with their arch encodings and graph features) of
+        ``records``, each parsed once."""
         for r in records:
             if r.index not in self._parsed:
-                candidate = Candidate(r.arch, r.params, r.flops, self.encoding(r.arch))
+                candidate = Candidate(r.arch, r.params, r.flops, self.encoding(r.arch),
+                                      self.graph(r.arch))
                 self._parsed[r.index] = (Trajectory.from_dict(r.trajectory), candidate)
         pairs = [self._parsed[r.index] for r in records]
         return [t for t, _ in pairs], [c for _, c in pairs]
@@ -118,6 +120,17 @@ class Scorer:
         """The search space's encoding of ``arch`` (features of learned combinations)."""
         code = self.space.encode(self.space.parse(arch))
         return None if code is None else tuple(float(v) for v in code)
+
+    def graph(self, arch: str) -> tuple[float, ...] | None:
+        """The search space's graph features of ``arch`` (``None``: no estimator uses them, or
+        the space defines none)."""
+        if not self._wants_graph:
+            return None
+        try:
+            features = self.space.graph_features(self.space.parse(arch))
+        except NotImplementedError:
+            return None
+        return tuple(float(v) for v in features.values())
 
     def joint_fitness(self, name: str, records: Sequence[Record], budget: int) -> list[float]:
         """A joint estimator's scores of ``records`` at ``budget`` (a strategy's fitness)."""

@@ -11,7 +11,8 @@ import pytest
 from .conftest import REPO
 
 #: Package -> floor. A package may import packages on lower floors only.
-FLOORS = {"speedynas_core": 0, "search_spaces": 1, "speedynas_data": 1, "supernet": 2, "estimators": 2,
+FLOORS = {"speedynas_core": 0, "search_spaces": 1, "speedynas_data": 1, "speedynas_predictors": 1,
+          "supernet": 2, "estimators": 2,
           "speedynas_search": 3, "speedynas": 4}
 
 
