@@ -21,7 +21,7 @@ from .registry import (
 from .trajectory import FINE_TUNE_RECORDS, RECORDS, Candidate, Trajectory
 
 # Importing the modules registers the built-in, zero-cost, combination and table estimators.
-from . import builtin, combo, table, zero_cost  # noqa: E402,F401  isort: skip
+from . import builtin, combo, curves, table, zero_cost  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "Batch", "Candidate", "ESTIMATORS", "Estimator", "FINE_TUNE_RECORDS", "RECORDS", "Trajectory",

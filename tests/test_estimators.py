@@ -26,12 +26,14 @@ BUDGETS = (4, 8)
 ESTIMATES = [name for name in list_estimators() if not ESTIMATORS.get(name).lookup]
 
 
-def _trajectory(shift: float = 0.0, steps: int = 8, fields: frozenset[str] = RECORDS) -> Trajectory:
+def _trajectory(shift: float = 0.0, steps: int = 8, fields: frozenset[str] = RECORDS,
+                bend: float = 0.0) -> Trajectory:
     """A plausible fine-tune: losses decreasing with noise; ``shift`` lowers every loss and
-    raises every accuracy and zero-cost value (a uniformly better candidate). Only ``fields``
-    are recorded."""
+    raises every accuracy and zero-cost value (a uniformly better candidate); ``bend`` makes
+    the train loss fall ever faster (-bend * b^2). Only ``fields`` are recorded."""
     rng = np.random.default_rng(0)
-    train = [2.3 - 0.1 * b + 0.05 * rng.standard_normal() - shift for b in range(steps)]
+    train = [2.3 - 0.1 * b - bend * b * b + 0.05 * rng.standard_normal() - shift
+             for b in range(steps)]
     val = [2.2 - 0.08 * b + 0.05 * rng.standard_normal() - shift for b in range(steps)]
     acc = {B: 20.0 + 2.0 * B + 10 * shift for B in BUDGETS}
     recorded: dict[int, float] = {}
@@ -77,12 +79,18 @@ def test_every_estimator_gives_finite_float(name: str) -> None:
         assert isinstance(value, float) and math.isfinite(value)
 
 
+#: Estimators of the loss curve's shape alone (estimators/curves.py): a uniformly lower curve
+#: has the same shape; better is a curve that still falls, and ever faster.
+SHAPE_ONLY = {"curve_slope", "curve_curvature"}
+
+
 @pytest.mark.parametrize("name", ESTIMATES)
 def test_every_estimator_is_larger_is_better(name: str) -> None:
     est = create_estimator(name)
+    bend = 0.02 if name in SHAPE_ONLY else 0.0
     for budget in BUDGETS:
         worse = (_trajectory(shift=0.0), _candidate(bigger=False))
-        better = (_trajectory(shift=0.5), _candidate(bigger=True))
+        better = (_trajectory(shift=0.5, bend=bend), _candidate(bigger=True))
         assert _score(est, *better, budget, (worse,)) > _score(est, *worse, budget, (better,)), \
             (name, budget)
 
