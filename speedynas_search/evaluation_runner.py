@@ -28,6 +28,7 @@ from supernet.train_config import TrainConfig
 
 from .evaluator import Evaluator, Spent
 from .finetune import FinetuneBatches, ZeroCostSetup, finetune, prepare_batches
+from .labels import LabelBook
 from .results_store import Record, ResultsStore
 from .scorer import Scorer
 from .search_config import SearchConfig, search_context
@@ -66,10 +67,11 @@ class EvaluationRunner:
                                        z.batches, z.seed, z.options())
         self.store = ResultsStore(out_dir, env)
 
-    def run(self, strategy: Strategy, truth: GroundTruth | None) -> EvaluationRun:
+    def run(self, strategy: Strategy, truth: GroundTruth | None,
+            labels: GroundTruth | None = None) -> EvaluationRun:
         """Resume or start the search's folder, bring its records up to date, then run
         ``strategy`` until it is done or a limit stops it (every rank; see
-        :mod:`speedynas_search.evaluator`)."""
+        :mod:`speedynas_search.evaluator`); ``labels``: the source of the labels it pays for."""
         context = search_context(self.train_cfg)
         if self.env.is_main:
             prepare_out_dir(self.out_dir, self.cfg, self.candidates, context)  # claims it first
@@ -86,7 +88,8 @@ class EvaluationRunner:
             self.store, stored, self.evaluate,
             {e.name: self.scorer.joint_fitness for e in self.scorer.estimators if e.joint},
             truth.lookup if truth else None, truth.space_values() if truth else None,
-            self.cfg.progress, self.env, strategy.evaluation_count(len(self.candidates)))
+            self.cfg.progress, self.env, strategy.evaluation_count(len(self.candidates)),
+            LabelBook(labels, self.out_dir / "labels.jsonl", self.env) if labels else None)
         start = time.perf_counter()
         try:
             strategy.run(evaluator)

@@ -46,6 +46,7 @@ from speedynas_core.distributed import DistEnv
 from speedynas_core.errors import SpeedyNASError
 from search_spaces import Arch, SearchSpace
 
+from .labels import LabelBook
 from .results_store import Record, ResultsStore
 from .search_config import LimitConfig
 from .strategies import Fidelity, LimitReached
@@ -58,11 +59,12 @@ JointScores = Callable[[str, Sequence[Record], int], list[float]]
 
 @dataclass
 class Spent:
-    """What the evaluations so far cost."""
+    """What the evaluations (and labels) so far cost."""
 
     evaluations: int = 0
     steps: int = 0
     seconds: float = 0.0
+    labels: int = 0
 
     def add(self, record: Record) -> None:
         self.evaluations += 1
@@ -145,10 +147,12 @@ class Evaluator:
                  stored: dict[int, Record], compute: Compute, joint: dict[str, JointScores],
                  truth: Callable[[str], float | None] | None = None,
                  space_values: Sequence[float] | None = None, progress: bool = True,
-                 env: DistEnv = DistEnv(), planned: int | None = None) -> None:
+                 env: DistEnv = DistEnv(), planned: int | None = None,
+                 labels: LabelBook | None = None) -> None:
         self.space, self._pool, self.fidelity = space, list(pool), fidelity
         self.fidelities, self.limit, self.store = list(fidelities), limit, store
         self.compute, self.joint, self.truth, self.env = compute, joint, truth, env
+        self.labels = labels
         self.space_values = sorted(v for v in space_values or () if math.isfinite(v))
         self.stored = stored  # index -> record: what earlier runs recorded, then this run's
         self.records: list[Record] = []
@@ -219,6 +223,15 @@ class Evaluator:
             raise LimitReached
         return new
 
+    def label(self, archs: Sequence[Arch]) -> list[float]:
+        if self.labels is None:
+            raise SpeedyNASError("this strategy pays for labels: set the labels section, e.g. "
+                                 "labels.source=nb201 labels.column=cifar10_valid_val")
+        values = self.labels.label(archs)
+        self.spent.labels += len(values)
+        self.trace.append(self.incumbent(len(self.records), replace(self.spent)))
+        return values
+
     def fitness(self, fidelity: Fidelity) -> Mapping[int, float]:
         scores = self._scores(fidelity)
         if fidelity.fitness in self.joint:
@@ -264,6 +277,8 @@ class Evaluator:
         they reach (a joint fitness: ranked over the whole batch just evaluated, which ran
         together), with what was ``spent`` to find it (and its true accuracy and rank in the
         space, when known)."""
+        if self.labels is not None and self.labels.count:
+            return self.labelled_incumbent(spent)
         if count < self._traced:  # an earlier prefix: start over
             self._reached, self._traced = set(), 0
         self._reached.update(r.steps for r in self.records[self._traced:count])
@@ -279,6 +294,22 @@ class Evaluator:
             return entry
         arch = self.stored[best].arch
         entry.update(index=best, arch=arch, score=scores[best])
+        return self._with_truth(entry, arch)
+
+    def labelled_incumbent(self, spent: Spent) -> dict[str, Any]:
+        """The best-labelled arch so far (a strategy that pays for labels is judged by them),
+        with what was ``spent``, labels included."""
+        entry: dict[str, Any] = {
+            "evaluations": spent.evaluations, "steps": spent.steps, "seconds": spent.seconds,
+            "labels": spent.labels, "fitness": "label", "budget": 0}
+        best = self.labels.best() if self.labels is not None else None
+        if best is None:
+            return entry
+        entry.update(arch=best[1], score=best[2])
+        return self._with_truth(entry, best[1])
+
+    def _with_truth(self, entry: dict[str, Any], arch: str) -> dict[str, Any]:
+        """``entry`` with ``arch``'s true accuracy and rank in the space, when known."""
         truth = self.truth(arch) if self.truth is not None else None
         if truth is not None:
             entry["truth"] = truth

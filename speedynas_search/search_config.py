@@ -125,6 +125,17 @@ class GroundTruthConfig(PluginSection):
 
 
 @dataclass(frozen=True)
+class LabelsConfig(GroundTruthConfig):
+    """Where the labels a strategy pays for come from (``strategy.name=guided``): any
+    ground-truth source, e.g. the shipped table's validation accuracy standing for a full
+    training (``source: nb201, column: cifar10_valid_val``) or a user's file (``source: table,
+    path: labels.csv``); every label is counted and kept in ``labels.jsonl``."""
+
+    source: Optional[str] = setting(None, help="label source (null: none; a strategy that pays "
+                                               "for labels needs one), e.g. nb201 or table")
+
+
+@dataclass(frozen=True)
 class ZeroCostConfig(PluginSection):
     """What the zero-cost estimators measure: the inherited sub-network, or the arch's
     stand-alone network freshly initialised, whose size keys (the run's space's network
@@ -184,7 +195,8 @@ class StrategyConfig(PluginSection):
     registry: ClassVar[Registry] = STRATEGIES
 
     name: str = setting("sample", help="search strategy: sample (rank the candidate draw), "
-                                       "evolution, local or halving")
+                                       "evolution, local, halving, lce (extrapolated learning "
+                                       "curves) or guided (a predictor that spends labels)")
     fitness: Optional[str] = setting(None, help="the estimator maximised (listed in "
                                                 "estimators.names); null: the first listed")
     fitness_budget: Optional[int] = setting(None, min=0, help="the B its fitness is read at; "
@@ -257,6 +269,7 @@ class SearchConfig(RuntimeConfig):
     estimators: EstimatorsConfig = field(default_factory=EstimatorsConfig)
     zero_cost: ZeroCostConfig = field(default_factory=ZeroCostConfig)
     ground_truth: GroundTruthConfig = field(default_factory=GroundTruthConfig)
+    labels: LabelsConfig = field(default_factory=LabelsConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
 

@@ -27,6 +27,7 @@ from speedynas_core.locks import directory_lock
 from speedynas_core.runtime import resolve_device, set_deterministic
 from estimators.registry import Estimator, needed_records
 from estimators.trajectory import FINE_TUNE_RECORDS
+from search_spaces import GroundTruth
 from supernet.run_dir import load_supernet
 
 from .candidates import draw_candidates
@@ -81,6 +82,16 @@ def check_fidelities(scorer: Scorer, strategy: Strategy, limit: LimitConfig,
                                "steps)"))
 
 
+def check_labels(strategy: Strategy, labels: GroundTruth | None) -> None:
+    """A strategy that pays for labels has a source; a source is set only for one."""
+    if strategy.uses_labels and labels is None:
+        raise SpeedyNASError(f"strategy {strategy.name!r} pays for labels: set labels.source "
+                             "(e.g. labels.source=nb201 labels.column=cifar10_valid_val)")
+    if labels is not None and not strategy.uses_labels:
+        raise SpeedyNASError(f"labels.source is set, but strategy {strategy.name!r} uses no "
+                             "labels (strategy.name=guided does); drop the labels section")
+
+
 class Search:
     """One search of a trained supernet; :meth:`run` is resumable."""
 
@@ -98,6 +109,7 @@ class Search:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.candidates = draw_candidates(self.net.space, cfg.candidates)
         self.truth = cfg.ground_truth.create(self.net.space)
+        self.labels = cfg.labels.create(self.net.space)
         self.strategy: Strategy = cfg.strategy.create(self.net.space)
         own = Fidelity(fine_tune_steps(cfg.finetune, needed_records(estimators)),
                        cfg.strategy.fitness or estimators[0].name,
@@ -106,6 +118,7 @@ class Search:
         self.scorer = Scorer(estimators, cfg.finetune.budgets, own.steps,
                              self.strategy.fidelities(own), self.net.space)
         check_fidelities(self.scorer, self.strategy, cfg.limit, cfg.count_flops)
+        check_labels(self.strategy, self.labels)
         self.runner = EvaluationRunner(cfg, self.train_cfg, run_dir, self.out_dir, self.net,
                                        self.candidates, self.scorer, own, env, self.device)
         self.reporter = Reporter(cfg, self.train_cfg, run_dir, self.out_dir, self.scorer,
@@ -120,7 +133,7 @@ class Search:
         Rank 0 holds the search dir's lock throughout (one writer per search)."""
         with (directory_lock(self.out_dir, "the search") if self.env.is_main
               else contextlib.nullcontext()):
-            run = self.runner.run(self.strategy, self.truth)
+            run = self.runner.run(self.strategy, self.truth, self.labels)
             last = self.scorer.fidelities[-1]
             final = [r for r in run.records if r.steps == last.steps]
             truths = {r.arch: (self.truth.lookup(r.arch) if self.truth else None)

@@ -15,7 +15,7 @@ from .registry import (
 )
 
 # Importing the modules registers the built-in strategies.
-from . import evolution, halving, lce, local, sample  # noqa: E402,F401  isort: skip
+from . import evolution, guided, halving, lce, local, sample  # noqa: E402,F401  isort: skip
 
 __all__ = ["STRATEGIES", "Evaluations", "Fidelity", "LimitReached", "Strategy",
            "create_strategy", "register_strategy"]

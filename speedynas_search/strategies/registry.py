@@ -55,6 +55,10 @@ class Evaluations(Protocol):
         """Evaluate ``archs`` at ``fidelity`` (one record each, in order); raises
         :class:`LimitReached` once a limit is reached (after recording what fitted)."""
 
+    def label(self, archs: Sequence[Arch]) -> list[float]:
+        """The label of each arch from the configured source (the ``labels`` section; NaN when
+        it does not know one), each counted as one label the search spends."""
+
     def fitness(self, fidelity: Fidelity) -> Mapping[int, float]:
         """Record index -> fitness at ``fidelity`` of everything evaluated so far at least that
         well (a joint estimator, such as a rank combination, is re-ranked over all of them); a
@@ -70,7 +74,8 @@ class Strategy(ABC):
 
     name: str = ""
     bounded: bool = True  # False: it runs until a limit stops it (one must be set)
-    objectives: Sequence[str] = ()  # costs minimised next to the fitness ("params", "flops")
+    objectives: Sequence[str] = ()  # optimised next to the fitness (params, flops, table columns)
+    uses_labels: bool = False  # True: it pays for labels (Evaluations.label)
 
     def __init__(self, space: SearchSpace) -> None:
         self.space = space

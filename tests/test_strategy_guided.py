@@ -1,0 +1,127 @@
+"""Predictor-guided search (strategy ``guided``) and the labels it pays for, in table mode:
+labels are the shipped NB201 table's validation accuracy, features the cells' graph features
+and size (free), judged by the test accuracy."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+import search_spaces
+from search_spaces.nb201_table import NB201Truth
+from speedynas_core.atomic_io import append_jsonl, read_jsonl
+from speedynas_core.errors import SpeedyNASError
+from speedynas_search.labels import LabelBook
+from speedynas_search.search_run import Search
+
+from .conftest import REPO, search_config
+
+GUIDED = REPO / "configs" / "search_guided_table.yaml"
+SPACE = search_spaces.create("nb201")
+VALID = NB201Truth(SPACE, column="cifar10_valid_val")
+TEST = NB201Truth(SPACE, column="cifar10_test")
+FREE = ("estimators.names=[params]", "strategy.signals=[graph, size]")
+SMALL = ("strategy.labels=12", "strategy.initial=4", "strategy.pool=20", "strategy.batch=4",
+         "strategy.mutations=10")
+
+
+def guided_search(run_dir, *overrides):
+    """A guided table-mode search; its summary, records, labels and folder."""
+    cfg = search_config(run_dir, "progress=false", *FREE, *overrides, config=GUIDED)
+    summary = Search(run_dir, cfg).run()
+    out = run_dir / "search" / cfg.name
+    return (summary, read_jsonl(out / "results.jsonl"), read_jsonl(out / "labels.jsonl"), out)
+
+
+def test_guided_spends_exactly_its_labels_and_keeps_the_best_labelled(tiny_run):
+    summary, records, labels, _ = guided_search(tiny_run, "name=guided", *SMALL)
+    strategy = summary["strategy"]
+    assert strategy["spent"]["labels"] == 12 and len(labels) == 12
+    assert strategy["spent"]["evaluations"] == 20 + 2 * 10 == len(records)
+    archs = [line["arch"] for line in labels]
+    assert len(set(archs)) == 12 and set(archs) <= {r["arch"] for r in records}
+    assert [line["label"] for line in labels] == pytest.approx([VALID.lookup(a) for a in archs])
+    assert archs[:4] == [r["arch"] for r in records[:4]]  # the initial labels: the draw's first
+    best = max(labels, key=lambda line: line["label"])
+    incumbent = strategy["incumbent"]
+    assert incumbent["arch"] == best["arch"] and incumbent["fitness"] == "label"
+    assert incumbent["truth"] == pytest.approx(TEST.lookup(best["arch"]))
+    counts = [t["labels"] for t in strategy["trace"] if "labels" in t]
+    assert counts == sorted(counts) and counts[-1] == 12
+
+
+@pytest.mark.e2e  # three searches, about 15 s
+def test_guided_finds_better_archs_than_its_random_initial_labels(tiny_run):
+    """Over three seeds the labels the predictor chose beat the uniform initial ones."""
+    for seed in (0, 1, 2):
+        _, _, labels, _ = guided_search(tiny_run, f"name=better{seed}", f"candidates.seed={seed}",
+                                        f"strategy.seed={seed}", "strategy.labels=26",
+                                        "strategy.initial=10", "strategy.pool=40",
+                                        "strategy.batch=4", "strategy.mutations=20")
+        initial = [line["label"] for line in labels[:10]]
+        chosen = [line["label"] for line in labels[10:]]
+        assert sum(chosen) / len(chosen) > sum(initial) / len(initial)
+
+
+def test_a_rerun_replays_its_labels_and_a_foreign_label_file_is_refused(tiny_run):
+    first, _, labels, out = guided_search(tiny_run, "name=replay", *SMALL)
+    again, _, relabelled, _ = guided_search(tiny_run, "name=replay", *SMALL)
+    assert relabelled == labels
+    assert again["strategy"]["incumbent"] == first["strategy"]["incumbent"]
+    lines = (out / "labels.jsonl").read_text().splitlines()
+    lines[5] = json.dumps({**json.loads(lines[5]), "arch": json.loads(lines[6])["arch"]})
+    (out / "labels.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(SpeedyNASError, match=r"labels.jsonl: label 5 is of .* the labels "
+                                             "belong to another search"):
+        guided_search(tiny_run, "name=replay", *SMALL)
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    (("strategy.signals=[table]",), "'table' is a table lookup, the truth itself"),
+    (("strategy.signals=[graphs]",), "'graphs' is neither a block"),
+    (("strategy.signals=[graph, graph]",), "must list distinct features"),
+    (("strategy.initial=20", "strategy.labels=10"), "strategy.initial=20 must be at most"),
+    (("strategy.predictor=svm",), "unknown predictor 'svm'; registered: ensemble, gbt, rf"),
+])
+def test_bad_guided_settings_are_refused_naming_them(tiny_run, overrides, fragment):
+    with pytest.raises(SpeedyNASError, match=fragment):
+        cfg = search_config(tiny_run, "progress=false", *FREE, "name=bad", *overrides,
+                            config=GUIDED)
+        Search(tiny_run, cfg)
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    (("strategy.name=guided",), "strategy 'guided' pays for labels: set labels.source"),
+    (("labels.source=nb201", "labels.column=cifar10_valid_val", "limit.evaluations=10"),
+     "labels.source is set, but strategy 'evolution' uses no labels"),
+])
+def test_labels_go_with_a_strategy_that_pays_for_them(tiny_run, overrides, fragment):
+    cfg = search_config(tiny_run, "progress=false", "name=unlabelled", *overrides,
+                        config=REPO / "configs" / "search_strategies_table.yaml")
+    with pytest.raises(SpeedyNASError, match=fragment):
+        Search(tiny_run, cfg)
+
+
+class _Known:
+    """A label source knowing two archs."""
+
+    name = "known"
+    values = {"a": 1.0, "b": 3.0}
+
+    def lookup(self, arch):
+        return self.values.get(str(arch))
+
+
+def test_label_book_counts_records_and_replays(tmp_path):
+    book = LabelBook(_Known(), tmp_path / "labels.jsonl")
+    values = book.label(["a", "c", "b", "a"])
+    assert values[0] == 1.0 and math.isnan(values[1]) and values[2:] == [3.0, 1.0]
+    assert book.count == 4 and book.best() == (2, "b", 3.0)
+    assert [line["arch"] for line in read_jsonl(tmp_path / "labels.jsonl")] == list("acba")
+    _Known.values = {}  # the source changed: a replay still answers from the file
+    replay = LabelBook(_Known(), tmp_path / "labels.jsonl")
+    assert replay.label(["a", "c"])[0] == 1.0 and replay.label(["b"]) == [3.0]
+    append_jsonl(tmp_path / "other.jsonl", {"index": 0, "arch": "z", "label": 1.0})
+    with pytest.raises(SpeedyNASError, match="label 0 is of z, but the strategy now asks for a"):
+        LabelBook(_Known(), tmp_path / "other.jsonl").label(["a"])
