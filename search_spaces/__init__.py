@@ -39,9 +39,10 @@ from .ground_truth import (  # noqa: E402
     lookup_key,
     register_ground_truth,
 )
+from .objectives import TableObjective, objective_names, table_objective  # noqa: E402
 
 __all__ = [
-    "GROUND_TRUTHS", "Arch", "ArchParseError", "GroundTruth", "SearchSpace", "create",
-    "create_ground_truth", "list_ground_truths", "list_spaces", "lookup_key", "register_ground_truth",
-    "register_space", "space_of",
+    "GROUND_TRUTHS", "Arch", "ArchParseError", "GroundTruth", "SearchSpace", "TableObjective",
+    "create", "create_ground_truth", "list_ground_truths", "list_spaces", "lookup_key",
+    "objective_names", "register_ground_truth", "register_space", "space_of", "table_objective",
 ]

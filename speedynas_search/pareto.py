@@ -4,7 +4,9 @@ Candidate a dominates b when score_a >= score_b and cost_a <= cost_b, one of the
 The front is every candidate no other dominates (exact duplicates are all kept); candidates
 with a non-finite score are never on it. NSGA-II's non-dominated sorting and crowding distance
 (any number of objectives, all maximised) serve multi-objective evolution; the hypervolume of
-a (score, cost) front measures how much of a true front a found one covers.
+a (score, cost) front measures how much of a true front a found one covers, and
+:func:`reached` which of the true front's points it reaches (exactly or within a tolerance).
+A maximised second objective is passed negated as a cost.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import math
 from collections.abc import Sequence
 from itertools import groupby
 
-__all__ = ["crowding_distances", "hypervolume", "nondominated_ranks", "pareto_front"]
+__all__ = ["crowding_distances", "hypervolume", "nondominated_ranks", "pareto_front", "reached"]
 
 
 def pareto_front(scores: Sequence[float], costs: Sequence[float]) -> list[int]:
@@ -85,3 +87,13 @@ def hypervolume(scores: Sequence[float], costs: Sequence[float],
         area += (scores[i] - best) * (ref_cost - costs[i])
         best = scores[i]
     return area
+
+
+def reached(scores: Sequence[float], costs: Sequence[float], by_scores: Sequence[float],
+            by_costs: Sequence[float], tolerance: tuple[float, float] = (0.0, 0.0)) -> list[bool]:
+    """Whether each point (score maximised, cost minimised) is reached by one of the ``by``
+    points: one at most ``tolerance`` = (score, cost) worse on each. With no tolerance that is
+    one at least as good on both: for a point of a true front, one with the same values."""
+    low, high = tolerance
+    return [any(s >= score - low and c <= cost + high for s, c in zip(by_scores, by_costs))
+            for score, cost in zip(scores, costs)]

@@ -168,11 +168,13 @@ def plot_correlation_vs_budget(summary: Mapping[str, Any], path: str | Path) -> 
 def _spearman_series(summary: Mapping[str, Any],
                      estimator: str) -> tuple[list[float], list[list[float]]]:
     """An estimator's Spearman at each budget (NaN where undefined) and its interval as
-    ``[below, above]`` error-bar lengths (zero where not computed)."""
+    ``[below, above]`` error-bar lengths (zero where not computed, or where rounding puts the
+    value just outside its interval: a fitness that is the truth has 0.9999999999999999 in
+    [1.0, 1.0])."""
     metrics = [summary["metrics"][estimator][str(b)] for b in summary["budgets"]]
     values = [math.nan if m["spearman"] is None else m["spearman"] for m in metrics]
-    errors = [[v - m["spearman_ci"][0], m["spearman_ci"][1] - v] if m.get("spearman_ci")
-              else [0.0, 0.0] for v, m in zip(values, metrics)]
+    errors = [[max(0.0, v - m["spearman_ci"][0]), max(0.0, m["spearman_ci"][1] - v)]
+              if m.get("spearman_ci") else [0.0, 0.0] for v, m in zip(values, metrics)]
     return values, [list(side) for side in zip(*errors)]
 
 

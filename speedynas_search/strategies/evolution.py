@@ -9,20 +9,24 @@ input of one node for DARTS) into an arch not evaluated before, evaluates the ch
 ``children: 1`` it is Real et al.'s sequential algorithm.
 
 Single objective: a tournament's winner has the highest fitness (ties: the earlier evaluation).
-With ``objectives`` (``params``, ``flops``: minimised), the population is sorted into
-non-dominated fronts over (fitness, costs) and a tournament's winner has the best front, then
-the largest crowding distance within it (NSGA-II's crowded comparison).
+With ``objectives`` (:mod:`search_spaces.objectives`: ``params`` and ``flops``, measured and
+minimised, or any column of the space's shipped tables, such as ``pixel3_latency_cifar10``
+(minimised) or ``pgd@Linf_eps-1.0`` (maximised), looked up for free), the population is sorted
+into non-dominated fronts over (fitness, objectives) and a tournament's winner has the best
+front, then the largest crowding distance within it (NSGA-II's crowded comparison).
 """
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from typing import Annotated, Literal
+from typing import Annotated
 
 import numpy as np
 
 from speedynas_core.plugins import Option
 from search_spaces import Arch, SearchSpace
+from search_spaces.objectives import MEASURED, table_objective
 
 from ..metrics import rank_order
 from ..pareto import crowding_distances, nondominated_ranks
@@ -48,11 +52,27 @@ def fresh_mutant(space: SearchSpace, parent: Arch, rng: np.random.Generator,
     return child
 
 
+def objective_reader(space: SearchSpace, name: str) -> Callable[[Record], float]:
+    """Objective ``name`` of a record, signed so that larger is better: a measured cost
+    (``params``, ``flops``) negated; a table objective looked up, negated when minimised (NaN
+    where the table does not know the arch). An unknown name is refused, naming the valid ones."""
+    if name in MEASURED:
+        return lambda record: -float(getattr(record, name))
+    table = table_objective(space, name)
+    sign = 1.0 if table.maximise else -1.0
+
+    def read(record: Record) -> float:
+        value = table.lookup(record.arch)
+        return math.nan if value is None else sign * value
+    return read
+
+
 def crowded_places(records: Sequence[Record], fitness: Mapping[int, float],
-                   objectives: Sequence[str]) -> dict[int, int]:
-    """Record index -> place in NSGA-II's crowded comparison over (fitness, -cost...), 0 first:
-    better front, then larger crowding distance, then earlier evaluation."""
-    points = [[fitness.get(r.index, float("nan"))] + [-float(getattr(r, o)) for o in objectives]
+                   objectives: Sequence[Callable[[Record], float]]) -> dict[int, int]:
+    """Record index -> place in NSGA-II's crowded comparison over (fitness, objectives...), each
+    read by :func:`objective_reader`, 0 first: better front, then larger crowding distance, then
+    earlier evaluation."""
+    points = [[fitness.get(r.index, math.nan)] + [read(r) for read in objectives]
               for r in records]
     fronts = nondominated_ranks(points)
     key: dict[int, tuple[int, float, int]] = {}
@@ -86,16 +106,19 @@ class Evolution(Strategy):
                                                              "evaluated together")] = 10,
                  seed: Annotated[int, Option(min=0, help="seed of tournaments and "
                                                          "mutations")] = 0,
-                 objectives: Annotated[list[Literal["params", "flops"]], Option(
-                     help="costs minimised next to the fitness (NSGA-II selection); "
-                          "empty: fitness only")] = ()) -> None:
+                 objectives: Annotated[list[str], Option(
+                     help="objectives next to the fitness (NSGA-II selection): params, flops "
+                          "(measured, minimised) or a column of the space's shipped tables "
+                          "(search_spaces.objectives: pixel3_latency_cifar10 minimised, "
+                          "pgd@Linf_eps-1.0 maximised, ...); empty: fitness only")] = ()) -> None:
         super().__init__(space)
         require(tournament <= population, f"strategy.tournament={tournament} must be at most "
                                           f"strategy.population={population}")
         require(len(set(objectives)) == len(objectives),
-                f"strategy.objectives={list(objectives)} repeats a cost")
+                f"strategy.objectives={list(objectives)} repeats an objective")
         self.population, self.tournament, self.children = population, tournament, children
         self.seed, self.objectives = seed, list(objectives)
+        self.readers = [objective_reader(space, name) for name in self.objectives]
 
     def run(self, evaluations: Evaluations) -> None:
         fidelity = evaluations.fidelity
@@ -103,7 +126,7 @@ class Evolution(Strategy):
         members = deque(evaluations.evaluate(evaluations.pool(self.population), fidelity))
         while True:
             fitness = evaluations.fitness(fidelity)
-            place = (crowded_places(members, fitness, self.objectives) if self.objectives
+            place = (crowded_places(members, fitness, self.readers) if self.readers
                      else fitness_places(members, fitness))
             children: list[Arch] = []
             for _ in range(self.children):
