@@ -89,7 +89,8 @@ class EvaluationRunner:
             {e.name: self.scorer.joint_fitness for e in self.scorer.estimators if e.joint},
             truth.lookup if truth else None, truth.space_values() if truth else None,
             self.cfg.progress, self.env, strategy.evaluation_count(len(self.candidates)),
-            LabelBook(labels, self.out_dir / "labels.jsonl", self.env) if labels else None)
+            LabelBook(labels, self.out_dir / "labels.jsonl", self.env) if labels else None,
+            frozenset(e.name for e in self.scorer.estimators if e.lookup))
         start = time.perf_counter()
         try:
             strategy.run(evaluator)

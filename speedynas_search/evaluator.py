@@ -59,17 +59,20 @@ JointScores = Callable[[str, Sequence[Record], int], list[float]]
 
 @dataclass
 class Spent:
-    """What the evaluations (and labels) so far cost."""
+    """What the evaluations so far cost, and the labels they used: those a strategy asked for
+    (:meth:`Evaluator.label`) and the evaluations whose fitness is a table lookup."""
 
     evaluations: int = 0
     steps: int = 0
     seconds: float = 0.0
     labels: int = 0
 
-    def add(self, record: Record) -> None:
+    def add(self, record: Record, labelled: bool = False) -> None:
+        """Count ``record``; ``labelled``: its fitness was a table lookup (a label)."""
         self.evaluations += 1
         self.steps += int(record.steps)
         self.seconds += float(record.seconds) / int(record.processes)
+        self.labels += labelled
 
 
 class FitnessView(Mapping[int, float]):
@@ -148,11 +151,11 @@ class Evaluator:
                  truth: Callable[[str], float | None] | None = None,
                  space_values: Sequence[float] | None = None, progress: bool = True,
                  env: DistEnv = DistEnv(), planned: int | None = None,
-                 labels: LabelBook | None = None) -> None:
+                 labels: LabelBook | None = None, lookups: frozenset[str] = frozenset()) -> None:
         self.space, self._pool, self.fidelity = space, list(pool), fidelity
         self.fidelities, self.limit, self.store = list(fidelities), limit, store
         self.compute, self.joint, self.truth, self.env = compute, joint, truth, env
-        self.labels = labels
+        self.labels, self.lookups = labels, lookups  # lookups: fitnesses that read a table
         self.space_values = sorted(v for v in space_values or () if math.isfinite(v))
         self.stored = stored  # index -> record: what earlier runs recorded, then this run's
         self.records: list[Record] = []
@@ -214,7 +217,7 @@ class Evaluator:
             self.records.append(record)
             self._eligible.setdefault(record.steps, []).append(record)
             self._keys.add((record.arch, record.steps))
-            self.spent.add(record)
+            self.spent.add(record, fidelity.fitness in self.lookups)
             spent_after.append(replace(self.spent))
         self.bar.update(len(new) - len(todo))
         for count, spent in enumerate(spent_after, first + 1):
@@ -290,6 +293,8 @@ class Evaluator:
         entry: dict[str, Any] = {
             "evaluations": spent.evaluations, "steps": spent.steps, "seconds": spent.seconds,
             "fitness": fidelity.fitness, "budget": fidelity.budget}
+        if self.lookups:  # a table-mode search: every evaluation is a label
+            entry["labels"] = spent.labels
         if best is None:
             return entry
         arch = self.stored[best].arch

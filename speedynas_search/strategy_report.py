@@ -192,8 +192,9 @@ def format_strategy(summary: Mapping[str, Any]) -> str:
     lookup = " [table lookup, not an estimate]" if summary["fitness_is_table_lookup"] else ""
     lines = [f"strategy: {summary['describe']}; fitness {inc.get('fitness')} at "
              f"B={inc.get('budget')}{lookup}",
-             f"  spent {spent['evaluations']} evaluations, {spent['steps']:,} fine-tune steps, "
-             f"{spent['seconds']:.1f} s of evaluation; strategy overhead "
+             f"  spent {spent['evaluations']} evaluations, {spent.get('labels', 0)} labels, "
+             f"{spent['steps']:,} fine-tune steps, {spent['seconds']:.1f} s of evaluation; "
+             "strategy overhead "
              + (f"{100 * summary['overhead_fraction']:.2f} % of the search's wall time"
                 if summary["overhead_fraction"] is not None else "n/a")]
     if "arch" in inc:

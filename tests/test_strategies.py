@@ -54,7 +54,7 @@ def test_evolution_in_table_mode_spends_its_limit_on_new_archs_and_climbs(tiny_r
     summary, records, out = table_search(tiny_run, "name=evo", "limit.evaluations=120",
                                          "strategy.population=10", "strategy.children=5")
     strategy = summary["strategy"]
-    assert strategy["spent"] == {"evaluations": 120, "steps": 0, "labels": 0,
+    assert strategy["spent"] == {"evaluations": 120, "steps": 0, "labels": 120,
                                  "seconds": pytest.approx(sum(r["seconds"] for r in records))}
     assert len({r["arch"] for r in records}) == 120  # every child is a new arch
     assert [r["index"] for r in records] == list(range(120))
