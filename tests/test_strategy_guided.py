@@ -64,6 +64,22 @@ def test_guided_finds_better_archs_than_its_random_initial_labels(tiny_run):
         assert sum(chosen) / len(chosen) > sum(initial) / len(initial)
 
 
+def test_a_warm_start_labels_the_pools_best_by_its_estimator_first(tiny_run):
+    _, records, labels, _ = guided_search(tiny_run, "name=warm", *SMALL,
+                                          "strategy.warm_start=params")
+    pool = records[:20]
+    largest = sorted(pool, key=lambda r: (-r["params"], r["index"]))
+    assert [line["arch"] for line in labels[:4]] == list(dict.fromkeys(
+        r["arch"] for r in largest))[:4]
+
+
+def test_a_rank_combination_is_a_signal_ranked_over_everything_evaluated(tiny_run):
+    summary, _, labels, _ = guided_search(
+        tiny_run, "name=joint", *SMALL, "estimators.names=[params, combo(params)]",
+        "strategy.signals=[graph, combo(params)]")
+    assert summary["strategy"]["spent"]["labels"] == len(labels) == 12
+
+
 def test_a_rerun_replays_its_labels_and_a_foreign_label_file_is_refused(tiny_run):
     first, _, labels, out = guided_search(tiny_run, "name=replay", *SMALL)
     again, _, relabelled, _ = guided_search(tiny_run, "name=replay", *SMALL)
@@ -80,6 +96,7 @@ def test_a_rerun_replays_its_labels_and_a_foreign_label_file_is_refused(tiny_run
 @pytest.mark.parametrize("overrides, fragment", [
     (("strategy.signals=[table]",), "'table' is a table lookup, the truth itself"),
     (("strategy.signals=[graphs]",), "'graphs' is neither a block"),
+    (("strategy.signals=[combo_learned(params)]",), "is fitted on the truth"),
     (("strategy.signals=[graph, graph]",), "must list distinct features"),
     (("strategy.initial=20", "strategy.labels=10"), "strategy.initial=20 must be at most"),
     (("strategy.predictor=svm",), "unknown predictor 'svm'; registered: ensemble, gbt, rf"),

@@ -8,7 +8,8 @@ the expensive truth the user trusts (the ``labels`` section: a benchmark table s
 full training, or a user's file) and is counted (:meth:`Evaluations.label`).
 
 1. The first ``pool`` candidates of the draw are evaluated; the first ``initial`` of them (a
-   uniform draw) are labelled.
+   uniform draw) are labelled, or with ``warm_start`` (an estimator, e.g. a label-free rank
+   combination of zero-cost proxies) the ``initial`` best of them by its score.
 2. Each round a predictor (``predictor``, :mod:`speedynas_predictors`) is fitted on the labelled
    archs' features; ``mutations`` new archs, one-op mutations of the ``parents`` best-labelled
    archs, are evaluated; every evaluated arch not yet labelled gets the acquisition value
@@ -18,23 +19,27 @@ full training, or a user's file) and is counted (:meth:`Evaluations.label`).
 
 Features (``signals``): blocks of :mod:`speedynas_search.signals` (``zero_cost``: every proxy
 measured, ``size``: params and FLOPs, ``graph``: the space's graph features, ``encoding``) and
-any per-candidate estimator of the search by name (its score at the fitness's B, e.g. ``tse``
-of a fine-tuned search). A table lookup is refused: it is a label, not a cheap signal.
+any estimator of the search by name (listed in ``estimators.names``; its score at the
+fitness's B, e.g. ``tse`` of a fine-tuned search, or a label-free rank combination such as
+``combo(synflow+jacov+flops)``, ranked over everything evaluated so far). A table lookup or a
+learned combination is refused: the one is a label, the other is fitted on the truth.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Optional
 
 import numpy as np
 
-from estimators import create_estimator
+from estimators import Estimator, create_estimator
+from estimators.combo import parse_inline
 from search_spaces import Arch, SearchSpace
 from speedynas_core.errors import SpeedyNASError
 from speedynas_core.plugins import Option
 from speedynas_predictors import ACQUISITIONS, Acquisition, acquisition_values, create_predictor
 
+from ..metrics import rank_order
 from ..results_store import Record
 from ..signals import BLOCKS, signals_of
 from .evolution import fresh_mutant
@@ -66,6 +71,9 @@ class Guided(Strategy):
                      help="ei, ucb (mean + 2 std), thompson or mean")] = "ei",
                  predictor: Annotated[str, Option(
                      help="predictor of speedynas_predictors: gbt, rf or ensemble")] = "rf",
+                 warm_start: Annotated[Optional[str], Option(
+                     help="label first the pool's best by this estimator (listed in "
+                          "estimators.names); null: the draw's first")] = None,
                  signals: Annotated[list[str], Option(
                      help="features: zero_cost, size, graph, encoding, or an estimator "
                           "name")] = ("zero_cost", "size", "graph"),
@@ -81,12 +89,13 @@ class Guided(Strategy):
         require(bool(signals) and len(set(signals)) == len(signals),
                 f"strategy.signals={list(signals)} must list distinct features")
         create_predictor(predictor)  # an unknown model is refused now, naming the valid ones
-        for name in signals:
+        for name in [*signals, *([warm_start] if warm_start else [])]:
             if name not in BLOCKS:
                 _check_estimator_signal(name)
         self.labels, self.initial, self.pool, self.batch = labels, initial, pool, batch
         self.mutations, self.parents, self.seed = mutations, parents, seed
         self.acquisition, self.predictor, self.signals = acquisition, predictor, list(signals)
+        self.warm_start = warm_start
 
     def evaluation_count(self, pool_size: int) -> int:
         rounds = math.ceil((self.labels - self.initial) / self.batch)
@@ -96,7 +105,11 @@ class Guided(Strategy):
         fidelity = evaluations.fidelity
         rng = np.random.default_rng(self.seed)
         records = evaluations.evaluate(evaluations.pool(self.pool), fidelity)
-        first = list(dict.fromkeys(r.arch for r in records))[:self.initial]
+        ordered = records
+        if self.warm_start:
+            scores = _signal(evaluations, self.warm_start, records)
+            ordered = [records[i] for i in rank_order(scores.tolist())]
+        first = list(dict.fromkeys(r.arch for r in ordered))[:self.initial]
         labelled = dict(zip(first, evaluations.label([self.space.parse(a) for a in first])))
         for round_ in range(math.ceil((self.labels - self.initial) / self.batch)):
             best = sorted((a for a, v in labelled.items() if math.isfinite(v)),
@@ -112,27 +125,27 @@ class Guided(Strategy):
             open_records = list({r.arch: r for r in records if r.arch not in labelled}.values())
             if not open_records:
                 return
-            order = self.choose(records, labelled, open_records, fidelity, rng, round_)
+            order = self.choose(evaluations, records, labelled, open_records, rng, round_)
             take = min(self.batch, self.labels - len(labelled))
             archs = [open_records[i].arch for i in order[:take]]
             labelled.update(zip(archs, evaluations.label([self.space.parse(a) for a in archs])))
 
-    def choose(self, records: Sequence[Record], labelled: dict[str, float],
-               open_records: Sequence[Record], fidelity: Fidelity, rng: np.random.Generator,
-               round_: int) -> list[int]:
+    def choose(self, evaluations: Evaluations, records: Sequence[Record],
+               labelled: dict[str, float], open_records: Sequence[Record],
+               rng: np.random.Generator, round_: int) -> list[int]:
         """Indices into ``open_records`` (distinct archs), best acquisition value first."""
         fit = list({r.arch: r for r in records
                     if r.arch in labelled and math.isfinite(labelled[r.arch])}.values())
         if len(fit) < 2:  # nothing to learn from yet (the source knew no label): explore
             return [int(i) for i in rng.permutation(len(open_records))]
-        x = self.features([*fit, *open_records], fidelity)
+        x = self.features(evaluations, [*fit, *open_records])
         model = create_predictor(self.predictor, seed=self.seed + round_)
         model.fit(x[:len(fit)], [labelled[r.arch] for r in fit])
         values = acquisition_values(self.acquisition, model.predict(x[len(fit):]),
                                     max(labelled[r.arch] for r in fit), rng)
         return sorted(range(len(open_records)), key=lambda i: (-values[i], i))
 
-    def features(self, records: Sequence[Record], fidelity: Fidelity) -> np.ndarray:
+    def features(self, evaluations: Evaluations, records: Sequence[Record]) -> np.ndarray:
         """One row per record: the configured signals."""
         blocks = [s for s in self.signals if s in BLOCKS]
         signals = signals_of([r.to_json() for r in records], self.space, blocks)
@@ -141,8 +154,8 @@ class Guided(Strategy):
             raise SpeedyNASError(f"strategy.signals lists {', '.join(missing)}, which the "
                                  f"{self.space.name} space cannot give; drop it")
         columns = [signals.matrix(blocks)] if blocks else []
-        for name in (s for s in self.signals if s not in BLOCKS):
-            columns.append(np.array([[r.score(name, fidelity.budget)] for r in records]))
+        columns += [_signal(evaluations, name, records)[:, None]
+                    for name in self.signals if name not in BLOCKS]
         x = np.column_stack(columns)
         if x.shape[1] == 0:
             raise SpeedyNASError("strategy.signals gives no feature here (no zero-cost proxy "
@@ -150,22 +163,41 @@ class Guided(Strategy):
         return x
 
     def describe(self) -> str:
-        return (f"guided ({self.labels} labels, {self.initial} initial of a pool of "
+        warm = f" by {self.warm_start}" if self.warm_start else ""
+        return (f"guided ({self.labels} labels, {self.initial} initial{warm} of a pool of "
                 f"{self.pool}, {self.batch} per round from {self.mutations} mutations of the "
                 f"best {self.parents}; {self.predictor} predictor, {self.acquisition} "
                 f"acquisition on {'+'.join(self.signals)}; seed {self.seed})")
 
 
+def _signal(evaluations: Evaluations, name: str, records: Sequence[Record]) -> np.ndarray:
+    """Estimator ``name``'s score of each record at the search's fidelity (a joint one, such as
+    a rank combination, ranked over every evaluation so far)."""
+    fidelity = evaluations.fidelity
+    if _estimator(name).joint:
+        scores = evaluations.fitness(Fidelity(fidelity.steps, name, fidelity.budget))
+        return np.array([scores[r.index] for r in records], dtype=float)
+    return np.array([r.score(name, fidelity.budget) for r in records], dtype=float)
+
+
+def _estimator(name: str) -> Estimator:
+    """The estimator a signal names (an inline combination such as ``combo(a+b)`` too)."""
+    inline = parse_inline(name)
+    return create_estimator(name) if inline is None else create_estimator(
+        inline[0], members=inline[1])
+
+
 def _check_estimator_signal(name: str) -> None:
-    """An estimator listed as a signal exists, scores one candidate at a time, and is not a
-    table lookup (that would be a label for free)."""
+    """An estimator listed as a signal exists and is neither a table lookup (a label for free)
+    nor learned (fitted on the truth)."""
     try:
-        estimator = create_estimator(name)
+        estimator = _estimator(name)
     except SpeedyNASError:
         raise SpeedyNASError(f"strategy.signals: {name!r} is neither a block "
                              f"({', '.join(BLOCKS)}) nor a registered estimator") from None
     if estimator.lookup:
         raise SpeedyNASError(f"strategy.signals: {name!r} is a table lookup, the truth itself; "
                              "labels come through the labels section and are counted")
-    if estimator.joint:
-        raise SpeedyNASError(f"strategy.signals: {name!r} scores whole sets; list its members")
+    if estimator.learned:
+        raise SpeedyNASError(f"strategy.signals: {name!r} is fitted on the truth; list its "
+                             "members instead")
