@@ -1,7 +1,8 @@
 """Compare search strategies against the NAS-Bench-201 table, resumably, in one command.
 
-    python experiments/strategies.py [--modes table cpu] [--run-dir runs/quickstart]
-        [--train-config quickstart] [--table-seeds 20] [--cpu-seeds 3]
+    python experiments/strategies.py [--modes table cpu guided guided_cpu]
+        [--run-dir runs/quickstart] [--train-config quickstart] [--table-seeds 20]
+        [--cpu-seeds 3] [--guided-seeds 10]
         [--arms sample evolution ...] [--jobs 2] [--out results/strategies]
 
 The run dir holds the supernet of ``configs/<--train-config>.yaml`` (trained first when
@@ -15,7 +16,10 @@ subprocess with one thread (:mod:`speedynas_core.stages`: logs in ``RUN_DIR/sear
 commands recorded in ``OUT/commands.jsonl``); a finished search is not run again, a killed one
 resumes. ``table`` mode scores with columns of the shipped table (table lookups:
 the supernet's weights are not used, and any NB201 run dir gives the same numbers), ``cpu``
-mode with a real fine-tune of the run's supernet. The script then writes
+mode with a real fine-tune of the run's supernet. ``guided`` mode runs the predictor-guided
+strategy on table labels (``cifar10_valid_val``, each counted) with free or zero-cost features,
+``guided_cpu`` mode with the supernet's TSE as one more feature; both on seeds 1..N (their
+settings were chosen on seeds 100-104). The script then writes
 ``OUT/<mode>_runs.csv`` (one row per search: the incumbent's true CIFAR-10 test accuracy, its
 rank among the 15,625 archs, steps and minutes spent), ``OUT/<mode>_table.md`` (means over the
 seeds with bootstrap 95 % intervals) and ``OUT/incumbent_<mode>.png`` (mean incumbent accuracy
@@ -81,6 +85,29 @@ ARMS: dict[str, dict[str, Arm]] = {
         "local-valid": Arm("local", "table cifar10_valid_val", ("strategy.name=local",)),
         "evolution-mo-valid": Arm("evolution", "table cifar10_valid_val + params",
                                   ("strategy.objectives=[params]",), seeded=True),
+        # 50 table queries: the label budget of the guided arms.
+        "evolution-valid-50": Arm("evolution", "table cifar10_valid_val, 50 queries",
+                                  ("limit.evaluations=50",), seeded=True),
+        "sample-valid-50": Arm("sample", "table cifar10_valid_val, 50 queries",
+                               ("strategy.name=sample", "limit.evaluations=50")),
+    },
+    # Predictor-guided search spending 50 (or 20) labels, each a cifar10_valid_val query, on
+    # cheap features; settings chosen on tuning seeds 100-104, reported on seeds 1..N
+    # (results/strategies/NOTES.md).
+    "guided": {
+        "guided-free": Arm("guided", "rf on graph features + size",
+                           ("estimators.names=[params]", "strategy.signals=[graph, size]"),
+                           seeded=True),
+        "guided-zc": Arm("guided", "rf on zero-cost proxies + graph features + size", (),
+                         seeded=True),
+        "guided-zc-20": Arm("guided", "rf on zero-cost proxies + graph features + size",
+                            ("strategy.labels=20", "strategy.initial=5", "strategy.batch=3"),
+                            seeded=True),
+    },
+    # The same with the CPU supernet's TSE at B = 100 as one more feature, 20 labels.
+    "guided_cpu": {
+        "guided-tse": Arm("guided", "rf on TSE + zero-cost proxies + graph features + size", (),
+                          seeded=True),
     },
     "cpu": {
         "sample": Arm("sample", COMBO, ("strategy.name=sample",)),
@@ -137,7 +164,8 @@ def collect(run_dir: Path, mode: str, arms: list[str], seeds: list[int]) -> list
             row = {"mode": mode, "arm": arm, "strategy": ARMS[mode][arm].strategy,
                    "fitness": ARMS[mode][arm].fitness, "seed": seed, "arch": inc.get("arch"),
                    "truth": inc.get("truth"), "space_rank": inc.get("space_rank"),
-                   "evaluations": spent["evaluations"], "steps": spent["steps"],
+                   "evaluations": spent["evaluations"], "labels": spent.get("labels", 0),
+                   "steps": spent["steps"],
                    "minutes": spent["seconds"] / 60,
                    "overhead_fraction": strategy["overhead_fraction"],
                    "best_evaluated": (summary.get("best_possible") or {}).get("top1"),
@@ -167,7 +195,7 @@ def mean_with_interval(values: list[float], digits: int = 2) -> str:
 def write_table(rows: list[dict[str, Any]], mode: str, out: Path, command: str) -> str:
     """``OUT/<mode>_table.md`` (and the per-run CSV); returns the table text."""
     columns = ["mode", "arm", "strategy", "fitness", "seed", "truth", "space_rank",
-               "evaluations", "steps", "minutes", "overhead_fraction", "best_evaluated",
+               "evaluations", "labels", "steps", "minutes", "overhead_fraction", "best_evaluated",
                "fitness_spearman", "coverage_params",
                "space_coverage_params", "coverage_from_worst_params", "arch"]
     buffer = io.StringIO()
@@ -183,9 +211,9 @@ def write_table(rows: list[dict[str, Any]], mode: str, out: Path, command: str) 
              "(what a perfect fitness would have picked), and fitness ρ, the fitness's "
              "Spearman with the truth (how well it orders what the strategy found).", "",
              "| arm | fitness | seeds | true accuracy | rank in space | best evaluated | "
-             "fitness ρ | evaluations | steps | minutes | overhead | "
+             "fitness ρ | evaluations | labels | steps | minutes | overhead | "
              "front coverage: evaluated / space (from worst) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for arm in dict.fromkeys(r["arm"] for r in rows):
         mine = [r for r in rows if r["arm"] == arm and r["truth"] is not None]
         if not mine:
@@ -204,6 +232,7 @@ def write_table(rows: list[dict[str, Any]], mode: str, out: Path, command: str) 
             f"{mean_of(mine, 'best_evaluated', '.2f')} | "
             f"{mean_of(mine, 'fitness_spearman', '.2f')} | "
             f"{np.mean([r['evaluations'] for r in mine]):.0f} | "
+            f"{np.mean([r['labels'] for r in mine]):.0f} | "
             f"{np.mean([r['steps'] for r in mine]):,.0f} | "
             f"{np.mean([r['minutes'] for r in mine]):.1f} | "
             f"{100 * np.median([r['overhead_fraction'] for r in mine]):.2f} % | {cover} |")
@@ -220,13 +249,15 @@ def mean_of(rows: list[dict[str, Any]], key: str, spec: str) -> str:
 
 def plot_curves(rows: list[dict[str, Any]], mode: str, path: Path) -> None:
     """Mean incumbent true accuracy over seeds against spend (steps or evaluations; seconds)."""
-    x_key = "evaluations" if mode == "table" else "steps"
+    x_key = {"table": "evaluations", "guided": "labels", "guided_cpu": "labels"}.get(mode,
+                                                                                  "steps")
     fig = new_figure(13, 4)
     axes = fig.subplots(1, 2)
     arms = list(dict.fromkeys(r["arm"] for r in rows))
     styles = dict(zip(arms, line_styles(len(arms))))
     for arm in arms:
-        traces = [[t for t in r["trace"] if "truth" in t] for r in rows if r["arm"] == arm]
+        traces = [[t for t in r["trace"] if "truth" in t and x_key in t] for r in rows
+                  if r["arm"] == arm]
         for ax, key in zip(axes, (x_key, "seconds")):
             if max(t[-1][key] for t in traces if t) == 0:
                 continue  # a training-free arm spends no fine-tune steps: seconds only
@@ -239,6 +270,7 @@ def plot_curves(rows: list[dict[str, Any]], mode: str, path: Path) -> None:
     for ax, key in zip(axes, (x_key, "seconds")):
         ax.axhline(94.37, color="0.5", linestyle=":", label="best in the space (94.37)")
         ax.set_xlabel({"evaluations": "evaluations (table queries)",
+                       "labels": "labels (table queries of cifar10_valid_val)",
                        "steps": "fine-tune steps spent",
                        "seconds": "evaluation seconds (log scale)"}[key])
         ax.set_ylabel("mean incumbent true accuracy (%)")
@@ -275,6 +307,8 @@ def main(argv: list[str]) -> int:
                         help="configs/<name>.yaml trains the supernet when the run dir has none")
     parser.add_argument("--table-seeds", type=int, default=20, help="table mode: seeds 0..N-1")
     parser.add_argument("--cpu-seeds", type=int, default=3, help="cpu mode: seeds 0..N-1")
+    parser.add_argument("--guided-seeds", type=int, default=10,
+                        help="guided and guided_cpu modes: seeds 1..N (100-104 tuned them)")
     parser.add_argument("--arms", nargs="+", help="default: every arm of each mode")
     parser.add_argument("--jobs", type=int, default=2, help="searches run side by side")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "strategies")
@@ -291,7 +325,8 @@ def main(argv: list[str]) -> int:
     command = shlex.join(["python", "experiments/strategies.py", *argv])
     for mode in args.modes:
         arms = [a for a in ARMS[mode] if not args.arms or a in args.arms]
-        seeds = list(range(args.table_seeds if mode == "table" else args.cpu_seeds))
+        seeds = (list(range(1, args.guided_seeds + 1)) if mode.startswith("guided") else
+                 list(range(args.table_seeds if mode == "table" else args.cpu_seeds)))
         run_mode(runner, mode, args.run_dir, arms, seeds, args.jobs, args.out, command)
     return 0
 

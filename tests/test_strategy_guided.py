@@ -17,7 +17,7 @@ from speedynas_search.search_run import Search
 
 from .conftest import REPO, search_config
 
-GUIDED = REPO / "configs" / "search_guided_table.yaml"
+GUIDED = REPO / "configs" / "search_strategies_guided.yaml"
 SPACE = search_spaces.create("nb201")
 VALID = NB201Truth(SPACE, column="cifar10_valid_val")
 TEST = NB201Truth(SPACE, column="cifar10_test")
