@@ -14,9 +14,12 @@ NB201 one (trained first when missing, as in ``experiments/strategies.py``).
 
 Arms: evolution with NSGA-II selection over (fitness, ``pixel3_latency_cifar10``, a free
 lookup) at its default settings, and at the settings of a small grid that did best on the
-tuning seed; random sampling of as many labels (``sample``); and, as a diagnostic, the default
-evolution labelled by the test accuracy itself (``evolution-test-labels``: no valid/test
-mismatch). Each search's front is measured the same way, with
+tuning seed; predictor-guided search (``guided``, ``configs/search_strategies_guided.yaml``:
+a random forest on the free graph features and size predicts the label, and each label goes
+to the arch adding most hypervolume; its acquisition, mean or ucb, chosen on the tuning seed)
+spending as many labels; random sampling of as many labels (``sample``); and, as a diagnostic,
+the default evolution labelled by the test accuracy itself (``evolution-test-labels``: no
+valid/test mismatch). Each search's front is measured the same way, with
 :func:`speedynas_search.strategy_report.front_summary` (the found front in (fitness, latency)
 placed at the true ``cifar10_test`` accuracies): hypervolume as a fraction of the whole space's
 true front from the space's reference point, and the share of that front's points reached.
@@ -35,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import search_spaces
-from speedynas_core.atomic_io import atomic_write_text
+from speedynas_core.atomic_io import atomic_write_text, read_jsonl
 from speedynas_core.cli import run_cli
 from speedynas_core.stages import Stage, StageRunner, search_stage, train_stage
 from speedynas_search.metrics import mean_interval
@@ -47,6 +50,7 @@ from speedynas_search.strategy_report import front_summary, plot_front, space_co
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "search_strategies_table.yaml"
+GUIDED = REPO / "configs" / "search_strategies_guided.yaml"
 OBJECTIVE = "pixel3_latency_cifar10"
 SPACE = search_spaces.create("nb201")
 TRUTH = search_spaces.create_ground_truth("nb201", space=SPACE, column="cifar10_test")
@@ -65,6 +69,13 @@ def evolution(population: int = 20, tournament: int = 5, children: int = 10) -> 
             f"strategy.children={children}"]
 
 
+def guided(acquisition: str, labels: int) -> list[str]:
+    """Overrides of guided search spending ``labels`` labels, free features, the objective."""
+    return ["estimators.names=[params]", "strategy.signals=[graph, size]",
+            f"strategy.labels={labels}", "strategy.batch=5", f"strategy.objectives=[{OBJECTIVE}]",
+            f"strategy.acquisition={acquisition}"]
+
+
 def grid_arm(population: int, tournament: int, children: int) -> str:
     return f"evolution-p{population}-t{tournament}-c{children}"
 
@@ -72,20 +83,29 @@ def grid_arm(population: int, tournament: int, children: int) -> str:
 def search(run_dir: Path, arm: str, overrides: list[str], seed: int, labels: int) -> Stage:
     """The stage of one (arm, seed) search: ``labels`` table queries, seed ``seed``."""
     name = f"mo-{arm}-l{labels}-s{seed}"
-    seeded = [f"strategy.seed={seed}"] if "strategy.name=evolution" in overrides else []
-    return search_stage(name, run_dir, CONFIG, [
-        "progress=false", "threads=1", f"candidates.seed={seed}", f"limit.evaluations={labels}",
-        *overrides, *seeded], search_name=name, log=run_dir / "search" / "logs" / f"{name}.log")
+    is_guided = arm.startswith("guided")
+    seeded = ([f"strategy.seed={seed}"] if is_guided or "strategy.name=evolution" in overrides
+              else [])
+    limit = [] if is_guided else [f"limit.evaluations={labels}"]  # guided: its label budget
+    return search_stage(name, run_dir, GUIDED if is_guided else CONFIG, [
+        "progress=false", "threads=1", f"candidates.seed={seed}", *limit, *overrides, *seeded],
+        search_name=name, log=run_dir / "search" / "logs" / f"{name}.log")
 
 
 def measure(stage: Stage, arm: str, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The row of a finished search and its front (as the strategy report measures one)."""
+    """The row of a finished search and its front (as the strategy report measures one; a
+    guided search's among its labelled archs, by their labels)."""
     summary = json.loads(stage.output.read_text())
     records = list(ResultsStore(stage.output.parent).load().values())
     fidelity = Fidelity(**summary["strategy"]["fidelities"][-1])
     truths = dict(zip((r.arch for r in records), TRUTH.lookup_many(r.arch for r in records)))
-    front = front_summary(records, truths, fidelity, OBJECTIVE, TRUTH, SPACE)
-    row = {"arm": arm, "seed": seed, "labels": len(records), "front_size": len(front["found"]),
+    labelled = stage.output.parent / "labels.jsonl"
+    labels = ({line["arch"]: line["label"] for line in read_jsonl(labelled)}
+              if labelled.exists() else None)
+    front = front_summary(records, truths, fidelity, OBJECTIVE, TRUTH, SPACE, labels)
+    row = {"arm": arm, "seed": seed,
+           "labels": summary["strategy"]["spent"].get("labels", len(records)),
+           "front_size": len(front["found"]),
            "incumbent_truth": summary["strategy"]["incumbent"].get("truth"),
            **{k: front[k] for k in COLUMNS if k in front}}
     return row, front
@@ -174,10 +194,18 @@ def main(argv: list[str]) -> int:
               for arm, overrides in grid.items()]
     runner.run(tuning, args.jobs)
     tried = [measure(stage, arm, args.tuning_seed)[0] for stage, arm in zip(tuning, grid)]
-    write_csv(tried, args.out / "tuning.csv")
     tuned = max(tried, key=lambda r: r["hypervolume_fraction"])["arm"]
+    guided_tuning = {f"guided-{a}": guided(a, args.labels) for a in ("mean", "ucb")}
+    stages = [search(args.run_dir, arm, overrides, args.tuning_seed, args.labels)
+              for arm, overrides in guided_tuning.items()]
+    runner.run(stages, args.jobs)
+    tried_guided = [measure(stage, arm, args.tuning_seed)[0]
+                    for stage, arm in zip(stages, guided_tuning)]
+    write_csv(tried + tried_guided, args.out / "tuning.csv")
+    guided_tuned = max(tried_guided, key=lambda r: r["hypervolume_fraction"])["arm"]
 
     arms = {"evolution (default)": evolution(), f"{tuned} (tuned)": grid[tuned],
+            f"{guided_tuned} (tuned)": guided_tuning[guided_tuned],
             "sample": ["strategy.name=sample"],
             "evolution-test-labels (diagnostic)": [*evolution(),
                                                    "estimators.table.column=cifar10_test"]}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ class EvaluationRun:
     wall_seconds: float
     evaluation_seconds: float
     threads: int
+    labels: dict[str, float] = field(default_factory=dict)  # arch -> label a strategy paid for
 
 
 class EvaluationRunner:
@@ -106,7 +107,8 @@ class EvaluationRunner:
             print(f"note: {len(stored) - len(evaluator.records)} recorded evaluations lie beyond "
                   "the limits and are left out of the report", file=sys.stderr)
         return EvaluationRun(evaluator.records, evaluator.spent, evaluator.trace, wall,
-                             evaluator.compute_seconds, threads)
+                             evaluator.compute_seconds, threads,
+                             dict(evaluator.labels.labels) if evaluator.labels else {})
 
     @cached_property
     def data(self) -> RunData:

@@ -14,7 +14,10 @@ import math
 from collections.abc import Sequence
 from itertools import groupby
 
-__all__ = ["crowding_distances", "hypervolume", "nondominated_ranks", "pareto_front", "reached"]
+import numpy as np
+
+__all__ = ["crowding_distances", "hypervolume", "hypervolume_gains", "nondominated_ranks",
+           "pareto_front", "reached"]
 
 
 def pareto_front(scores: Sequence[float], costs: Sequence[float]) -> list[int]:
@@ -87,6 +90,27 @@ def hypervolume(scores: Sequence[float], costs: Sequence[float],
         area += (scores[i] - best) * (ref_cost - costs[i])
         best = scores[i]
     return area
+
+
+def hypervolume_gains(scores: Sequence[float], costs: Sequence[float],
+                      reference: tuple[float, float], new_scores: Sequence[float],
+                      new_costs: Sequence[float]) -> np.ndarray:
+    """For each new point, the hypervolume it alone adds to the points (score maximised, cost
+    minimised; the same area as ``hypervolume`` of the points with it, minus without it), all
+    at once: above each cost the points dominate a staircase of scores, and a new point adds
+    the area between its score and that staircase from its cost to the reference cost."""
+    ref_score, ref_cost = reference
+    order = sorted((c, s) for s, c in zip(scores, costs)
+                   if math.isfinite(s) and math.isfinite(c) and c < ref_cost)
+    steps_cost = np.array([c for c, _ in order] + [ref_cost], dtype=float)
+    heights = np.maximum.accumulate(np.array([ref_score] + [s for _, s in order], dtype=float))
+    # interval k: costs [steps_cost[k-1], steps_cost[k]) at height heights[k] (k = 0: below all)
+    lows = np.concatenate([[-np.inf], steps_cost[:-1]])
+    new_s = np.asarray(new_scores, dtype=float)[:, None]
+    new_c = np.asarray(new_costs, dtype=float)[:, None]
+    widths = np.clip(steps_cost[None, :] - np.maximum(lows[None, :], new_c), 0, None)
+    gains = (np.clip(new_s - heights[None, :], 0, None) * widths).sum(axis=1)
+    return np.where(np.isfinite(gains), gains, 0.0)
 
 
 def reached(scores: Sequence[float], costs: Sequence[float], by_scores: Sequence[float],

@@ -80,7 +80,7 @@ def strategy_summary(strategy: Strategy, fidelities: Sequence[Fidelity], limit: 
     if strategy.objectives:
         final = fidelities[-1]
         summary["fronts"] = {name: front_summary(results, truths, final, name, truth,
-                                                 strategy.space)
+                                                 strategy.space, run.labels or None)
                              for name in strategy.objectives}
     return summary
 
@@ -116,14 +116,20 @@ def space_points(truth: GroundTruth | None, space: SearchSpace,
 
 def front_summary(results: Sequence[Record], truths: Mapping[str, float | None],
                   fidelity: Fidelity, objective: str, truth: GroundTruth | None,
-                  space: SearchSpace) -> dict[str, Any]:
+                  space: SearchSpace, labels: Mapping[str, float] | None = None
+                  ) -> dict[str, Any]:
     """The found front in (fitness, ``objective``) and how much of the true front it covers
-    (see the module docstring); points carry the objective's own values."""
+    (see the module docstring); points carry the objective's own values. A search that paid for
+    ``labels`` found its front among the labelled archs, by their labels."""
+    if labels is not None:
+        results = list({r.arch: r for r in results if r.arch in labels}.values())
     values, maximise = objective_values(results, objective, space)
     sign = -1.0 if maximise else 1.0  # the objective as a cost, minimised
     known = [(r, v) for r, v in zip(results, values)
              if truths.get(r.arch) is not None and math.isfinite(v)]
-    scores = [r.score(fidelity.fitness, fidelity.budget) for r, _ in known]
+    scores = [labels[r.arch] if labels is not None else r.score(fidelity.fitness,
+                                                                  fidelity.budget)
+              for r, _ in known]
     costs = [sign * v for _, v in known]
     true = [float(truths[r.arch]) for r, _ in known]
 

@@ -12,7 +12,7 @@ from search_spaces import create_ground_truth, objective_names, table_objective
 from search_spaces.nb201_extra_tables import HW_COLUMNS, ROBUSTNESS_COLUMNS
 from search_spaces.nb201_table import COLUMNS
 from speedynas_search import plot_correlation_vs_budget
-from speedynas_search.pareto import hypervolume, pareto_front, reached
+from speedynas_search.pareto import hypervolume, hypervolume_gains, pareto_front, reached
 from speedynas_search.results_store import Record
 from speedynas_search.strategies import Fidelity, create_strategy
 from speedynas_search.strategies.evolution import crowded_places, objective_reader
@@ -225,3 +225,19 @@ def test_a_fitness_equal_to_the_truth_plots_its_correlation(tmp_path):
                                       "metrics": {"table": {"0": metrics}}}, tmp_path / "c.png")
     (bars,) = fig.axes[0].containers[-1].lines[2]
     assert np.allclose(bars.get_segments()[0][:, 1], [metrics["spearman"], 1.0])
+
+
+def test_hypervolume_gains_equal_the_area_each_point_adds():
+    rng = np.random.default_rng(0)
+    scores, costs = rng.uniform(0, 10, 15).tolist(), rng.uniform(0, 10, 15).tolist()
+    new_scores, new_costs = rng.uniform(-1, 12, 40).tolist(), rng.uniform(-1, 12, 40).tolist()
+    reference = (2.0, 9.0)
+    base = hypervolume(scores, costs, reference)
+    expected = [hypervolume([*scores, s], [*costs, c], reference) - base
+                for s, c in zip(new_scores, new_costs)]
+    gains = hypervolume_gains(scores, costs, reference, new_scores, new_costs)
+    np.testing.assert_allclose(gains, expected, atol=1e-9)
+    assert (gains == 0).any() and (gains > 0).any()
+    # by hand: one point (5, 2) against the reference (0, 10); (6, 1) adds 6 x 1 + 1 x 8 = 14
+    assert hypervolume_gains([5.0], [2.0], (0.0, 10.0), [6.0, 4.0], [1.0, 3.0]).tolist() == [
+        14.0, 0.0]

@@ -80,6 +80,19 @@ def test_a_rank_combination_is_a_signal_ranked_over_everything_evaluated(tiny_ru
     assert summary["strategy"]["spent"]["labels"] == len(labels) == 12
 
 
+def test_guided_with_an_objective_labels_along_the_front(tiny_run):
+    """With the free Pixel 3 latency next to the label, the found front is among the labelled
+    archs, by their labels, and is measured against the space's true front."""
+    summary, _, labels, _ = guided_search(
+        tiny_run, "name=front", *SMALL, "strategy.objectives=[pixel3_latency_cifar10]",
+        "strategy.acquisition=ucb")
+    front = summary["strategy"]["fronts"]["pixel3_latency_cifar10"]
+    labelled = {line["arch"]: line["label"] for line in labels}
+    assert front["found"] and all(p["arch"] in labelled for p in front["found"])
+    assert all(p["score"] == pytest.approx(labelled[p["arch"]]) for p in front["found"])
+    assert 0 < front["hypervolume_fraction_from_worst"] <= 1
+
+
 def test_a_rerun_replays_its_labels_and_a_foreign_label_file_is_refused(tiny_run):
     first, _, labels, out = guided_search(tiny_run, "name=replay", *SMALL)
     again, _, relabelled, _ = guided_search(tiny_run, "name=replay", *SMALL)
@@ -100,6 +113,12 @@ def test_a_rerun_replays_its_labels_and_a_foreign_label_file_is_refused(tiny_run
     (("strategy.signals=[graph, graph]",), "must list distinct features"),
     (("strategy.initial=20", "strategy.labels=10"), "strategy.initial=20 must be at most"),
     (("strategy.predictor=svm",), "unknown predictor 'svm'; registered: ensemble, gbt, rf"),
+    (("strategy.objectives=[pixel3_latency_cifar10]", "strategy.acquisition=ei"),
+     "acquisition=ei has no multi-objective form"),
+    (("strategy.objectives=[pixel3_latency_cifar10, params]", "strategy.acquisition=mean"),
+     "takes at most one objective"),
+    (("strategy.objectives=[pixel4_latency]", "strategy.acquisition=mean"),
+     "unknown objective 'pixel4_latency'"),
 ])
 def test_bad_guided_settings_are_refused_naming_them(tiny_run, overrides, fragment):
     with pytest.raises(SpeedyNASError, match=fragment):

@@ -17,6 +17,13 @@ full training, or a user's file) and is counted (:meth:`Evaluations.label`).
    labelled.
 3. Rounds repeat until ``labels`` labels are spent; the incumbent is the best-labelled arch.
 
+With ``objectives`` (one free objective next to the label, e.g. ``pixel3_latency_cifar10``:
+:mod:`search_spaces.objectives`), the parents are the labelled archs in order of their
+non-dominated front in (label, objective), and each label goes to the arch whose predicted
+point (the acquisition's value: ``mean``, ``ucb`` or a ``thompson`` draw) adds most hypervolume
+to the labelled front, the points already chosen this round counted as labelled (reference:
+the lowest label and the largest objective cost seen).
+
 Features (``signals``): blocks of :mod:`speedynas_search.signals` (``zero_cost``: every proxy
 measured, ``size``: params and FLOPs, ``graph``: the space's graph features, ``encoding``) and
 any estimator of the search by name (listed in ``estimators.names``; its score at the
@@ -40,9 +47,10 @@ from speedynas_core.plugins import Option
 from speedynas_predictors import ACQUISITIONS, Acquisition, acquisition_values, create_predictor
 
 from ..metrics import rank_order
+from ..pareto import hypervolume_gains, nondominated_ranks
 from ..results_store import Record
 from ..signals import BLOCKS, signals_of
-from .evolution import fresh_mutant
+from .evolution import fresh_mutant, objective_reader
 from .registry import Evaluations, Fidelity, Strategy, register_strategy, require
 
 __all__ = ["Guided"]
@@ -77,6 +85,9 @@ class Guided(Strategy):
                  signals: Annotated[list[str], Option(
                      help="features: zero_cost, size, graph, encoding, or an estimator "
                           "name")] = ("zero_cost", "size", "graph"),
+                 objectives: Annotated[list[str], Option(
+                     help="at most one free objective next to the label (a table column, e.g. "
+                          "pixel3_latency_cifar10); empty: the label only")] = (),
                  seed: Annotated[int, Option(min=0, help="seed of mutations, Thompson draws "
                                                          "and the predictor")] = 0) -> None:
         super().__init__(space)
@@ -96,6 +107,13 @@ class Guided(Strategy):
         self.mutations, self.parents, self.seed = mutations, parents, seed
         self.acquisition, self.predictor, self.signals = acquisition, predictor, list(signals)
         self.warm_start = warm_start
+        require(len(objectives) <= 1, f"strategy.objectives={list(objectives)}: guided search "
+                                      "takes at most one objective next to the label")
+        require(not objectives or acquisition != "ei",
+                "strategy.acquisition=ei has no multi-objective form; with strategy.objectives "
+                "use mean, ucb or thompson")
+        self.objectives = list(objectives)
+        self.readers = [objective_reader(space, name) for name in self.objectives]
 
     def evaluation_count(self, pool_size: int) -> int:
         rounds = math.ceil((self.labels - self.initial) / self.batch)
@@ -112,8 +130,7 @@ class Guided(Strategy):
         first = list(dict.fromkeys(r.arch for r in ordered))[:self.initial]
         labelled = dict(zip(first, evaluations.label([self.space.parse(a) for a in first])))
         for round_ in range(math.ceil((self.labels - self.initial) / self.batch)):
-            best = sorted((a for a, v in labelled.items() if math.isfinite(v)),
-                          key=lambda a: -labelled[a])[:self.parents] or list(labelled)
+            best = self.parents_of(records, labelled)
             children: list[Arch] = []
             for i in range(self.mutations):
                 parent = self.space.parse(best[i % len(best)])
@@ -130,6 +147,20 @@ class Guided(Strategy):
             archs = [open_records[i].arch for i in order[:take]]
             labelled.update(zip(archs, evaluations.label([self.space.parse(a) for a in archs])))
 
+    def parents_of(self, records: Sequence[Record], labelled: dict[str, float]) -> list[str]:
+        """The ``parents`` best-labelled archs: by label, or with an objective by the labelled
+        front they lie on, then label."""
+        finite = [a for a, v in labelled.items() if math.isfinite(v)]
+        if not finite:
+            return list(labelled)
+        if not self.readers:
+            return sorted(finite, key=lambda a: -labelled[a])[:self.parents]
+        by_arch = {r.arch: r for r in records}
+        fronts = nondominated_ranks([[labelled[a], self.readers[0](by_arch[a])]
+                                     for a in finite])
+        order = sorted(range(len(finite)), key=lambda i: (fronts[i], -labelled[finite[i]]))
+        return [finite[i] for i in order[:self.parents]]
+
     def choose(self, evaluations: Evaluations, records: Sequence[Record],
                labelled: dict[str, float], open_records: Sequence[Record],
                rng: np.random.Generator, round_: int) -> list[int]:
@@ -143,7 +174,35 @@ class Guided(Strategy):
         model.fit(x[:len(fit)], [labelled[r.arch] for r in fit])
         values = acquisition_values(self.acquisition, model.predict(x[len(fit):]),
                                     max(labelled[r.arch] for r in fit), rng)
-        return sorted(range(len(open_records)), key=lambda i: (-values[i], i))
+        order = sorted(range(len(open_records)), key=lambda i: (-values[i], i))
+        if not self.readers:
+            return order
+        return self.by_hypervolume(fit, [labelled[r.arch] for r in fit], open_records, values,
+                                   order)
+
+    def by_hypervolume(self, fit: Sequence[Record], labels: Sequence[float],
+                       open_records: Sequence[Record], values: np.ndarray,
+                       order: list[int]) -> list[int]:
+        """``batch`` open records, each adding most hypervolume in (label, objective) to the
+        labelled front and the points chosen before it (predicted at ``values``); then the rest
+        in ``order``."""
+        read = self.readers[0]
+        costs = [-read(r) for r in fit]  # the objective as a cost, minimised
+        open_costs = np.array([-read(r) for r in open_records])
+        finite = open_costs[np.isfinite(open_costs)]
+        reference = (min(labels), max([*costs, *finite.tolist()]))
+        scores, front_costs = list(labels), list(costs)
+        chosen: list[int] = []
+        for _ in range(min(self.batch, len(open_records))):
+            gains = hypervolume_gains(scores, front_costs, reference, values, open_costs)
+            gains[chosen] = 0.0
+            if gains.max() <= 0:
+                break
+            pick = int(np.argmax(gains))  # ties: the first open record
+            chosen.append(pick)
+            scores.append(float(values[pick]))
+            front_costs.append(float(open_costs[pick]))
+        return chosen + [i for i in order if i not in chosen]
 
     def features(self, evaluations: Evaluations, records: Sequence[Record]) -> np.ndarray:
         """One row per record: the configured signals."""
@@ -164,10 +223,11 @@ class Guided(Strategy):
 
     def describe(self) -> str:
         warm = f" by {self.warm_start}" if self.warm_start else ""
+        objectives = f", objective {self.objectives[0]}" if self.objectives else ""
         return (f"guided ({self.labels} labels, {self.initial} initial{warm} of a pool of "
                 f"{self.pool}, {self.batch} per round from {self.mutations} mutations of the "
                 f"best {self.parents}; {self.predictor} predictor, {self.acquisition} "
-                f"acquisition on {'+'.join(self.signals)}; seed {self.seed})")
+                f"acquisition on {'+'.join(self.signals)}{objectives}; seed {self.seed})")
 
 
 def _signal(evaluations: Evaluations, name: str, records: Sequence[Record]) -> np.ndarray:
