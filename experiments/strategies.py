@@ -93,16 +93,17 @@ ARMS: dict[str, dict[str, Arm]] = {
     },
     # Predictor-guided search spending 50 (or 20) labels, each a cifar10_valid_val query, on
     # cheap features; settings chosen on tuning seeds 100-104, reported on seeds 1..N
-    # (results/strategies/NOTES.md).
+    # (results/guided/NOTES.md).
     "guided": {
         "guided-free": Arm("guided", "rf on graph features + size",
                            ("estimators.names=[params]", "strategy.signals=[graph, size]"),
                            seeded=True),
-        "guided-zc": Arm("guided", "rf on zero-cost proxies + graph features + size", (),
-                         seeded=True),
+        "guided-free-20": Arm("guided", "rf on graph features + size",
+                              ("estimators.names=[params]", "strategy.signals=[graph, size]",
+                               "strategy.labels=20", "strategy.initial=6"), seeded=True),
         "guided-zc-20": Arm("guided", "rf on zero-cost proxies + graph features + size",
-                            ("strategy.labels=20", "strategy.initial=5", "strategy.batch=3"),
-                            seeded=True),
+                            ("strategy.labels=20", "strategy.initial=6",
+                             "strategy.mutations=20"), seeded=True),
     },
     # The same with the CPU supernet's TSE at B = 100 as one more feature, 20 labels.
     "guided_cpu": {
