@@ -12,6 +12,8 @@ best TSE at B = max_steps among its archs fine-tuned max_steps; the arms, per in
 - ``X``: X alone, every evaluation fine-tuned max_steps (S / max_steps of them);
 - ``X+lce``: X's first few_evaluations evaluations fine-tuned few_steps and ranked by ``lce``
   (the ensemble's loss extrapolated to max_steps), its top_n then fine-tuned max_steps;
+- ``X+tse``: the same framework ranked by the TSE observed at few_steps (no extrapolation):
+  what the extrapolation itself adds is ``X+lce`` minus ``X+tse``;
 - ``halving`` (once per seed): the first few_evaluations archs of the draw at few_steps ranked
   by their observed TSE, the top_n at max_steps -- ``sample+lce`` with no extrapolation.
 
@@ -75,8 +77,9 @@ class Sizes(NamedTuple):
 
 
 def arms(inner: list[str]) -> list[str]:
-    """Arm names: each inner strategy alone and with lce, then halving."""
-    return [name for x in inner for name in (x, f"{x}+lce")] + ["halving"]
+    """Arm names: each inner strategy alone, with lce, and with the same framework ranking by
+    the observed TSE at few_steps (``X+tse``: no extrapolation), then halving."""
+    return [name for x in inner for name in (x, f"{x}+lce", f"{x}+tse")] + ["halving"]
 
 
 def overrides(arm: str, sizes: Sizes, seed: int) -> list[str]:
@@ -90,13 +93,14 @@ def overrides(arm: str, sizes: Sizes, seed: int) -> list[str]:
         return [*common, "strategy.name=halving",
                 f"strategy.sizes=[{sizes.few_evaluations},{sizes.top_n}]",
                 f"strategy.rung_steps=[{sizes.few_steps},{sizes.max_steps}]"]
-    inner, _, lce = arm.partition("+")
+    inner, _, few_fitness = arm.partition("+")
     seeded = [f"seed={seed}"] if inner == "evolution" else []
-    if not lce:
+    if not few_fitness:
         return [*common, f"strategy.name={inner}", *(f"strategy.{o}" for o in seeded)]
     return [*common, "strategy.name=lce", f"strategy.inner.name={inner}",
             *(f"strategy.inner.{o}" for o in seeded), f"strategy.few_steps={sizes.few_steps}",
-            "strategy.few_fitness=lce", f"strategy.few_evaluations={sizes.few_evaluations}",
+            f"strategy.few_fitness={few_fitness}",
+            f"strategy.few_evaluations={sizes.few_evaluations}",
             f"strategy.top_n={sizes.top_n}"]
 
 
