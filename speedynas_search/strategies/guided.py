@@ -100,9 +100,10 @@ class Guided(Strategy):
         require(bool(signals) and len(set(signals)) == len(signals),
                 f"strategy.signals={list(signals)} must list distinct features")
         create_predictor(predictor)  # an unknown model is refused now, naming the valid ones
-        for name in [*signals, *([warm_start] if warm_start else [])]:
-            if name not in BLOCKS:
-                _check_estimator_signal(name)
+        # estimator signal -> whether it is joint (ranked over every evaluation so far)
+        self._joint = {name: _checked_signal(name).joint
+                       for name in [*signals, *([warm_start] if warm_start else [])]
+                       if name not in BLOCKS}
         self.labels, self.initial, self.pool, self.batch = labels, initial, pool, batch
         self.mutations, self.parents, self.seed = mutations, parents, seed
         self.acquisition, self.predictor, self.signals = acquisition, predictor, list(signals)
@@ -122,10 +123,11 @@ class Guided(Strategy):
     def run(self, evaluations: Evaluations) -> None:
         fidelity = evaluations.fidelity
         rng = np.random.default_rng(self.seed)
+        self._block_rows: dict[str, np.ndarray] = {}  # arch -> its block features, once each
         records = evaluations.evaluate(evaluations.pool(self.pool), fidelity)
         ordered = records
         if self.warm_start:
-            scores = _signal(evaluations, self.warm_start, records)
+            scores = self.signal(evaluations, self.warm_start, records)
             ordered = [records[i] for i in rank_order(scores.tolist())]
         first = list(dict.fromkeys(r.arch for r in ordered))[:self.initial]
         labelled = dict(zip(first, evaluations.label([self.space.parse(a) for a in first])))
@@ -205,21 +207,34 @@ class Guided(Strategy):
         return chosen + [i for i in order if i not in chosen]
 
     def features(self, evaluations: Evaluations, records: Sequence[Record]) -> np.ndarray:
-        """One row per record: the configured signals."""
+        """One row per record: the configured signals (the blocks computed once per arch)."""
         blocks = [s for s in self.signals if s in BLOCKS]
-        signals = signals_of([r.to_json() for r in records], self.space, blocks)
-        missing = [b for b in blocks if b not in signals.blocks]
-        if missing:
-            raise SpeedyNASError(f"strategy.signals lists {', '.join(missing)}, which the "
-                                 f"{self.space.name} space cannot give; drop it")
-        columns = [signals.matrix(blocks)] if blocks else []
-        columns += [_signal(evaluations, name, records)[:, None]
+        new = [r for r in records if r.arch not in self._block_rows]
+        if blocks and new:
+            signals = signals_of([r.to_json() for r in new], self.space, blocks)
+            missing = [b for b in blocks if b not in signals.blocks]
+            if missing:
+                raise SpeedyNASError(f"strategy.signals lists {', '.join(missing)}, which the "
+                                     f"{self.space.name} space cannot give; drop it")
+            self._block_rows.update(zip((r.arch for r in new), signals.matrix(blocks)))
+        columns = [np.array([self._block_rows[r.arch] for r in records])] if blocks else []
+        columns += [self.signal(evaluations, name, records)[:, None]
                     for name in self.signals if name not in BLOCKS]
         x = np.column_stack(columns)
         if x.shape[1] == 0:
             raise SpeedyNASError("strategy.signals gives no feature here (no zero-cost proxy "
                                  "measured?); add graph or size, or list zero-cost estimators")
         return x
+
+    def signal(self, evaluations: Evaluations, name: str,
+               records: Sequence[Record]) -> np.ndarray:
+        """Estimator ``name``'s score of each record at the search's fidelity (a joint one,
+        such as a rank combination, ranked over every evaluation so far)."""
+        fidelity = evaluations.fidelity
+        if self._joint[name]:
+            scores = evaluations.fitness(Fidelity(fidelity.steps, name, fidelity.budget))
+            return np.array([scores[r.index] for r in records], dtype=float)
+        return np.array([r.score(name, fidelity.budget) for r in records], dtype=float)
 
     def describe(self) -> str:
         warm = f" by {self.warm_start}" if self.warm_start else ""
@@ -230,16 +245,6 @@ class Guided(Strategy):
                 f"acquisition on {'+'.join(self.signals)}{objectives}; seed {self.seed})")
 
 
-def _signal(evaluations: Evaluations, name: str, records: Sequence[Record]) -> np.ndarray:
-    """Estimator ``name``'s score of each record at the search's fidelity (a joint one, such as
-    a rank combination, ranked over every evaluation so far)."""
-    fidelity = evaluations.fidelity
-    if _estimator(name).joint:
-        scores = evaluations.fitness(Fidelity(fidelity.steps, name, fidelity.budget))
-        return np.array([scores[r.index] for r in records], dtype=float)
-    return np.array([r.score(name, fidelity.budget) for r in records], dtype=float)
-
-
 def _estimator(name: str) -> Estimator:
     """The estimator a signal names (an inline combination such as ``combo(a+b)`` too)."""
     inline = parse_inline(name)
@@ -247,9 +252,9 @@ def _estimator(name: str) -> Estimator:
         inline[0], members=inline[1])
 
 
-def _check_estimator_signal(name: str) -> None:
-    """An estimator listed as a signal exists and is neither a table lookup (a label for free)
-    nor learned (fitted on the truth)."""
+def _checked_signal(name: str) -> Estimator:
+    """The estimator listed as a signal: it exists and is neither a table lookup (a label for
+    free) nor learned (fitted on the truth)."""
     try:
         estimator = _estimator(name)
     except SpeedyNASError:
@@ -261,3 +266,4 @@ def _check_estimator_signal(name: str) -> None:
     if estimator.learned:
         raise SpeedyNASError(f"strategy.signals: {name!r} is fitted on the truth; list its "
                              "members instead")
+    return estimator
