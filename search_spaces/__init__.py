@@ -30,7 +30,7 @@ def space_of(arch: Arch) -> SearchSpace:
 
 
 # Importing the modules registers the built-in spaces and ground-truth sources.
-from . import darts, nb201, nb201_extra_tables, nb201_table  # noqa: E402,F401
+from . import darts, nb201, nb201_curves, nb201_extra_tables, nb201_table  # noqa: E402,F401
 from .ground_truth import (  # noqa: E402
     GROUND_TRUTHS,
     GroundTruth,

@@ -133,10 +133,16 @@ def linear_layers(*weights: list[list[float]], between: nn.Module | None = None)
     return nn.Sequential(*layers)
 
 
-def build_table_script() -> ModuleType:
-    """``scripts/build_nb201_table.py`` as a module (a script, not part of the package)."""
-    spec = importlib.util.spec_from_file_location("build_nb201_table",
-                                                  REPO / "scripts" / "build_nb201_table.py")
+def load_script(relative: str) -> ModuleType:
+    """A script of the repository (``scripts/...``, ``experiments/...``: not part of the
+    package) as a module."""
+    path = REPO / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def build_table_script() -> ModuleType:
+    """``scripts/build_nb201_table.py`` as a module."""
+    return load_script("scripts/build_nb201_table.py")
