@@ -28,9 +28,9 @@ from .strategy_report import format_strategy
 
 
 __all__ = [
-    "PARETO_COSTS", "best_ranked", "estimator_label", "format_best", "format_markdown",
-    "format_table", "pareto_summary", "scores_at", "scores_csv", "summarize", "with_interval",
-    "write_summary",
+    "PARETO_COSTS", "best_ranked", "estimator_label", "fitted_archs", "format_best",
+    "format_labels", "format_markdown", "format_table", "labels_summary", "pareto_summary",
+    "scores_at", "scores_csv", "summarize", "with_interval", "write_summary",
 ]
 
 #: The costs Pareto fronts minimise (keys of a results record).
@@ -88,6 +88,41 @@ def summarize(results: Sequence[Record], truths: Mapping[str, float | None],
                                                                     max(budgets)))
                       for name in estimators if name not in learned},
     }
+
+
+def fitted_archs(results: Sequence[Record], estimator: str, budgets: Sequence[int]) -> set[str]:
+    """The archs learned ``estimator`` was fitted on: those of the candidates it left unscored
+    (a non-finite score) at any of ``budgets``."""
+    return {r.arch for r in results
+            if any(not math.isfinite(r.score(estimator, b)) for b in budgets)}
+
+
+def labels_summary(results: Sequence[Record], learned: Sequence[str], budgets: Sequence[int],
+                   strategy_labels: int, strategy_source: str | None,
+                   fitted_source: str | None) -> dict[str, Any]:
+    """Every label the search used: the ``strategy_labels`` its strategy paid for (from
+    ``strategy_source``, the labels section; table-lookup evaluations count one each) and the
+    ground-truth values (``fitted_source``) of the distinct archs each ``learned`` estimator was
+    fitted on, at any of ``budgets``. ``total`` counts an arch fitted on by several learned
+    estimators once; ``fitted`` gives each estimator's own count."""
+    fitted = {name: fitted_archs(results, name, budgets) for name in learned}
+    distinct = set().union(*fitted.values())
+    return {"total": strategy_labels + len(distinct), "strategy": strategy_labels,
+            "strategy_source": strategy_source,
+            "fitted": {name: len(archs) for name, archs in fitted.items()},
+            "fitted_distinct": len(distinct),
+            "fitted_source": fitted_source if fitted else None}
+
+
+def format_labels(labels: Mapping[str, Any]) -> str:
+    """One line: the labels used, split into the strategy's and the learned estimators' (their
+    sources are the summary's ``labels`` and ``ground_truth`` settings)."""
+    parts = [f"{labels['strategy']} paid for by the strategy"]
+    if labels["fitted"]:
+        each = ", ".join(f"{name}: {n}" for name, n in labels["fitted"].items())
+        parts.append(f"{labels['fitted_distinct']} ground-truth labels learned estimators were "
+                     f"fitted on ({each})")
+    return f"labels used: {labels['total']} = " + " + ".join(parts)
 
 
 def nonfinite_warnings(summary: Mapping[str, Any]) -> list[str]:
@@ -282,6 +317,8 @@ def format_markdown(summary: Mapping[str, Any]) -> str:
         lines += [format_best(summary["best"]).replace("\n  ", "; "), ""]
     if "strategy" in summary:
         lines += ["## Strategy", "", "```", format_strategy(summary["strategy"]), "```", ""]
+    if summary.get("labels", {}).get("total"):
+        lines += ["## Labels used", "", format_labels(summary["labels"]), ""]
     if "retrain" in summary:
         lines += ["## Top-k retrained from scratch", "", format_retrain(summary["retrain"]), ""]
     if "pareto" in summary:

@@ -20,7 +20,9 @@ from .report import (
     PARETO_COSTS,
     best_ranked,
     format_best,
+    format_labels,
     format_table,
+    labels_summary,
     nonfinite_warnings,
     pareto_summary,
     scores_csv,
@@ -54,9 +56,10 @@ class Reporter:
 
     def __init__(self, cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Path, out_dir: Path,
                  scorer: Scorer, zero_cost: ZeroCostSetup, strategy: Strategy,
-                 truth: GroundTruth | None) -> None:
+                 truth: GroundTruth | None, labels: GroundTruth | None = None) -> None:
         self.cfg, self.train_cfg, self.run_dir, self.out_dir = cfg, train_cfg, run_dir, out_dir
         self.scorer, self.zero_cost, self.strategy, self.truth = scorer, zero_cost, strategy, truth
+        self.labels = labels
 
     def settings(self, threads: int) -> dict[str, Any]:
         """The header of the summary: what was trained, searched (with ``threads`` torch
@@ -84,6 +87,7 @@ class Reporter:
                           + f", {z.batches} train batch(es) of {f.batch_size}: "
                           + ", ".join(e.name for e in z.measurers)) if z.measurers else "none",
             "ground_truth": self.truth.describe() if self.truth else "none",
+            "labels": self.labels.describe() if self.labels else "none",
         }
 
     def report(self, final: list[Record], budgets: list[int], truths: dict[str, float | None],
@@ -92,8 +96,9 @@ class Reporter:
         incumbent trace, Pareto fronts, plots, TensorBoard; printed, and returned."""
         estimators = self.scorer.estimators
         names = [e.name for e in estimators]
+        learned = [e.name for e in estimators if e.learned]
         summary = summarize(final, truths, names, budgets, self.settings(run.threads),
-                            learned=[e.name for e in estimators if e.learned],
+                            learned=learned,
                             resamples=self.cfg.report.resamples,
                             top_fraction=self.cfg.report.top_fraction)
         summary["lookups"] = [e.name for e in estimators if e.lookup]
@@ -110,6 +115,10 @@ class Reporter:
             self.truth, summary["lookups"])
         for cost in costs:
             plot_pareto(final, summary["pareto"], cost, self.out_dir / f"pareto_{cost}.png")
+        summary["labels"] = labels_summary(
+            final, learned, budgets, run.spent.labels,
+            self.labels.describe() if self.labels else None,
+            self.truth.describe() if self.truth else None)
         if retrain is not None:
             summary["retrain"] = retrain
         write_strategy_outputs(summary["strategy"], self.out_dir)
@@ -120,6 +129,8 @@ class Reporter:
         print(format_table(summary), end="\n\n")
         print(format_best(summary["best"]))
         print(format_strategy(summary["strategy"]))
+        if summary["labels"]["total"]:
+            print(format_labels(summary["labels"]))
         for line in nonfinite_warnings(summary):
             print(line, file=sys.stderr)
         return summary

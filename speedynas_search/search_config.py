@@ -108,6 +108,10 @@ def _estimators_variant(base: type, names: tuple[str, ...]) -> type:
                                       namespace={"variant_base": base})
 
 
+#: The label source that trains each labelled arch (see :class:`LabelsConfig`).
+STANDALONE = "standalone"
+
+
 @dataclass(frozen=True)
 class GroundTruthConfig(PluginSection):
     """Where the true accuracy of a candidate comes from: a registered source and its options."""
@@ -117,6 +121,15 @@ class GroundTruthConfig(PluginSection):
 
     source: Optional[str] = setting(None, help="ground-truth source (null: none), e.g. nb201 "
                                                "(the table shipped with the package) or table")
+
+    @classmethod
+    def config_variant(cls, choice: str | None, context: Mapping[str, Any]) -> type:
+        """The section of source ``choice``; ``standalone`` trains, so it gives labels only."""
+        if choice == STANDALONE:
+            raise SpeedyNASError("standalone trains the archs it is asked about, so it is a "
+                                 "source of labels only (labels.source=standalone); the ground "
+                                 "truth must be known without training, e.g. nb201 or table")
+        return super().config_variant(choice, context)
 
     def create(self, space: SearchSpace) -> GroundTruth | None:
         """The configured source for ``space`` (``None`` when no source is set)."""
@@ -129,10 +142,39 @@ class LabelsConfig(GroundTruthConfig):
     """Where the labels a strategy pays for come from (``strategy.name=guided``): any
     ground-truth source, e.g. the shipped table's validation accuracy standing for a full
     training (``source: nb201, column: cifar10_valid_val``) or a user's file (``source: table,
-    path: labels.csv``); every label is counted and kept in ``labels.jsonl``."""
+    path: labels.csv``), or ``standalone``: each labelled arch trained stand-alone from scratch
+    with the ``retrain`` section's settings (epochs, size, data) and cached in the search's
+    ``retrain/`` folder, which top-k retraining shares, so no arch is trained twice; every
+    label is counted and kept in ``labels.jsonl``."""
 
     source: Optional[str] = setting(None, help="label source (null: none; a strategy that pays "
-                                               "for labels needs one), e.g. nb201 or table")
+                                               "for labels needs one), e.g. nb201, table, or "
+                                               "standalone (train each labelled arch from "
+                                               "scratch with the retrain.* settings)")
+
+    @classmethod
+    def config_variant(cls, choice: str | None, context: Mapping[str, Any]) -> type:
+        """``standalone`` takes no options of its own (the ``retrain`` section's apply); any
+        other choice is a ground-truth source with its options."""
+        if choice == STANDALONE:
+            return cls
+        if choice is not None and choice not in cls.registry:
+            raise SpeedyNASError(f"unknown label source {choice!r}; registered: "
+                                 f"{', '.join(sorted([*cls.registry.names(), STANDALONE]))}")
+        return super().config_variant(choice, context)
+
+    @property
+    def trains(self) -> bool:
+        """Whether labels are measured by training (``source: standalone``)."""
+        return self.source == STANDALONE
+
+    def create(self, space: SearchSpace) -> GroundTruth | None:
+        """The configured source for ``space``; ``standalone`` trains with a run's data and
+        device, so the search builds it (:class:`speedynas_search.retrain.StandaloneLabels`)."""
+        if self.trains:
+            raise SpeedyNASError("labels.source=standalone trains with the searched run's data: "
+                                 "build it with speedynas_search.retrain.StandaloneLabels")
+        return super().create(space)
 
 
 @dataclass(frozen=True)
@@ -167,7 +209,8 @@ class ZeroCostConfig(PluginSection):
 
 @dataclass(frozen=True)
 class RetrainConfig(SGDConfig, PluginSection):
-    """Retraining each estimator's top-k from scratch as stand-alone networks; the network's
+    """Training archs from scratch as stand-alone networks: each estimator's top-k after the
+    search (``enabled``), and each labelled arch of ``labels.source=standalone``; the network's
     own options (its size) are keys too, and depend on the run's search space."""
 
     lr: float = setting(0.1, gt=0, max=10, help="initial learning rate")

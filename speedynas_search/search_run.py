@@ -11,7 +11,7 @@ Everything goes to ``RUN_DIR/search/`` (or ``RUN_DIR/search/NAME``): ``config.ya
 soon as it finishes, so a killed search resumes where it stopped; see
 :mod:`speedynas_search.evaluator`), ``incumbent.csv``, ``summary.json``/``summary.md``,
 ``scores.csv`` (every candidate's scores and truth, for re-analysis), PNG plots, ``tb/`` and
-``retrain/``.
+``retrain/`` (top-k retraining, and the labels of ``labels.source=standalone``).
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from speedynas_core.config import load_config
 from speedynas_core.distributed import DistEnv
 from speedynas_core.errors import SpeedyNASError
 from speedynas_core.locks import directory_lock
@@ -35,9 +36,9 @@ from .evaluation_runner import EvaluationRun, EvaluationRunner
 from .finetune import fine_tune_steps
 from .reporter import Reporter
 from .results_store import Record
-from .retrain import retrain_top_k
+from .retrain import StandaloneLabels, StandaloneTrainer, retrain_top_k, training_keys
 from .scorer import Scorer, build_estimators
-from .search_config import LimitConfig, SearchConfig
+from .search_config import LimitConfig, SearchConfig, search_context
 from .search_dir import search_dir
 from .strategies import Fidelity, Strategy
 
@@ -92,6 +93,25 @@ def check_labels(strategy: Strategy, labels: GroundTruth | None) -> None:
                              "labels (strategy.name=guided does); drop the labels section")
 
 
+def check_label_training(out_dir: Path, cfg: SearchConfig, context: dict[str, Any]) -> None:
+    """Refuse to resume a search whose labels were trained (``labels.source=standalone``) with
+    other ``retrain`` training settings than ``cfg``'s: its recorded labels would not be
+    comparable with new ones (the keys that only choose the top-k may change)."""
+    saved, labels = out_dir / "config.yaml", out_dir / "labels.jsonl"
+    if not (cfg.labels.trains and saved.exists() and labels.exists()):
+        return
+    before = load_config(SearchConfig, saved, context=context, trust_plugins=False)
+    if not before.labels.trains:
+        return  # another label source: the resume check refuses the change of labels.source
+    old = training_keys(before.retrain)
+    changed = [f"retrain.{key}" for key, value in training_keys(cfg.retrain).items()
+               if old.get(key) != value]
+    if changed:
+        raise SpeedyNASError(f"{', '.join(changed)} changed since the labels in {labels} were "
+                             "trained with the old value(s) (labels.source=standalone); set "
+                             "them back, or use another name=...")
+
+
 class Search:
     """One search of a trained supernet; :meth:`run` is resumable."""
 
@@ -109,7 +129,10 @@ class Search:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.candidates = draw_candidates(self.net.space, cfg.candidates)
         self.truth = cfg.ground_truth.create(self.net.space)
-        self.labels = cfg.labels.create(self.net.space)
+        self.labels = (StandaloneLabels(StandaloneTrainer(
+                           cfg.retrain, self.train_cfg.data, self.net.space,
+                           self.out_dir / "retrain", self.device), env)
+                       if cfg.labels.trains else cfg.labels.create(self.net.space))
         self.strategy: Strategy = cfg.strategy.create(self.net.space)
         own = Fidelity(fine_tune_steps(cfg.finetune, needed_records(estimators)),
                        cfg.strategy.fitness or estimators[0].name,
@@ -122,7 +145,7 @@ class Search:
         self.runner = EvaluationRunner(cfg, self.train_cfg, run_dir, self.out_dir, self.net,
                                        self.candidates, self.scorer, own, env, self.device)
         self.reporter = Reporter(cfg, self.train_cfg, run_dir, self.out_dir, self.scorer,
-                                 self.runner.zero_cost, self.strategy, self.truth)
+                                 self.runner.zero_cost, self.strategy, self.truth, self.labels)
 
     def run(self) -> dict[str, Any]:
         """Run the strategy (resuming a killed run), then report (and retrain).
@@ -133,6 +156,8 @@ class Search:
         Rank 0 holds the search dir's lock throughout (one writer per search)."""
         with (directory_lock(self.out_dir, "the search") if self.env.is_main
               else contextlib.nullcontext()):
+            if self.env.is_main:
+                check_label_training(self.out_dir, self.cfg, search_context(self.train_cfg))
             run = self.runner.run(self.strategy, self.truth, self.labels)
             last = self.scorer.fidelities[-1]
             final = [r for r in run.records if r.steps == last.steps]

@@ -2,6 +2,8 @@
 reporting."""
 from __future__ import annotations
 
+import csv
+import json
 import math
 from dataclasses import replace
 
@@ -10,12 +12,19 @@ import pytest
 from scipy import stats
 
 import search_spaces
+from speedynas_core.atomic_io import read_jsonl
 from speedynas_core.errors import SpeedyNASError
 from estimators import Candidate, Trajectory, create_estimator
 from estimators.combo import rank_mean, set_ranks
 from speedynas_search import format_table, rank_metrics, summarize
 from speedynas_search.results_store import Record
-from search_spaces.nb201_table import load_table
+from speedynas_search.search_run import Search
+from search_spaces.nb201_table import NB201Truth, load_table
+
+from .conftest import REPO, search_config
+
+TEST = NB201Truth(search_spaces.create("nb201"), column="cifar10_test")
+VALID = NB201Truth(search_spaces.create("nb201"), column="cifar10_valid_val")
 
 
 def test_set_ranks_average_ties_and_put_non_finite_lowest():
@@ -192,3 +201,31 @@ def test_learned_combo_on_graph_features_with_each_model():
         create_estimator("combo", model="rf")
     with pytest.raises(SpeedyNASError, match="'model' must be one of ensemble, gbt, rf"):
         create_estimator("combo_learned", model="svm")
+
+
+def test_a_search_reports_the_labels_its_learned_combination_fitted_on(tiny_run):
+    """A guided table-mode search pays for 12 labels (validation accuracy) and its learned
+    combination fits on 5 more (test accuracy): the summary counts all 17."""
+    cfg = search_config(tiny_run, "progress=false", "name=learned_labels",
+                        "estimators.names=[params, combo_learned(params)]",
+                        "estimators.combo_learned.fit_size=5", "strategy.signals=[graph, size]",
+                        "strategy.labels=12", "strategy.initial=4", "strategy.pool=20",
+                        "strategy.batch=4", "strategy.mutations=10",
+                        config=REPO / "configs" / "search_strategies_guided.yaml")
+    summary = Search(tiny_run, cfg).run()
+    out = tiny_run / "search" / "learned_labels"
+    with open(out / "scores.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    column = f"combo_learned(params)@B{max(summary['budgets'])}"
+    fitted = {row["arch"] for row in rows if not row[column]}
+    assert len(rows) == len(read_jsonl(out / "results.jsonl")) > 5
+    assert len(fitted) == 5 and all(TEST.lookup(a) is not None for a in fitted)
+    labels = summary["labels"]
+    assert labels["strategy"] == summary["strategy"]["spent"]["labels"] == 12
+    assert labels["fitted"] == {"combo_learned(params)": 5} and labels["fitted_distinct"] == 5
+    assert labels["total"] == 17 and labels["fitted_source"] == TEST.describe()
+    assert labels["strategy_source"] == VALID.describe()
+    line = ("labels used: 17 = 12 paid for by the strategy + 5 ground-truth labels learned "
+            "estimators were fitted on (combo_learned(params): 5)")
+    assert line in (out / "summary.md").read_text()
+    assert json.loads((out / "summary.json").read_text())["labels"] == labels
