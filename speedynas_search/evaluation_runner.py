@@ -42,8 +42,9 @@ NO_FINETUNE = "zero-cost only: no fine-tuning"
 @dataclass
 class EvaluationRun:
     """What a run of the strategy did: its ``records`` in evaluation order (those within the
-    limits), what they cost, the incumbent after each, this run's wall and evaluation seconds
-    and the torch threads every run of the search uses."""
+    limits), what they cost, the incumbent after each, this run's wall and evaluation seconds,
+    the torch threads every run of the search uses, and the labels a strategy paid for (with
+    the values of the objectives paid with them) and this run's seconds getting them."""
 
     records: list[Record]
     spent: Spent
@@ -52,6 +53,8 @@ class EvaluationRun:
     evaluation_seconds: float
     threads: int
     labels: dict[str, float] = field(default_factory=dict)  # arch -> label a strategy paid for
+    paid: dict[str, dict[str, float]] = field(default_factory=dict)  # objective -> arch -> value
+    label_seconds: float = 0.0
 
 
 class EvaluationRunner:
@@ -106,9 +109,11 @@ class EvaluationRunner:
         if len(stored) > len(evaluator.records) and self.env.is_main:
             print(f"note: {len(stored) - len(evaluator.records)} recorded evaluations lie beyond "
                   "the limits and are left out of the report", file=sys.stderr)
+        book = evaluator.labels
         return EvaluationRun(evaluator.records, evaluator.spent, evaluator.trace, wall,
                              evaluator.compute_seconds, threads,
-                             dict(evaluator.labels.labels) if evaluator.labels else {})
+                             dict(book.labels) if book else {}, book.paid if book else {},
+                             evaluator.label_seconds)
 
     @cached_property
     def data(self) -> RunData:

@@ -44,7 +44,7 @@ from tqdm import tqdm
 from speedynas_core.atomic_io import dumps_strict
 from speedynas_core.distributed import DistEnv
 from speedynas_core.errors import SpeedyNASError
-from search_spaces import Arch, SearchSpace
+from search_spaces import Arch, SearchSpace, TableObjective, table_objective
 
 from .labels import LabelBook
 from .results_store import Record, ResultsStore
@@ -156,10 +156,12 @@ class Evaluator:
         self.fidelities, self.limit, self.store = list(fidelities), limit, store
         self.compute, self.joint, self.truth, self.env = compute, joint, truth, env
         self.labels, self.lookups = labels, lookups  # lookups: fitnesses that read a table
+        self._paid: dict[str, TableObjective] = {}  # paid objectives, each resolved once
         self.space_values = sorted(v for v in space_values or () if math.isfinite(v))
         self.stored = stored  # index -> record: what earlier runs recorded, then this run's
         self.records: list[Record] = []
         self.spent = Spent()
+        self.label_seconds = 0.0  # this run's time asking for labels (a training, on demand)
         self.trace: list[dict[str, Any]] = []
         self.compute_seconds = 0.0
         self._keys: set[tuple[str, int]] = set()
@@ -227,13 +229,26 @@ class Evaluator:
         return new
 
     def label(self, archs: Sequence[Arch]) -> list[float]:
+        return self.label_with(archs, ())[0]
+
+    def label_with(self, archs: Sequence[Arch], objectives: Sequence[str]
+                   ) -> tuple[list[float], list[list[float]]]:
+        """The label of each arch and the value of each paid objective (a table column of
+        :mod:`search_spaces.objectives`, read with the label and recorded with it), one label
+        counted per arch: (labels, one list of values per objective)."""
         if self.labels is None:
             raise SpeedyNASError("this strategy pays for labels: set the labels section, e.g. "
                                  "labels.source=nb201 labels.column=cifar10_valid_val")
-        values = self.labels.label(archs)
+        for name in objectives:
+            if name not in self._paid:
+                self._paid[name] = table_objective(self.space, name)
+        tables = [self._paid[name] for name in objectives]
+        start = time.perf_counter()
+        values, paid = self.labels.label_with(archs, tables)
+        self.label_seconds += time.perf_counter() - start
         self.spent.labels += len(values)
         self.trace.append(self.incumbent(len(self.records), replace(self.spent)))
-        return values
+        return values, paid
 
     def fitness(self, fidelity: Fidelity) -> Mapping[int, float]:
         scores = self._scores(fidelity)

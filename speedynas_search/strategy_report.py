@@ -11,7 +11,10 @@ space, the space's true front. Coverage is the hypervolume of the found front's 
 over that of the true front, both measured from the reference point (median true accuracy,
 worst objective value) of the evaluated archs, so that the measure looks at the better half;
 ``*_from_worst`` measures from (lowest true accuracy, worst value) instead, which counts the
-poor archs' end of the front too.
+poor archs' end of the front too. A search that pays for labels (``guided``) finds its front
+among its labelled archs by their labels, and by the labelled values of an objective paid with
+them (a paid objective, :mod:`speedynas_search.labels`); the true fronts use the truth and the
+objective's table column.
 
 Against the whole space's true front (every arch the ground truth knows), the reference point
 is the space's own (median true accuracy, worst value), the same for every search:
@@ -62,9 +65,10 @@ def strategy_summary(strategy: Strategy, fidelities: Sequence[Fidelity], limit: 
     ``results``."""
     wall, evaluating = run.wall_seconds, run.evaluation_seconds
     # The strategy's own time this run (selection, mutation, bookkeeping, replaying recorded
-    # evaluations) over the search's wall time: that and every evaluation's recorded seconds.
-    overhead = max(0.0, wall - evaluating)
-    total = overhead + run.spent.seconds
+    # evaluations) over the search's wall time: that, every evaluation's recorded seconds and
+    # this run's time getting labels (a training each, with labels.source=standalone).
+    overhead = max(0.0, wall - evaluating - run.label_seconds)
+    total = overhead + run.spent.seconds + run.label_seconds
     trace = list(run.trace)
     summary: dict[str, Any] = {
         "name": strategy.name, "describe": strategy.describe(),
@@ -73,14 +77,15 @@ def strategy_summary(strategy: Strategy, fidelities: Sequence[Fidelity], limit: 
         "limit": {k: getattr(limit, k) for k in ("evaluations", "steps", "seconds")},
         "spent": dataclasses.asdict(run.spent),
         "run_wall_seconds": wall, "run_evaluation_seconds": evaluating,
-        "overhead_seconds": overhead,
+        "run_label_seconds": run.label_seconds, "overhead_seconds": overhead,
         "overhead_fraction": overhead / total if total > 0 else None,
         "incumbent": trace[-1] if trace else None, "trace": trace,
     }
     if strategy.objectives:
         final = fidelities[-1]
         summary["fronts"] = {name: front_summary(results, truths, final, name, truth,
-                                                 strategy.space, run.labels or None)
+                                                 strategy.space, run.labels or None,
+                                                 run.paid.get(name))
                              for name in strategy.objectives}
     return summary
 
@@ -116,28 +121,32 @@ def space_points(truth: GroundTruth | None, space: SearchSpace,
 
 def front_summary(results: Sequence[Record], truths: Mapping[str, float | None],
                   fidelity: Fidelity, objective: str, truth: GroundTruth | None,
-                  space: SearchSpace, labels: Mapping[str, float] | None = None
-                  ) -> dict[str, Any]:
+                  space: SearchSpace, labels: Mapping[str, float] | None = None,
+                  paid: Mapping[str, float] | None = None) -> dict[str, Any]:
     """The found front in (fitness, ``objective``) and how much of the true front it covers
     (see the module docstring); points carry the objective's own values. A search that paid for
-    ``labels`` found its front among the labelled archs, by their labels."""
+    ``labels`` found its front among the labelled archs, by their labels; one that paid for the
+    objective with them (``paid``: arch -> its value as labelled) by those values too, the
+    found points then carrying that value as ``paid`` and measured at the table's."""
     if labels is not None:
         results = list({r.arch: r for r in results if r.arch in labels}.values())
     values, maximise = objective_values(results, objective, space)
     sign = -1.0 if maximise else 1.0  # the objective as a cost, minimised
-    known = [(r, v) for r, v in zip(results, values)
-             if truths.get(r.arch) is not None and math.isfinite(v)]
+    chosen_by = values if paid is None else [paid.get(r.arch, math.nan) for r in results]
+    known = [(r, v, c) for r, v, c in zip(results, values, chosen_by)
+             if truths.get(r.arch) is not None and math.isfinite(v) and math.isfinite(c)]
     scores = [labels[r.arch] if labels is not None else r.score(fidelity.fitness,
                                                                   fidelity.budget)
-              for r, _ in known]
-    costs = [sign * v for _, v in known]
-    true = [float(truths[r.arch]) for r, _ in known]
+              for r, _, _ in known]
+    costs = [sign * v for _, v, _ in known]
+    true = [float(truths[r.arch]) for r, _, _ in known]
 
     def point(i: int) -> dict[str, Any]:
-        return {"arch": known[i][0].arch, "score": scores[i], "truth": true[i],
-                objective: known[i][1]}
+        out = {"arch": known[i][0].arch, "score": scores[i], "truth": true[i],
+               objective: known[i][1]}
+        return out if paid is None else {**out, "paid": known[i][2]}
 
-    found = pareto_front(scores, costs)
+    found = pareto_front(scores, [sign * c for _, _, c in known])
     best = pareto_front(true, costs)
     out: dict[str, Any] = {"maximise": maximise, "found": [point(i) for i in found],
                            "true_among_evaluated": [point(i) for i in best]}

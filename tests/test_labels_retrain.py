@@ -73,6 +73,11 @@ def test_labels_are_measured_once_per_arch_and_shared_with_retraining(tiny_run, 
     assert summary["labels"]["strategy"] == summary["labels"]["total"] == 6
     assert summary["settings"]["labels"].startswith("trained stand-alone on demand (1 epochs")
     assert "labels used: 6 = 6 paid for by the strategy\n" in (out / "summary.md").read_text()
+    # The time spent training labels is the labels', not the strategy's overhead.
+    strategy = summary["strategy"]
+    assert strategy["run_label_seconds"] > 0
+    assert strategy["overhead_seconds"] == pytest.approx(max(0.0, strategy["run_wall_seconds"]
+        - strategy["run_evaluation_seconds"] - strategy["run_label_seconds"]))
     # Each arch was trained once: the labelled ones as they were asked for, then the top-k
     # that were not labelled; one cache file per arch, holding the label.
     retrained = set(summary["retrain"]["archs"])

@@ -136,6 +136,28 @@ def test_the_found_front_trades_fitness_for_the_objective_in_its_direction(name)
     assert [p["arch"] for p in swapped["found"]] == [better_first[0]]
 
 
+def test_a_front_paid_for_with_the_labels_is_chosen_by_the_labelled_values():
+    """Labels falling as the robustness rises put all three cells on the front; paid values
+    given the other way round make the best-labelled cell dominate both. Either way the points
+    are measured at the table's robustness, and the true front does not depend on them."""
+    ordered = by_value(ROBUST)  # increasing robustness
+    table = table_objective(SPACE, ROBUST).lookup_many(ordered)
+    assert table[0] < table[1] < table[2]
+    labels = dict(zip(ordered, [3.0, 2.0, 1.0]))
+    members = records([3.0, 2.0, 1.0], tuple(ordered))
+    truths = dict(zip(ordered, [90.0, 91.0, 92.0]))
+    by_table = front_summary(members, truths, FIDELITY, ROBUST, None, SPACE, labels)
+    assert sorted(p["arch"] for p in by_table["found"]) == sorted(ARCHS)
+    paid = dict(zip(ordered, table[::-1]))
+    by_paid = front_summary(members, truths, FIDELITY, ROBUST, None, SPACE, labels, paid)
+    assert [(p["arch"], p["paid"], p[ROBUST]) for p in by_paid["found"]] == [
+        (ordered[0], table[2], table[0])]
+    assert by_paid["true_among_evaluated"] == [
+        {**p, "paid": paid[p["arch"]]} for p in by_table["true_among_evaluated"]]
+    # (90, table[0]) alone against the evaluated true front: its area from the median (91).
+    assert by_paid["coverage_of_evaluated"] == 0.0
+
+
 def test_space_coverage_by_hand():
     # (true accuracy, latency): the front is (80, 0.5), (90, 1), (92, 2), (94, 3); (91, 2.5)
     # and (85, 5) are dominated. Median accuracy 90.5, worst latency 5.

@@ -9,10 +9,12 @@ import math
 import pytest
 
 import search_spaces
+from search_spaces import TableObjective
+from search_spaces.nb201_extra_tables import NB201RobustnessTruth
 from search_spaces.nb201_table import NB201Truth
 from speedynas_core.atomic_io import append_jsonl, read_jsonl
 from speedynas_core.errors import SpeedyNASError
-from speedynas_search.labels import LabelBook
+from speedynas_search.labels import LabelBook, stored_labels
 from speedynas_search.search_run import Search
 
 from .conftest import REPO, search_config
@@ -119,12 +121,25 @@ def test_a_rerun_replays_its_labels_and_a_foreign_label_file_is_refused(tiny_run
      "takes at most one objective"),
     (("strategy.objectives=[pixel4_latency]", "strategy.acquisition=mean"),
      "unknown objective 'pixel4_latency'"),
+    (("strategy.objectives=[pgd@Linf_eps-1.0]", "strategy.paid_objectives=[pgd@Linf_eps-1.0]",
+      "strategy.acquisition=mean"), r"repeats pgd@Linf_eps-1.0 of strategy.objectives: an "
+                                    "objective is either free or paid"),
+    (("strategy.objectives=[pixel3_latency_cifar10]", "strategy.paid_objectives=[val_accs]",
+      "strategy.acquisition=mean"), r"with strategy.paid_objectives=\['val_accs'\]: guided "
+                                    "search takes at most one objective"),
+    (("strategy.paid_objectives=[params]", "strategy.acquisition=mean"),
+     "strategy.paid_objectives: 'params' is measured by the search for every arch, free"),
+    (("strategy.paid_objectives=[pgd]", "strategy.acquisition=mean"),
+     "strategy.paid_objectives: unknown objective 'pgd' for the nb201 space; valid"),
+    (("strategy.paid_objectives=[pgd@Linf_eps-1.0]", "strategy.acquisition=ei"),
+     "acquisition=ei has no multi-objective"),
 ])
 def test_bad_guided_settings_are_refused_naming_them(tiny_run, overrides, fragment):
-    with pytest.raises(SpeedyNASError, match=fragment):
+    with pytest.raises(SpeedyNASError, match=fragment) as refusal:
         cfg = search_config(tiny_run, "progress=false", *FREE, "name=bad", *overrides,
                             config=GUIDED)
         Search(tiny_run, cfg)
+    assert "\n" not in str(refusal.value)
 
 
 @pytest.mark.parametrize("overrides, fragment", [
@@ -161,3 +176,104 @@ def test_label_book_counts_records_and_replays(tmp_path):
     append_jsonl(tmp_path / "other.jsonl", {"index": 0, "arch": "z", "label": 1.0})
     with pytest.raises(SpeedyNASError, match="label 0 is of z, but the strategy now asks for a"):
         LabelBook(_Known(), tmp_path / "other.jsonl").label(["a"])
+
+
+# Paid objectives: the accuracy under PGD attack (eps 1/255) comes with each label.
+ROBUST = "pgd@Linf_eps-1.0"
+ROBUSTNESS = search_spaces.create_ground_truth("nb201_robustness", space=SPACE, column=ROBUST)
+PAID = (f"strategy.paid_objectives=[{ROBUST}]", "strategy.acquisition=mean")
+
+
+@pytest.fixture
+def robustness_reads(monkeypatch):
+    """Every arch the robustness table is asked for, one entry per lookup (``lookup_many``
+    too), while the fixture is active."""
+    reads: list[str] = []
+    one, many = NB201RobustnessTruth.lookup, NB201RobustnessTruth.lookup_many
+
+    def lookup(self, arch):
+        reads.append(str(arch))
+        return one(self, arch)
+
+    def lookup_many(self, archs):
+        archs = [str(a) for a in archs]
+        reads.extend(archs)
+        return many(self, archs)
+
+    monkeypatch.setattr(NB201RobustnessTruth, "lookup", lookup)
+    monkeypatch.setattr(NB201RobustnessTruth, "lookup_many", lookup_many)
+    return reads
+
+
+def test_a_paid_objective_is_read_once_with_each_label_and_never_for_open_archs(
+        tiny_run, robustness_reads):
+    """The strategy's whole run (the report aside, which reads the truth of the space) reads
+    the robustness of exactly the archs it labels, once each, in the order they are labelled,
+    while it chooses among 40 evaluated archs; each label counts once for both values."""
+    cfg = search_config(tiny_run, "progress=false", *FREE, "name=paid-reads", *SMALL, *PAID,
+                        config=GUIDED)
+    search = Search(tiny_run, cfg)
+    search.out_dir.mkdir(parents=True)
+    run = search.runner.run(search.strategy, search.truth, search.labels)  # no report
+    labels = read_jsonl(search.out_dir / "labels.jsonl")
+    archs = [line["arch"] for line in labels]
+    assert robustness_reads == archs and len(set(archs)) == 12
+    assert len({r.arch for r in run.records}) == 40 and run.spent.labels == 12
+    assert [line["label"] for line in labels] == pytest.approx(VALID.lookup_many(archs))
+    assert [line["paid"][ROBUST] for line in labels] == ROBUSTNESS.lookup_many(archs)
+    assert run.paid == {ROBUST: {line["arch"]: line["paid"][ROBUST] for line in labels}}
+
+
+def test_a_paid_search_resumed_pays_only_the_missing_labels_and_ends_the_same(
+        tiny_run, robustness_reads):
+    first, _, labels, out = guided_search(tiny_run, "name=paid-resume", *SMALL, *PAID)
+    lines = (out / "labels.jsonl").read_text().splitlines()
+    (out / "labels.jsonl").write_text("\n".join(lines[:8]) + "\n")  # killed after 8 labels
+    (out / "summary.json").unlink()
+    robustness_reads.clear()
+    again, _, relabelled, _ = guided_search(tiny_run, "name=paid-resume", *SMALL, *PAID)
+    assert relabelled == labels
+    assert robustness_reads[:4] == [line["arch"] for line in labels[8:]]  # then the report's
+    assert again["strategy"]["fronts"] == first["strategy"]["fronts"]
+    assert again["strategy"]["incumbent"] == first["strategy"]["incumbent"]
+
+
+def test_a_paid_search_reports_its_front_by_the_labelled_values(tiny_run):
+    """The found front is chosen by the labels and the robustness paid with them (replayed from
+    labels.jsonl), and measured at the true accuracy and the table's robustness."""
+    summary, _, labels, out = guided_search(tiny_run, "name=paid-front", *SMALL, *PAID)
+    front = summary["strategy"]["fronts"][ROBUST]
+    paid = {line["arch"]: line["paid"][ROBUST] for line in labels}
+    assert front["maximise"] and front["found"]
+    assert all(p["paid"] == p[ROBUST] == paid[p["arch"]] for p in front["found"])
+    assert 0 < front["hypervolume_fraction"] <= 1 and front["space_front_counted"] > 0
+    assert "(paid with the label, predicted)" in summary["strategy"]["describe"]
+    # The last label is not used to choose anything: paid a better value than any, its arch
+    # joins the front at that value, still measured at the table's.
+    lines = (out / "labels.jsonl").read_text().splitlines()
+    last = json.loads(lines[-1])
+    lines[-1] = json.dumps({**last, "paid": {ROBUST: 99.0}})
+    (out / "labels.jsonl").write_text("\n".join(lines) + "\n")
+    (out / "summary.json").unlink()
+    again = guided_search(tiny_run, "name=paid-front", *SMALL, *PAID)[0]
+    point = next(p for p in again["strategy"]["fronts"][ROBUST]["found"]
+                 if p["arch"] == last["arch"])
+    assert point["paid"] == 99.0 and point[ROBUST] == ROBUSTNESS.lookup(last["arch"])
+
+
+def test_label_book_pays_objectives_with_the_labels_and_replays_them(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    archs = [str(arch) for arch in list(SPACE.enumerate())[:3]]
+    labels, paid = LabelBook(VALID, path).label_with(
+        archs, [TableObjective(ROBUST, True, ROBUSTNESS)])
+    assert labels == VALID.lookup_many(archs) and paid == [ROBUSTNESS.lookup_many(archs)]
+    assert stored_labels(path) == (dict(zip(archs, labels)), {ROBUST: dict(zip(archs, paid[0]))})
+    # A replay answers both values from the file, whatever the sources say now.
+    unknowing = _Known()
+    unknowing.values = {}
+    replay = LabelBook(unknowing, path)
+    assert replay.label_with(archs, [TableObjective(ROBUST, True, unknowing)]) == (labels, paid)
+    assert replay.count == 3 and replay.paid == {ROBUST: dict(zip(archs, paid[0]))}
+    with pytest.raises(SpeedyNASError, match=r"label 0 was paid with \['pgd@Linf_eps-1.0'\], but "
+                                             "the strategy now pays for none"):
+        LabelBook(VALID, path).label(archs[:1])

@@ -24,6 +24,16 @@ point (the acquisition's value: ``mean``, ``ucb`` or a ``thompson`` draw) adds m
 to the labelled front, the points already chosen this round counted as labelled (reference:
 the lowest label and the largest objective cost seen).
 
+An objective that is not free is *paid* (``paid_objectives``, e.g. ``pgd@Linf_eps-1.0``, the
+accuracy under attack): the training that gives an arch's label also gives its value, so it is
+read with the label (:meth:`~speedynas_search.evaluator.Evaluator.label_with`: one label, both
+values, recorded in ``labels.jsonl`` and replayed) and is known for the labelled archs only.
+For the others a second predictor, of the same kind on the same features, fitted on the
+labelled archs' values, predicts it; the acquisition applies to both predictions alike (``mean``:
+both means; ``ucb``: both optimistic, mean + 2 std in each objective's better direction;
+``thompson``: one independent draw from each), and the hypervolume gain is that of the predicted
+point. The parents are the labelled front in (label, labelled value).
+
 Features (``signals``): blocks of :mod:`speedynas_search.signals` (``zero_cost``: every proxy
 measured, ``size``: params and FLOPs, ``graph``: the space's graph features, ``encoding``) and
 any estimator of the search by name (listed in ``estimators.names``; its score at the
@@ -41,7 +51,8 @@ import numpy as np
 
 from estimators import Estimator, create_estimator
 from estimators.combo import parse_inline
-from search_spaces import Arch, SearchSpace
+from search_spaces import Arch, SearchSpace, table_objective
+from search_spaces.objectives import MEASURED
 from speedynas_core.errors import SpeedyNASError
 from speedynas_core.plugins import Option
 from speedynas_predictors import ACQUISITIONS, Acquisition, acquisition_values, create_predictor
@@ -88,6 +99,10 @@ class Guided(Strategy):
                  objectives: Annotated[list[str], Option(
                      help="at most one free objective next to the label (a table column, e.g. "
                           "pixel3_latency_cifar10); empty: the label only")] = (),
+                 paid_objectives: Annotated[list[str], Option(
+                     help="at most one objective paid with each label (a table column read "
+                          "when an arch is labelled, e.g. pgd@Linf_eps-1.0) and predicted for "
+                          "the others; empty: none")] = (),
                  seed: Annotated[int, Option(min=0, help="seed of mutations, Thompson draws "
                                                          "and the predictor")] = 0) -> None:
         super().__init__(space)
@@ -108,13 +123,21 @@ class Guided(Strategy):
         self.mutations, self.parents, self.seed = mutations, parents, seed
         self.acquisition, self.predictor, self.signals = acquisition, predictor, list(signals)
         self.warm_start = warm_start
-        require(len(objectives) <= 1, f"strategy.objectives={list(objectives)}: guided search "
-                                      "takes at most one objective next to the label")
-        require(not objectives or acquisition != "ei",
+        both = set(objectives) & set(paid_objectives)
+        require(not both, f"strategy.paid_objectives={list(paid_objectives)} repeats "
+                          f"{', '.join(sorted(both))} of strategy.objectives: an objective is "
+                          "either free or paid")
+        given = f"strategy.objectives={list(objectives)}" + (
+            f" with strategy.paid_objectives={list(paid_objectives)}" if paid_objectives else "")
+        require(len(objectives) + len(paid_objectives) <= 1,
+                f"{given}: guided search takes at most one objective next to the label")
+        self.objectives = [*objectives, *paid_objectives]
+        require(not self.objectives or acquisition != "ei",
                 "strategy.acquisition=ei has no multi-objective form; with strategy.objectives "
-                "use mean, ucb or thompson")
-        self.objectives = list(objectives)
-        self.readers = [objective_reader(space, name) for name in self.objectives]
+                "or strategy.paid_objectives use mean, ucb or thompson")
+        self.readers = [objective_reader(space, name) for name in objectives]
+        self.paid_objectives = list(paid_objectives)
+        self._paid_sign = [_paid_sign(space, name) for name in paid_objectives]
 
     def evaluation_count(self, pool_size: int) -> int:
         rounds = math.ceil((self.labels - self.initial) / self.batch)
@@ -124,13 +147,14 @@ class Guided(Strategy):
         fidelity = evaluations.fidelity
         rng = np.random.default_rng(self.seed)
         self._block_rows: dict[str, np.ndarray] = {}  # arch -> its block features, once each
+        self._paid: dict[str, float] = {}  # labelled arch -> its paid objective, larger better
         records = evaluations.evaluate(evaluations.pool(self.pool), fidelity)
         ordered = records
         if self.warm_start:
             scores = self.signal(evaluations, self.warm_start, records)
             ordered = [records[i] for i in rank_order(scores.tolist())]
         first = list(dict.fromkeys(r.arch for r in ordered))[:self.initial]
-        labelled = dict(zip(first, evaluations.label([self.space.parse(a) for a in first])))
+        labelled = self.label(evaluations, first)
         for round_ in range(math.ceil((self.labels - self.initial) / self.batch)):
             best = self.parents_of(records, labelled)
             children: list[Arch] = []
@@ -147,7 +171,25 @@ class Guided(Strategy):
             order = self.choose(evaluations, records, labelled, open_records, rng, round_)
             take = min(self.batch, self.labels - len(labelled))
             archs = [open_records[i].arch for i in order[:take]]
-            labelled.update(zip(archs, evaluations.label([self.space.parse(a) for a in archs])))
+            labelled.update(self.label(evaluations, archs))
+
+    def label(self, evaluations: Evaluations, archs: Sequence[str]) -> dict[str, float]:
+        """Arch -> label of each of ``archs``; a paid objective's values come with the labels
+        (kept signed, larger better)."""
+        parsed = [self.space.parse(a) for a in archs]
+        if not self.paid_objectives:
+            return dict(zip(archs, evaluations.label(parsed)))
+        labels, (paid,) = evaluations.label_with(parsed, self.paid_objectives)
+        self._paid.update((a, self._paid_sign[0] * v) for a, v in zip(archs, paid))
+        return dict(zip(archs, labels))
+
+    def labelled_objective(self, records: Sequence[Record], archs: Sequence[str]) -> list[float]:
+        """The objective of each labelled arch, larger better: a free one read from its record,
+        a paid one as labelled."""
+        if self.paid_objectives:
+            return [self._paid[a] for a in archs]
+        by_arch = {r.arch: r for r in records}
+        return [self.readers[0](by_arch[a]) for a in archs]
 
     def parents_of(self, records: Sequence[Record], labelled: dict[str, float]) -> list[str]:
         """The ``parents`` best-labelled archs: by label, or with an objective by the labelled
@@ -155,11 +197,10 @@ class Guided(Strategy):
         finite = [a for a, v in labelled.items() if math.isfinite(v)]
         if not finite:
             return list(labelled)
-        if not self.readers:
+        if not self.objectives:
             return sorted(finite, key=lambda a: -labelled[a])[:self.parents]
-        by_arch = {r.arch: r for r in records}
-        fronts = nondominated_ranks([[labelled[a], self.readers[0](by_arch[a])]
-                                     for a in finite])
+        fronts = nondominated_ranks([[labelled[a], value] for a, value in zip(
+            finite, self.labelled_objective(records, finite))])
         order = sorted(range(len(finite)), key=lambda i: (fronts[i], -labelled[finite[i]]))
         return [finite[i] for i in order[:self.parents]]
 
@@ -171,31 +212,45 @@ class Guided(Strategy):
                     if r.arch in labelled and math.isfinite(labelled[r.arch])}.values())
         if len(fit) < 2:  # nothing to learn from yet (the source knew no label): explore
             return [int(i) for i in rng.permutation(len(open_records))]
+        if self.paid_objectives:  # the paid objective is learned from the labelled values
+            fit = [r for r in fit if math.isfinite(self._paid[r.arch])]
+            if len(fit) < 2:
+                return [int(i) for i in rng.permutation(len(open_records))]
         x = self.features(evaluations, [*fit, *open_records])
-        model = create_predictor(self.predictor, seed=self.seed + round_)
-        model.fit(x[:len(fit)], [labelled[r.arch] for r in fit])
-        values = acquisition_values(self.acquisition, model.predict(x[len(fit):]),
-                                    max(labelled[r.arch] for r in fit), rng)
+        values = self.predicted(x, len(fit), [labelled[r.arch] for r in fit], rng, round_)
         order = sorted(range(len(open_records)), key=lambda i: (-values[i], i))
-        if not self.readers:
+        if not self.objectives:
             return order
-        return self.by_hypervolume(fit, [labelled[r.arch] for r in fit], open_records, values,
-                                   order)
+        fit_archs = [r.arch for r in fit]
+        if self.paid_objectives:
+            objective = self.predicted(x, len(fit), [self._paid[a] for a in fit_archs], rng,
+                                       round_)
+        else:
+            objective = np.array([self.readers[0](r) for r in open_records])
+        return self.by_hypervolume([labelled[a] for a in fit_archs],
+                                   [-v for v in self.labelled_objective(records, fit_archs)],
+                                   values, -objective, order)
 
-    def by_hypervolume(self, fit: Sequence[Record], labels: Sequence[float],
-                       open_records: Sequence[Record], values: np.ndarray,
+    def predicted(self, x: np.ndarray, fitted: int, targets: Sequence[float],
+                  rng: np.random.Generator, round_: int) -> np.ndarray:
+        """The acquisition value of rows ``x[fitted:]`` by a predictor fitted on the first
+        ``fitted`` rows' ``targets``."""
+        model = create_predictor(self.predictor, seed=self.seed + round_)
+        model.fit(x[:fitted], list(targets))
+        return acquisition_values(self.acquisition, model.predict(x[fitted:]), max(targets),
+                                  rng)
+
+    def by_hypervolume(self, labels: Sequence[float], costs: Sequence[float],
+                       values: np.ndarray, open_costs: np.ndarray,
                        order: list[int]) -> list[int]:
-        """``batch`` open records, each adding most hypervolume in (label, objective) to the
-        labelled front and the points chosen before it (predicted at ``values``); then the rest
-        in ``order``."""
-        read = self.readers[0]
-        costs = [-read(r) for r in fit]  # the objective as a cost, minimised
-        open_costs = np.array([-read(r) for r in open_records])
-        finite = open_costs[np.isfinite(open_costs)]
-        reference = (min(labels), max([*costs, *finite.tolist()]))
+        """``batch`` open records, each adding most hypervolume in (label, objective as a cost)
+        to the labelled front (``labels``, ``costs``) and the points chosen before it (at
+        ``values``, ``open_costs``: predicted or free); then the rest in ``order``."""
+        finite = [c for c in [*costs, *open_costs.tolist()] if math.isfinite(c)]
+        reference = (min(labels), max(finite))
         scores, front_costs = list(labels), list(costs)
         chosen: list[int] = []
-        for _ in range(min(self.batch, len(open_records))):
+        for _ in range(min(self.batch, len(values))):
             gains = hypervolume_gains(scores, front_costs, reference, values, open_costs)
             gains[chosen] = 0.0
             if gains.max() <= 0:
@@ -238,11 +293,24 @@ class Guided(Strategy):
 
     def describe(self) -> str:
         warm = f" by {self.warm_start}" if self.warm_start else ""
-        objectives = f", objective {self.objectives[0]}" if self.objectives else ""
+        paid = " (paid with the label, predicted)" if self.paid_objectives else ""
+        objectives = f", objective {self.objectives[0]}{paid}" if self.objectives else ""
         return (f"guided ({self.labels} labels, {self.initial} initial{warm} of a pool of "
                 f"{self.pool}, {self.batch} per round from {self.mutations} mutations of the "
                 f"best {self.parents}; {self.predictor} predictor, {self.acquisition} "
                 f"acquisition on {'+'.join(self.signals)}{objectives}; seed {self.seed})")
+
+
+def _paid_sign(space: SearchSpace, name: str) -> float:
+    """1 for a paid objective that is maximised, -1 for one that is minimised; a measured cost
+    or an unknown name is refused, naming the key."""
+    if name in MEASURED:
+        raise SpeedyNASError(f"strategy.paid_objectives: {name!r} is measured by the search for "
+                             "every arch, free; list it in strategy.objectives")
+    try:
+        return 1.0 if table_objective(space, name).maximise else -1.0
+    except SpeedyNASError as error:
+        raise SpeedyNASError(f"strategy.paid_objectives: {error}") from None
 
 
 def _estimator(name: str) -> Estimator:

@@ -59,6 +59,12 @@ class Evaluations(Protocol):
         """The label of each arch from the configured source (the ``labels`` section; NaN when
         it does not know one), each counted as one label the search spends."""
 
+    def label_with(self, archs: Sequence[Arch], objectives: Sequence[str]
+                   ) -> tuple[list[float], list[list[float]]]:
+        """:meth:`label` of each arch and, paid with it (read only for labelled archs, one label
+        counted per arch), the value of each of ``objectives`` (table columns): (labels, one
+        list of values per objective)."""
+
     def fitness(self, fidelity: Fidelity) -> Mapping[int, float]:
         """Record index -> fitness at ``fidelity`` of everything evaluated so far at least that
         well (a joint estimator, such as a rank combination, is re-ranked over all of them); a
