@@ -42,6 +42,8 @@ from speedynas_search.signals import Signals, search_signals
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ("gbt", "rf", "ensemble")
+#: The rank-mean set also gets the learned ranking shrunk towards the rank mean (column 0).
+PRIOR_MODELS = (*MODELS, "prior")
 TARGETS = {"test accuracy": ("nb201", "cifar10_test"),
            "PGD eps 1/255 accuracy": ("nb201_robustness", "pgd@Linf_eps-1.0")}
 GOALS = {20: 0.90, 50: 0.94, 100: 0.96}
@@ -103,8 +105,8 @@ def learned_runs(draw: Signals, truth: dict[str, np.ndarray], fit_sizes: Sequenc
                                                             "graph", "zero-cost")}
         for name, blocks in sets.items():
             x = draw.matrix(blocks)
-            models = MODELS if name in ("zero-cost + graph + size",
-                                        "rank mean + zero-cost + graph + size") else ("gbt",)
+            models = {"zero-cost + graph + size": MODELS,
+                      "rank mean + zero-cost + graph + size": PRIOR_MODELS}.get(name, ("gbt",))
             for model in models:
                 for fit_size in fit_sizes:
                     for seed in seeds:

@@ -1,7 +1,7 @@
 """Performance predictors: fitted on labelled archs' cheap features, they predict a mean and an
 uncertainty for any others (:mod:`.base`); tree models (:mod:`.trees`), a bootstrap ensemble
-(:mod:`.ensemble`) and the acquisition functions that choose what to label next
-(:mod:`.acquisition`). Only numpy, scipy and scikit-learn below; no arch, space or network here.
+(:mod:`.ensemble`), a learned ranking shrunk towards a label-free prior (:mod:`.prior`) and
+the acquisition functions that choose what to label next (:mod:`.acquisition`). Only numpy, scipy and scikit-learn below; no arch, space or network here.
 
 >>> import numpy as np
 >>> from speedynas_predictors import create_predictor
@@ -17,7 +17,7 @@ from .base import (PREDICTORS, Prediction, Predictor, create_predictor, feature_
                    register_predictor)
 
 # Importing the modules registers the built-in predictors.
-from . import ensemble, trees  # noqa: E402,F401  isort: skip
+from . import ensemble, prior, trees  # noqa: E402,F401  isort: skip
 
 __all__ = ["ACQUISITIONS", "Acquisition", "PREDICTORS", "Prediction", "Predictor",
            "acquisition_values", "create_predictor", "feature_matrix", "register_predictor"]

@@ -22,7 +22,7 @@ def _noisy_line(n: int, noise: float, seed: int = 0) -> tuple[np.ndarray, np.nda
 
 
 def test_registered_models():
-    assert MODELS == ["ensemble", "gbt", "rf"]
+    assert MODELS == ["ensemble", "gbt", "prior", "rf"]
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -128,3 +128,27 @@ def test_graph_features_predict_nb201_accuracy():
     y = np.array([truth.lookup(str(a)) for a in chosen])
     prediction = create_predictor("rf").fit(x[:100], y[:100]).predict(x[100:])
     assert spearmanr(prediction.mean, y[100:]).statistic > 0.75
+
+
+def test_the_prior_weighs_as_its_pseudo_labels():
+    """pseudo_labels=0 is the inner model itself; a prior worth many labels orders the rows as
+    the prior does, with the inner model's values handed out in that order."""
+    x, y = _noisy_line(40, 2.0)
+    test_x, _ = _noisy_line(60, 0.0, seed=1)
+    inner = create_predictor("gbt", seed=2).fit(x, y).predict(test_x)
+    alone = create_predictor("prior", pseudo_labels=0, seed=2).fit(x, y).predict(test_x)
+    np.testing.assert_array_equal(alone.mean, inner.mean)
+    np.testing.assert_array_equal(alone.std, inner.std)
+    ruled = create_predictor("prior", prior=1, pseudo_labels=1e9, seed=2).fit(x, y).predict(test_x)
+    assert (np.diff(ruled.mean[np.argsort(test_x[:, 1])]) >= 0).all()
+    np.testing.assert_array_equal(np.sort(ruled.mean), np.sort(inner.mean))
+    model = create_predictor("prior", seed=2).fit(x, y)
+    assert model.weight == pytest.approx(40 / (40 + 40))
+
+
+def test_the_prior_column_and_model_are_checked():
+    x, y = _noisy_line(10, 1.0)
+    with pytest.raises(SpeedyNASError, match="column 5.*3 columns"):
+        create_predictor("prior", prior=5).fit(x, y)
+    with pytest.raises(SpeedyNASError, match="another predictor"):
+        create_predictor("prior", model="prior")

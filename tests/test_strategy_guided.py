@@ -95,6 +95,27 @@ def test_guided_with_an_objective_labels_along_the_front(tiny_run):
     assert 0 < front["hypervolume_fraction_from_worst"] <= 1
 
 
+def test_the_prior_predictor_shrinks_towards_the_first_estimator_signal(tiny_run, monkeypatch):
+    """With predictor=prior the prior column is the first estimator signal's (after the block
+    columns), whatever blocks come first."""
+    from speedynas_search.strategies import guided as guided_module
+    made = []
+
+    def recording(name, **options):
+        made.append((name, options))
+        return guided_module.create_predictor.__wrapped__(name, **options)
+    recording.__wrapped__ = guided_module.create_predictor
+    monkeypatch.setattr(guided_module, "create_predictor", recording)
+    summary, _, labels, _ = guided_search(tiny_run, "name=prior", *SMALL,
+                                          "strategy.predictor=prior",
+                                          "strategy.signals=[size, params, graph]")
+    assert summary["strategy"]["spent"]["labels"] == len(labels) == 12
+    fitted = [options for name, options in made if "prior" in options]
+    size_columns = 2  # params and FLOPs
+    graph_columns = len(SPACE.graph_features(SPACE.parse(labels[0]["arch"])))
+    assert fitted and all(o["prior"] == size_columns + graph_columns for o in fitted)
+
+
 def test_a_rerun_replays_its_labels_and_a_foreign_label_file_is_refused(tiny_run):
     first, _, labels, out = guided_search(tiny_run, "name=replay", *SMALL)
     again, _, relabelled, _ = guided_search(tiny_run, "name=replay", *SMALL)
@@ -114,7 +135,7 @@ def test_a_rerun_replays_its_labels_and_a_foreign_label_file_is_refused(tiny_run
     (("strategy.signals=[combo_learned(params)]",), "is fitted on the truth"),
     (("strategy.signals=[graph, graph]",), "must list distinct features"),
     (("strategy.initial=20", "strategy.labels=10"), "strategy.initial=20 must be at most"),
-    (("strategy.predictor=svm",), "unknown predictor 'svm'; registered: ensemble, gbt, rf"),
+    (("strategy.predictor=svm",), "unknown predictor 'svm'; registered: ensemble, gbt, prior, rf"),
     (("strategy.objectives=[pixel3_latency_cifar10]", "strategy.acquisition=ei"),
      "acquisition=ei has no multi-objective form"),
     (("strategy.objectives=[pixel3_latency_cifar10, params]", "strategy.acquisition=mean"),
@@ -133,6 +154,8 @@ def test_a_rerun_replays_its_labels_and_a_foreign_label_file_is_refused(tiny_run
      "strategy.paid_objectives: unknown objective 'pgd' for the nb201 space; valid"),
     (("strategy.paid_objectives=[pgd@Linf_eps-1.0]", "strategy.acquisition=ei"),
      "acquisition=ei has no multi-objective"),
+    (("strategy.predictor=prior",), r"strategy.predictor=prior shrinks towards the first "
+                                    r"estimator signal .*strategy.signals lists none"),
 ])
 def test_bad_guided_settings_are_refused_naming_them(tiny_run, overrides, fragment):
     with pytest.raises(SpeedyNASError, match=fragment) as refusal:

@@ -89,7 +89,8 @@ class Guided(Strategy):
                  acquisition: Annotated[Acquisition, Option(
                      help="ei, ucb (mean + 2 std), thompson or mean")] = "ei",
                  predictor: Annotated[str, Option(
-                     help="predictor of speedynas_predictors: gbt, rf or ensemble")] = "rf",
+                     help="predictor of speedynas_predictors: gbt, rf, ensemble, or prior "
+                          "(the first estimator signal listed is its label-free prior)")] = "rf",
                  warm_start: Annotated[Optional[str], Option(
                      help="label first the pool's best by this estimator (listed in "
                           "estimators.names); null: the draw's first")] = None,
@@ -115,6 +116,12 @@ class Guided(Strategy):
         require(bool(signals) and len(set(signals)) == len(signals),
                 f"strategy.signals={list(signals)} must list distinct features")
         create_predictor(predictor)  # an unknown model is refused now, naming the valid ones
+        estimator_signals = [name for name in signals if name not in BLOCKS]
+        require(predictor != "prior" or bool(estimator_signals),
+                "strategy.predictor=prior shrinks towards the first estimator signal listed "
+                "(e.g. strategy.signals=[meco, zero_cost, graph]); strategy.signals lists none")
+        # the prior's column: estimator signals follow the blocks' columns, in their order
+        self._prior_from_end = len(estimator_signals)
         # estimator signal -> whether it is joint (ranked over every evaluation so far)
         self._joint = {name: _checked_signal(name).joint
                        for name in [*signals, *([warm_start] if warm_start else [])]
@@ -235,7 +242,8 @@ class Guided(Strategy):
                   rng: np.random.Generator, round_: int) -> np.ndarray:
         """The acquisition value of rows ``x[fitted:]`` by a predictor fitted on the first
         ``fitted`` rows' ``targets``."""
-        model = create_predictor(self.predictor, seed=self.seed + round_)
+        prior = {"prior": x.shape[1] - self._prior_from_end} if self.predictor == "prior" else {}
+        model = create_predictor(self.predictor, seed=self.seed + round_, **prior)
         model.fit(x[:fitted], list(targets))
         return acquisition_values(self.acquisition, model.predict(x[fitted:]), max(targets),
                                   rng)
