@@ -45,6 +45,9 @@ MINIBATCH_BUDGETS = (50, 100, 200, 300, 390, 780)
 #: Epoch-level TSE family as in the paper's Figure 1 (TSE-E over the last epoch, EMA 0.9).
 EPOCH_ESTIMATORS = {"tse": {}, "tse_e": {"window": 1}, "tse_ema": {"gamma": 0.9}}
 LCE_FAMILIES = ("pow3", "ensemble")
+PLURAL = {"epoch": "epochs", "minibatch": "minibatches"}
+#: Cells ``lce_learned`` sees to the last epoch (fitted on; left out of the LCE comparison).
+LCE_FIT = 20
 
 
 def correlation(scores: Sequence[float], truth: Sequence[float]) -> dict[str, Any]:
@@ -101,18 +104,29 @@ def figure1(curves: Curves, truth: np.ndarray) -> list[dict[str, Any]]:
 
 
 def lce_rows(curves: Curves, truth: np.ndarray) -> list[dict[str, Any]]:
-    """From the first E epochs' train losses: the extrapolated last-epoch loss (each family)
-    against TSE after E epochs, as rank correlation with ``truth``."""
-    rows = []
+    """From the first E epochs' train losses: the extrapolated last-epoch loss (each parametric
+    family), the learned extrapolation (``lce_learned``: an SVR fitted on :data:`LCE_FIT` cells
+    seen to the last epoch) and the last loss, against TSE after E epochs, as rank correlation
+    with ``truth`` on the cells not fitted on."""
     losses = curves.epoch["train_loss"]
-    for e in range(3, curves.epochs):
-        entries = {"tse": [score_curve("tse", {}, row, e) for row in losses]}
+    fit = set(np.random.default_rng(0).choice(len(losses), size=LCE_FIT, replace=False).tolist())
+    held = [i for i in range(len(losses)) if i not in fit]
+    order = sorted(fit) + held
+    learned = create_estimator("lce_learned", target=curves.epochs, fit_size=None, points=4)
+    rows = []
+    for e in range(4, curves.epochs):
+        entries = {"tse": [score_curve("tse", {}, losses[i], e) for i in held],
+                   "last_loss": [-losses[i][e - 1] for i in held]}
         for family in LCE_FAMILIES:
-            entries[f"lce_{family}"] = [-extrapolate(row[:e], family, curves.epochs, e)
-                                        for row in losses]
-        entries["last_loss"] = [-row[e - 1] for row in losses]
-        for name, scores in entries.items():
-            rows.append({"epochs_seen": e, "estimator": name, **correlation(scores, truth)})
+            entries[f"lce_{family}"] = [-extrapolate(losses[i][:e], family, curves.epochs, e)
+                                        for i in held]
+        trajectories = [Trajectory(list(losses[i] if i in fit else losses[i][:e]))
+                        for i in order]
+        scores = learned.score_set(trajectories, [Candidate("", 0, None)] * len(order), e)
+        entries["lce_learned"] = scores[LCE_FIT:]
+        for name, values in entries.items():
+            rows.append({"epochs_seen": e, "estimator": name,
+                         **correlation(values, truth[held])})
     return rows
 
 
@@ -175,7 +189,7 @@ def plot_figure1(rows: list[dict[str, Any]], path: Path) -> None:
             ax.plot(x, [r["spearman"] for r in mine], marker="o", ms=3, label=name)
             ax.fill_between(x, [r["spearman_ci"][0] for r in mine],
                             [r["spearman_ci"][1] for r in mine], alpha=0.15)
-        ax.set(xlabel=f"{unit}s trained", title=f"after T {unit}s")
+        ax.set(xlabel=f"{PLURAL[unit]} trained", title=f"after T {PLURAL[unit]}")
         ax.grid(alpha=0.3)
         ax.legend()
     axes[0].set_ylabel("Spearman with the last epoch's test accuracy")
@@ -266,15 +280,17 @@ def markdown(r: dict[str, Any]) -> str:
         for unit, at in points:
             cells = {x["estimator"]: shown(x) for x in r[key]
                      if x["unit"] == unit and x["at"] == at}
-            lines.append(f"| {at} {unit}s | " + " | ".join(
+            lines.append(f"| {at} {PLURAL[unit]} | " + " | ".join(
                 cells.get(n, "") for n in ("tse", "tse_e", "tse_ema", "val_acc")) + " |")
     lines += ["", "## Extrapolating the train-loss curve from the first E epochs "
-              "(Spearman with the matched last-epoch test accuracy)", "",
-              "| E | tse | last loss | lce pow3 | lce ensemble |", "|---|---|---|---|---|"]
+              "(Spearman with the matched last-epoch test accuracy, on the cells lce_learned "
+              "was not fitted on)", "",
+              "| E | tse | last loss | lce pow3 | lce ensemble | lce_learned |",
+              "|---|---|---|---|---|---|"]
     for e in dict.fromkeys(x["epochs_seen"] for x in r["lce"]):
         cells = {x["estimator"]: shown(x) for x in r["lce"] if x["epochs_seen"] == e}
         lines.append(f"| {e} | {cells['tse']} | {cells['last_loss']} | {cells['lce_pow3']} | "
-                     f"{cells['lce_ensemble']} |")
+                     f"{cells['lce_ensemble']} | {cells['lce_learned']} |")
     lines += ["", "## One-shot estimators (results/table2, seed 123) against both truths", "",
               "| sampler | estimator | vs matched (Spearman) | vs NB201 (Spearman) |",
               "|---|---|---|---|"]

@@ -54,8 +54,8 @@ def test_records_are_the_reported_draw_in_order():
     """The trained cells are the seed-123 candidate draw of the committed search, in order."""
     archs = matched_scale.read_archs(REPO / "results/table2/randnas/scores.csv", 100)
     records = _records()
-    assert [r["position"] for r in records] == list(range(len(records)))
-    assert [r["arch"] for r in records] == archs[:len(records)]
+    assert records and all(r["arch"] == archs[r["position"]] for r in records)
+    assert len({r["position"] for r in records}) == len(records)
 
 
 def test_ground_truth_serves_the_columns():
@@ -135,3 +135,36 @@ def test_a_killed_training_resumes_bit_for_bit(tmp_path, monkeypatch):
     assert resumed["final"] == whole["final"]
     assert len(whole["minibatch_loss"]) == 256 // 64
     assert whole["recipe"]["train_size"] == 256
+
+
+def test_the_report_measures_what_it_says(tmp_path):
+    """The report's correlations are those of the curves themselves: the ceiling against
+    NB201, TSE after T epochs (the sum of the epoch losses), TSE after B minibatches, and the
+    one-shot scores of the committed searches, each with its interval; its files are written."""
+    from scipy.stats import spearmanr
+    report = load_script("experiments/matched_scale_report.py")
+    curves = load_curves()
+    result = report.report(curves, REPO / "results" / "table2", tmp_path)
+    final = curves.column("test_acc")
+    nb201 = search_spaces.create("nb201").ground_truth("cifar10_test").lookup_many(curves.archs)
+    ceiling = result["ceiling"]["matched_vs_nb201"]
+    assert ceiling["spearman"] == pytest.approx(spearmanr(final, nb201).statistic)
+    low, high = ceiling["spearman_ci"]
+    assert low <= ceiling["spearman"] <= high
+    t = 3
+    tse = -curves.epoch["train_loss"][:, :t].sum(axis=1)
+    row = next(r for r in result["figure1"]
+               if r["unit"] == "epoch" and r["at"] == t and r["estimator"] == "tse")
+    assert row["spearman"] == pytest.approx(spearmanr(tse, final).statistic)
+    row = next(r for r in result["figure1"]
+               if r["unit"] == "minibatch" and r["at"] == 100 and r["estimator"] == "tse")
+    assert row["spearman"] == pytest.approx(
+        spearmanr(-curves.minibatch_loss[:, :100].sum(axis=1), final).statistic)
+    scores, budget = report.read_scores(REPO / "results/table2/randnas/scores.csv")
+    row = next(r for r in result["one_shot"]
+               if r["sampler"] == "randnas" and r["estimator"] == "tse")
+    assert row["matched"]["spearman"] == pytest.approx(spearmanr(
+        [scores[a][f"tse@B{budget}"] for a in curves.archs], final).statistic)
+    for name in ("report.md", "report.json", "curves.png", "figure1.png", "settling.csv",
+                 "figure1.csv", "lce.csv", "one_shot.csv"):
+        assert (tmp_path / name).stat().st_size > 0
