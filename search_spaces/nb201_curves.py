@@ -17,9 +17,7 @@ a cell the table does not hold is not known (``None``).
 from __future__ import annotations
 
 import functools
-import json
 import re
-import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +31,7 @@ from speedynas_core.plugins import Option
 
 from .base import Arch, GroundTruth, SearchSpace
 from .ground_truth import register_ground_truth
-from .nb201_table import TABLES_DIR
+from .nb201_table import TABLES_DIR, opened_table
 
 __all__ = ["CURVES_PATH", "EPOCH_METRICS", "FORMAT", "Curves", "MatchedScaleTruth",
            "load_curves", "read_curves"]
@@ -88,25 +86,13 @@ class Curves:
 def read_curves(path: str | Path) -> Curves:
     """Load a curve table written by ``scripts/build_nb201_curves.py``."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            meta = json.loads(npz["meta"].item())
-            if meta.get("format") != FORMAT:
-                raise SpeedyNASError(f"curve table {path}: format {meta.get('format')!r}, "
-                                     f"expected {FORMAT!r}")
-            rows = npz["rows"].astype(np.int64)
-            epoch = {m: npz[f"epoch_{m}"].astype(np.float64) for m in EPOCH_METRICS}
-            final = {k: npz[f"final_{k}"].astype(np.float64) for k in ("val_acc_all",
-                                                                      "val_loss_all")}
-            minibatch = npz["minibatch_loss"].astype(np.float64)
-    except SpeedyNASError:
-        raise
-    except FileNotFoundError:
-        raise SpeedyNASError(f"the curve table is missing: {path} (rebuild it with "
-                             "scripts/build_nb201_curves.py)") from None
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
-        raise SpeedyNASError(f"cannot read the curve table {path}: "
-                             f"{' '.join(str(err).split())}") from None
+    with opened_table(path, FORMAT, "curve table", "scripts/build_nb201_curves.py") as (npz,
+                                                                                       meta):
+        rows = npz["rows"].astype(np.int64)
+        epoch = {m: npz[f"epoch_{m}"].astype(np.float64) for m in EPOCH_METRICS}
+        final = {k: npz[f"final_{k}"].astype(np.float64) for k in ("val_acc_all",
+                                                                  "val_loss_all")}
+        minibatch = npz["minibatch_loss"].astype(np.float64)
     shapes = {len(rows), *(len(a) for a in (*epoch.values(), *final.values(), minibatch))}
     if len(shapes) != 1 or len(set(rows.tolist())) != len(rows):
         raise SpeedyNASError(f"curve table {path}: its arrays disagree on the cells")

@@ -20,11 +20,12 @@ table (``scripts/build_nb201_table.py``, the only code that reads ``../shared``)
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Annotated, Any, ClassVar, Literal, get_args
@@ -121,31 +122,42 @@ def write_table(handle: IO[bytes], codes: Mapping[str, np.ndarray],
             archive.writestr(info, buffer.getvalue(), compresslevel=9)
 
 
-def read_table(path: str | Path) -> NB201Table:
-    """Load and decode a table file written by :func:`write_table`."""
-    path = Path(path)
+@contextlib.contextmanager
+def opened_table(path: Path, form: str, what: str, builder: str
+                 ) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """The shipped ``.npz`` at ``path`` (read with ``allow_pickle=False``) and its ``meta``,
+    which must be of format ``form``; a missing or unreadable file, or a missing entry read in
+    the ``with`` body, is a one-line error naming ``what`` and ``path`` (and ``builder``, the
+    script that rebuilds it)."""
     try:
         with np.load(path, allow_pickle=False) as npz:
             meta = json.loads(npz["meta"].item())
-            if meta.get("format") != FORMAT:
-                raise SpeedyNASError(f"NB201 table {path}: format {meta.get('format')!r}, "
-                                     f"expected {FORMAT!r}")
-            columns = {}
-            for name, info in meta["columns"].items():
-                values = decode_column(npz[name], int(info["scale"]))
-                if values.shape != (meta["rows"],):
-                    raise SpeedyNASError(f"NB201 table {path}: column {name} has shape "
-                                         f"{values.shape}, expected ({meta['rows']},)")
-                values.flags.writeable = False
-                columns[name] = values
+            if meta.get("format") != form:
+                raise SpeedyNASError(f"{what} {path}: format {meta.get('format')!r}, "
+                                     f"expected {form!r}")
+            yield npz, meta
     except SpeedyNASError:
         raise
     except FileNotFoundError:
-        raise SpeedyNASError(f"the NB201 table is missing: {path} (reinstall the package, or "
-                             "rebuild it with scripts/build_nb201_table.py)") from None
+        raise SpeedyNASError(f"the {what} is missing: {path} (reinstall the package, or "
+                             f"rebuild it with {builder})") from None
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
-        raise SpeedyNASError(f"cannot read the NB201 table {path}: "
+        raise SpeedyNASError(f"cannot read the {what} {path}: "
                              f"{' '.join(str(err).split())}") from None
+
+
+def read_table(path: str | Path) -> NB201Table:
+    """Load and decode a table file written by :func:`write_table`."""
+    path = Path(path)
+    with opened_table(path, FORMAT, "NB201 table", "scripts/build_nb201_table.py") as (npz, meta):
+        columns = {}
+        for name, info in meta["columns"].items():
+            values = decode_column(npz[name], int(info["scale"]))
+            if values.shape != (meta["rows"],):
+                raise SpeedyNASError(f"NB201 table {path}: column {name} has shape "
+                                     f"{values.shape}, expected ({meta['rows']},)")
+            values.flags.writeable = False
+            columns[name] = values
     return NB201Table(columns, meta, path.stem)
 
 
