@@ -130,33 +130,34 @@ def lce_rows(curves: Curves, truth: np.ndarray) -> list[dict[str, Any]]:
     return rows
 
 
-def read_scores(path: Path) -> tuple[dict[str, dict[str, float]], int]:
-    """arch -> column -> value of a search's scores.csv, and its largest B."""
+def read_scores(path: Path) -> tuple[dict[str, dict[str, float]], list[int]]:
+    """arch -> column -> value of a search's scores.csv, and its B values in order."""
     with path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     budgets = sorted({int(c.rsplit("@B", 1)[1]) for c in rows[0] if "@B" in c})
     return {r["arch"]: {k: float(v) if v not in ("", None) else math.nan for k, v in r.items()
-                        if k != "arch"} for r in rows}, budgets[-1]
+                        if k != "arch"} for r in rows}, budgets
 
 
 def one_shot(curves: Curves, matched: np.ndarray, nb201: np.ndarray,
              scores_dir: Path) -> list[dict[str, Any]]:
-    """Each committed search's estimators against the matched-scale truth and against NB201,
-    on the cells of the curve table."""
+    """Each committed search's estimators at its smallest and largest B against the
+    matched-scale truth and against NB201, on the cells of the curve table."""
     rows = []
     for sampler in SAMPLERS:
         path = scores_dir / sampler / "scores.csv"
         if not path.exists():
             continue
-        table, budget = read_scores(path)
+        table, budgets = read_scores(path)
         for name in ONE_SHOT:
-            column = f"{name}@B{budget}"
-            if column not in next(iter(table.values())):
-                continue
-            scores = [table[a][column] for a in curves.archs]
-            rows.append({"sampler": sampler, "estimator": name, "budget": budget,
-                         "matched": correlation(scores, matched),
-                         "nb201": correlation(scores, nb201)})
+            for budget in dict.fromkeys((budgets[0], budgets[-1])):
+                column = f"{name}@B{budget}"
+                if column not in next(iter(table.values())):
+                    continue
+                scores = [table[a][column] for a in curves.archs]
+                rows.append({"sampler": sampler, "estimator": name, "budget": budget,
+                             "matched": correlation(scores, matched),
+                             "nb201": correlation(scores, nb201)})
     return rows
 
 

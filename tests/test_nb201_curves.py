@@ -160,11 +160,14 @@ def test_the_report_measures_what_it_says(tmp_path):
                if r["unit"] == "minibatch" and r["at"] == 100 and r["estimator"] == "tse")
     assert row["spearman"] == pytest.approx(
         spearmanr(-curves.minibatch_loss[:, :100].sum(axis=1), final).statistic)
-    scores, budget = report.read_scores(REPO / "results/table2/randnas/scores.csv")
-    row = next(r for r in result["one_shot"]
-               if r["sampler"] == "randnas" and r["estimator"] == "tse")
+    scores, budgets = report.read_scores(REPO / "results/table2/randnas/scores.csv")
+    assert budgets == [100, 200, 300]
+    row = next(r for r in result["one_shot"] if r["sampler"] == "randnas"
+               and r["estimator"] == "tse" and r["budget"] == 100)
     assert row["matched"]["spearman"] == pytest.approx(spearmanr(
-        [scores[a][f"tse@B{budget}"] for a in curves.archs], final).statistic)
+        [scores[a]["tse@B100"] for a in curves.archs], final).statistic)
+    assert row["nb201"]["spearman"] == pytest.approx(spearmanr(
+        [scores[a]["tse@B100"] for a in curves.archs], nb201).statistic)
     for name in ("report.md", "report.json", "curves.png", "figure1.png", "settling.csv",
                  "figure1.csv", "lce.csv", "one_shot.csv"):
         assert (tmp_path / name).stat().st_size > 0
