@@ -54,8 +54,9 @@ Encoding = Annotated[bool, Option(help="learned: add the arch's encoding from it
                                        "to the members' ranks")]
 Graph = Annotated[bool, Option(help="learned: add the arch's graph features from its search "
                                     "space (op counts, paths, degrees)")]
-Model = Annotated[Literal["gbt", "rf", "ensemble"], Option(
-    help="learned: the predictor (speedynas_predictors) mapping the features to the truth")]
+Model = Annotated[Literal["gbt", "rf", "ensemble", "prior"], Option(
+    help="learned: the predictor (speedynas_predictors) mapping the features to the truth; "
+         "prior: gbt's ranking shrunk towards the first member's")]
 METHODS = ("rank_mean", "learned")
 
 

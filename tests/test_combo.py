@@ -192,14 +192,14 @@ def test_learned_combo_on_graph_features_with_each_model():
         return rank_metrics(*zip(*kept), resamples=0)["spearman"]
 
     one_hot = held_out_spearman(encoding=True)
-    for model in ("gbt", "rf", "ensemble"):
+    for model in ("gbt", "rf", "ensemble", "prior"):
         assert held_out_spearman(graph=True, model=model) > max(0.7, one_hot)
     with pytest.raises(SpeedyNASError, match="graph=true needs the arch graph features"):
         create_estimator("combo_learned", members=["params"], graph=True).score_set(
             trajectories, [replace(c, graph=None) for c in candidates], 0, truths)
     with pytest.raises(SpeedyNASError, match="'model' applies to method=learned only"):
         create_estimator("combo", model="rf")
-    with pytest.raises(SpeedyNASError, match="'model' must be one of ensemble, gbt, rf"):
+    with pytest.raises(SpeedyNASError, match="'model' must be one of ensemble, gbt, prior, rf"):
         create_estimator("combo_learned", model="svm")
 
 
