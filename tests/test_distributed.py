@@ -29,7 +29,9 @@ ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
 def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
     kwargs.setdefault("env", ONE_THREAD)
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600, **kwargs)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    # a rank's one-line error first: torchrun's report after it fills the tail
+    errors = [line for line in proc.stderr.splitlines() if "error: " in line]
+    assert proc.returncode == 0, "\n".join(errors[:5]) + "\n" + proc.stderr[-3000:]
     return proc
 
 
