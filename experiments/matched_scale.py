@@ -129,7 +129,7 @@ class Curves:
         net.train()
         for epoch in range(len(state["history"]), self.epochs):
             start = time.perf_counter()
-            loss_sum, correct, seen = 0.0, 0, 0
+            correct, seen = 0, 0
             losses = []
             for x, y in batches:
                 logits = net(x)

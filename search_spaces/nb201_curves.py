@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -138,9 +138,6 @@ class MatchedScaleTruth(GroundTruth):
             arch = self.space.parse(arch)
         value = self._by_row.get(self.space.index_of(arch))
         return value if value is not None and np.isfinite(value) else None
-
-    def lookup_many(self, archs: Iterable[Arch | str]) -> list[float | None]:
-        return [self.lookup(arch) for arch in archs]
 
     def describe(self) -> str:
         return (f"NB201 cells trained stand-alone at C=8, N=1 for {self.curves.epochs} epochs "
