@@ -18,17 +18,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from speedynas_core.cli import run_cli
+from speedynas_core.cli import positive_int, run_cli
 from speedynas_search.analysis import COMBO_MEMBERS, COMBO_METRICS, combo_report
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("search_dirs", type=Path, nargs="+")
-    parser.add_argument("--budget", type=int, help="B to score (default: each search's largest)")
+    parser.add_argument("--budget", type=positive_int, help="B to score (default: each search's largest)")
     parser.add_argument("--members", nargs="+", default=COMBO_MEMBERS)
-    parser.add_argument("--max-members", type=int, default=4)
-    parser.add_argument("--show", type=int, default=15)
+    parser.add_argument("--max-members", type=positive_int, default=4)
+    parser.add_argument("--show", type=positive_int, default=15)
     parser.add_argument("--by", default="spearman", choices=COMBO_METRICS,
                         help="sort by this metric (the top ones: how the best candidates are "
                              "ordered, what a search strategy's choice depends on)")

@@ -26,7 +26,7 @@ import numpy as np
 
 import search_spaces
 from speedynas_core.atomic_io import atomic_write_text
-from speedynas_core.cli import run_cli
+from speedynas_core.cli import non_negative_int, positive_int, run_cli
 from speedynas_core.stages import Stage, StageRunner, train_stage
 from speedynas_search.figures import legend_outside, line_styles, new_figure, save_figure
 from speedynas_search.report import format_number
@@ -147,8 +147,8 @@ def plot(rows: list[dict[str, Any]], methods: list[str], seeds: list[int], path:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
-    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
-    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--seeds", nargs="+", type=non_negative_int, default=[1, 2])
+    parser.add_argument("--jobs", type=positive_int, default=2)
     parser.add_argument("--work-dir", type=Path, default=REPO / "runs" / "differentiable")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "differentiable")
     parser.add_argument("--set", nargs="*", default=[], dest="overrides",

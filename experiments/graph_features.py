@@ -21,6 +21,7 @@ from sklearn.ensemble import RandomForestRegressor
 
 import search_spaces
 from speedynas_core.atomic_io import atomic_write_text
+from speedynas_core.cli import positive_int, run_cli
 
 SEEDS = (1, 2, 3, 4, 5)
 
@@ -42,12 +43,12 @@ def csv_text(header: list[str], rows: list[list[object]]) -> str:
     return out.getvalue()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--labels", type=int, nargs="+", default=[20, 50, 100])
+    parser.add_argument("--labels", type=positive_int, nargs="+", default=[20, 50, 100])
     parser.add_argument("--column", default="cifar10_test")
     parser.add_argument("--out", type=Path, default=Path("results/graph_features"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     space = search_spaces.create("nb201")
     archs = list(space.enumerate())
     y = np.array(space.ground_truth(args.column).lookup_many(archs), dtype=float)
@@ -76,4 +77,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

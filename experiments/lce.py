@@ -45,7 +45,7 @@ import numpy as np
 
 import search_spaces
 from speedynas_core.atomic_io import atomic_write_text, read_jsonl
-from speedynas_core.cli import run_cli
+from speedynas_core.cli import positive_int, run_cli
 from speedynas_core.stages import Stage, StageRunner, search_stage, train_stage
 from estimators import Candidate, Trajectory, create_estimator
 from search_spaces import create_ground_truth
@@ -229,12 +229,12 @@ def main(argv: list[str]) -> int:
                              "missing)")
     parser.add_argument("--inner", nargs="+", choices=["sample", "evolution"],
                         default=["sample", "evolution"], help="strategies wrapped by lce")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
-    parser.add_argument("--few-steps", type=int, default=20)
-    parser.add_argument("--few-evaluations", type=int, default=200)
-    parser.add_argument("--top-n", type=int, default=10)
-    parser.add_argument("--max-steps", type=int, default=100)
-    parser.add_argument("--jobs", type=int, default=2, help="searches run side by side")
+    parser.add_argument("--seeds", type=positive_int, default=3, help="seeds 0..N-1")
+    parser.add_argument("--few-steps", type=positive_int, default=20)
+    parser.add_argument("--few-evaluations", type=positive_int, default=200)
+    parser.add_argument("--top-n", type=positive_int, default=10)
+    parser.add_argument("--max-steps", type=positive_int, default=100)
+    parser.add_argument("--jobs", type=positive_int, default=2, help="searches run side by side")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "lce")
     args = parser.parse_args(argv)
     sizes = Sizes(args.few_steps, args.few_evaluations, args.top_n, args.max_steps)

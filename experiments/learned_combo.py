@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 import search_spaces
 from speedynas_core.atomic_io import atomic_write_text, read_jsonl
+from speedynas_core.cli import positive_int, run_cli
 from estimators import Candidate, Trajectory, create_estimator
 from search_spaces import create_ground_truth
 from speedynas_search import rank_metrics
@@ -139,14 +140,14 @@ def table(rows: list[dict[str, Any]], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--searches", nargs="+", type=Path, required=True)
-    parser.add_argument("--fit-sizes", nargs="+", type=int, default=[20, 50, 100])
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--budget", type=int, default=100, help="B of the TSE features")
+    parser.add_argument("--fit-sizes", nargs="+", type=positive_int, default=[20, 50, 100])
+    parser.add_argument("--seeds", type=positive_int, default=10)
+    parser.add_argument("--budget", type=positive_int, default=100, help="B of the TSE features")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "learned_combo")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     trajectories, candidates = joined(args.searches)
     truth = create_ground_truth("nb201", space=search_spaces.create("nb201"))
     truths = {c.arch: truth.lookup(c.arch) for c in candidates}
@@ -168,4 +169,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 import search_spaces
 from speedynas_core.atomic_io import atomic_write_json, load_checkpoint, save_checkpoint
-from speedynas_core.cli import run_cli
+from speedynas_core.cli import non_negative_int, positive_int, run_cli
 from speedynas_core.errors import SpeedyNASError
 from speedynas_core.optim import SGDConfig, cosine_schedule
 from speedynas_core.stages import Stage, StageRunner, python_command, say
@@ -214,20 +214,20 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scores", type=Path, default=Path("results/table2/randnas/scores.csv"),
                         help="the candidate draw whose archs are trained, in its order")
-    parser.add_argument("--num", type=int, default=100, help="how many archs")
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--minibatch-epochs", type=int, default=2,
+    parser.add_argument("--num", type=positive_int, default=100, help="how many archs")
+    parser.add_argument("--epochs", type=positive_int, default=12)
+    parser.add_argument("--minibatch-epochs", type=non_negative_int, default=2,
                         help="record every minibatch's loss in these first epochs")
     parser.add_argument("--out", type=Path, default=Path("results/matched_scale"))
     parser.add_argument("--work-dir", type=Path, default=Path("runs/matched_scale"))
     parser.add_argument("--data-root", default="data/cifar10")
-    parser.add_argument("--train-size", type=int, default=None,
+    parser.add_argument("--train-size", type=positive_int, default=None,
                         help="train on this many images of the training half (tests; default: "
                              "all 25,000)")
-    parser.add_argument("--processes", type=int, default=1,
+    parser.add_argument("--processes", type=positive_int, default=1,
                         help="shards run as subprocesses, one thread each")
-    parser.add_argument("--shard", type=int, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--shards", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--shard", type=non_negative_int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--shards", type=positive_int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.shard is not None:
         run_shard(args)

@@ -54,7 +54,7 @@ import numpy as np
 
 import search_spaces
 from speedynas_core.atomic_io import atomic_write_text
-from speedynas_core.cli import run_cli
+from speedynas_core.cli import non_negative_int, positive_int, run_cli
 from speedynas_core.stages import Stage, StageRunner, search_stage, train_stage
 from speedynas_predictors import create_predictor
 from speedynas_search.analysis import spearman
@@ -340,11 +340,11 @@ def main(argv: list[str]) -> int:
                         help="an NB201 run dir (trained when missing; its weights are unused)")
     parser.add_argument("--train-config", default="quickstart",
                         help="configs/<name>.yaml trains the run dir when it has no run")
-    parser.add_argument("--tuning-seed", type=int, default=0)
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(1, 10)),
+    parser.add_argument("--tuning-seed", type=non_negative_int, default=0)
+    parser.add_argument("--seeds", type=positive_int, nargs="+", default=list(range(1, 10)),
                         help="the reported seeds")
-    parser.add_argument("--labels", type=int, default=200, help="table queries per search")
-    parser.add_argument("--jobs", type=int, default=2, help="searches run side by side")
+    parser.add_argument("--labels", type=positive_int, default=200, help="table queries per search")
+    parser.add_argument("--jobs", type=positive_int, default=2, help="searches run side by side")
     parser.add_argument("--out", type=Path, default=None,
                         help="default results/multi_objective (latency) or "
                              "results/multi_objective/robustness")

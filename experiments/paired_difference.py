@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from speedynas_core.cli import run_cli
+from speedynas_core.cli import positive_int, run_cli
 from speedynas_search.analysis import paired_difference_report
 
 
@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scores", nargs="+", type=Path, help="scores.csv files")
     parser.add_argument("--baseline", default="params")
-    parser.add_argument("--budget", type=int, default=100)
+    parser.add_argument("--budget", type=positive_int, default=100)
     parser.add_argument("--estimators", nargs="+", help="default: every estimator in the file")
     parser.add_argument("--against", type=Path,
                         help="another search's scores.csv of the same candidates: compare each "

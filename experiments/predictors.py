@@ -36,6 +36,7 @@ import search_spaces
 from estimators.combo import set_ranks
 from search_spaces import create_ground_truth
 from speedynas_core.atomic_io import atomic_write_text
+from speedynas_core.cli import positive_int, run_cli
 from speedynas_predictors import create_predictor
 from speedynas_search.metrics import mean_interval, rank_metrics
 from speedynas_search.signals import Signals, search_signals
@@ -236,14 +237,14 @@ def csv_text(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--report", type=Path, required=True, help="search dir: report draw")
     parser.add_argument("--tuning", type=Path, required=True, help="search dir: tuning draw")
-    parser.add_argument("--fit-sizes", nargs="+", type=int, default=[20, 50, 100])
-    parser.add_argument("--seeds", type=int, default=10, help="report seeds 1..N")
+    parser.add_argument("--fit-sizes", nargs="+", type=positive_int, default=[20, 50, 100])
+    parser.add_argument("--seeds", type=positive_int, default=10, help="report seeds 1..N")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "predictors")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     report, tuning = load_draw(args.report), load_draw(args.tuning)
     truth, truth_tuning = targets(report.archs), targets(tuning.archs)
@@ -264,4 +265,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

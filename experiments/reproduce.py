@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from speedynas_core.atomic_io import atomic_write_json, atomic_write_text
-from speedynas_core.cli import run_cli
+from speedynas_core.cli import non_negative_int, positive_int, run_cli
 from speedynas_core.stages import StageRunner, search_stage, train_stage
 from speedynas_search.report import format_number, format_retrain, with_interval
 
@@ -238,21 +238,21 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--work-dir", type=Path, default=REPO / "runs" / "reproduce")
     parser.add_argument("--experiments", nargs="+", default=list(EXPERIMENTS),
                         choices=list(EXPERIMENTS))
-    parser.add_argument("--candidate-seed", type=int, default=123)
+    parser.add_argument("--candidate-seed", type=non_negative_int, default=123)
     parser.add_argument("--retrain", nargs="*", default=[], choices=list(EXPERIMENTS),
                         help="also retrain these experiments' top-10 lists from scratch")
     parser.add_argument("--data-root", type=Path, help="data folder (default: the configs')")
     parser.add_argument("--search-set", nargs="+", action="extend", default=[],
                         metavar="KEY=VALUE",
                         help="overrides of the search config (after the experiment's own)")
-    parser.add_argument("--processes", type=int, default=1,
+    parser.add_argument("--processes", type=positive_int, default=1,
                         help="processes per stage (more than 1: under torchrun)")
     parser.add_argument("--tuning-genotypes", type=Path, metavar="PATH",
                         help="only write the DARTS row's tuning genotypes to PATH: "
                              "--tuning-count archs (seed --tuning-seed) that the reported draw "
                              "of --candidate-seed leaves out")
-    parser.add_argument("--tuning-seed", type=int, default=7)
-    parser.add_argument("--tuning-count", type=int, default=100)
+    parser.add_argument("--tuning-seed", type=non_negative_int, default=7)
+    parser.add_argument("--tuning-count", type=positive_int, default=100)
     args = parser.parse_args(argv)
     if args.tuning_genotypes:
         write_genotype_file(tuning_genotypes(EXPERIMENTS["darts"], args.candidate_seed,

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from speedynas_core.atomic_io import atomic_write_text
-from speedynas_core.cli import run_cli
+from speedynas_core.cli import positive_int, run_cli
 from speedynas_core.stages import Stage, StageRunner, search_stage, train_stage
 from speedynas_search.figures import legend_outside, line_styles, new_figure, save_figure
 from speedynas_search.metrics import mean_interval
@@ -306,12 +306,12 @@ def main(argv: list[str]) -> int:
                         help="the supernet's run dir (trained when missing)")
     parser.add_argument("--train-config", default="quickstart",
                         help="configs/<name>.yaml trains the supernet when the run dir has none")
-    parser.add_argument("--table-seeds", type=int, default=20, help="table mode: seeds 0..N-1")
-    parser.add_argument("--cpu-seeds", type=int, default=3, help="cpu mode: seeds 0..N-1")
-    parser.add_argument("--guided-seeds", type=int, default=10,
+    parser.add_argument("--table-seeds", type=positive_int, default=20, help="table mode: seeds 0..N-1")
+    parser.add_argument("--cpu-seeds", type=positive_int, default=3, help="cpu mode: seeds 0..N-1")
+    parser.add_argument("--guided-seeds", type=positive_int, default=10,
                         help="guided and guided_cpu modes: seeds 1..N (100-104 tuned them)")
     parser.add_argument("--arms", nargs="+", help="default: every arm of each mode")
-    parser.add_argument("--jobs", type=int, default=2, help="searches run side by side")
+    parser.add_argument("--jobs", type=positive_int, default=2, help="searches run side by side")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "strategies")
     args = parser.parse_args(argv)
     known = {arm for mode in args.modes for arm in ARMS[mode]}

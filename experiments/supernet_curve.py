@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from speedynas_core.atomic_io import atomic_write_text
-from speedynas_core.cli import run_cli
+from speedynas_core.cli import positive_int, run_cli
 from speedynas_core.stages import Stage, StageRunner, search_stage, train_stage
 from speedynas_search.figures import legend_outside, line_styles, new_figure, save_figure
 from speedynas_search.report import with_interval
@@ -107,10 +107,10 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samplers", nargs="+", default=["randnas", "fairnas", "multipaths"])
-    parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--every", type=int, default=5)
-    parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--search-epochs", nargs="*", type=int,
+    parser.add_argument("--epochs", type=positive_int, default=40)
+    parser.add_argument("--every", type=positive_int, default=5)
+    parser.add_argument("--processes", type=positive_int, default=2)
+    parser.add_argument("--search-epochs", nargs="*", type=positive_int,
                         help="search only these kept epochs (default: every kept one)")
     parser.add_argument("--work-dir", type=Path, default=REPO / "runs" / "curve")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "supernet_curve")

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from speedynas_core.cli import positive_int, run_cli
 from speedynas_core.config import load_config
 from search_spaces.base import Arch, SearchSpace
 from search_spaces.darts import CANDIDATE_OPS, DartsArch
@@ -111,17 +112,17 @@ def windows(values: list[float], size: int) -> str:
     return " ".join(f"{np.mean(values[i:i + size]):.2f}" for i in range(0, len(values), size))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="darts_cpu_randnas",
                         help="configs/<name>.yaml, or a path to a training config")
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--window", type=int, default=50)
+    parser.add_argument("--steps", type=positive_int, default=300)
+    parser.add_argument("--window", type=positive_int, default=50)
     parser.add_argument("--lrs", type=float, nargs="+", default=[0.025])
     parser.add_argument("--modes", nargs="+", choices=MODES + DARTS_MODES, default=list(MODES))
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="training config overrides")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     config = Path(args.config) if args.config.endswith(".yaml") else \
         REPO / "configs" / f"{args.config}.yaml"
@@ -138,4 +139,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

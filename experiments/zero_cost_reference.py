@@ -32,6 +32,7 @@ import torch
 
 from estimators import create_estimator
 from search_spaces import create as create_space
+from speedynas_core.cli import non_negative_int, positive_int, run_cli
 from speedynas_core.config import load_config
 from speedynas_data.run_data import load_run_data
 from speedynas_search.finetune import ZeroCostSetup, prepare_batches
@@ -140,16 +141,16 @@ def write_tables(rows: list[dict[str, object]], out: Path) -> str:
     return table
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cells", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--init-seed", type=int, default=0,
+    parser.add_argument("--cells", type=positive_int, default=200)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--init-seed", type=non_negative_int, default=0,
                         help="seed of the initialisation and the batch (0: values.csv)")
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch intra-op threads")
     parser.add_argument("--reference", type=Path, default=REFERENCE)
     parser.add_argument("--out", type=Path, default=REPO / "results" / "zero_cost_reference")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     reference = json.loads(args.reference.read_text())["archs"]
     cells = sample_cells(reference, args.cells, args.seed)
@@ -162,4 +163,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

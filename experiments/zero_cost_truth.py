@@ -23,6 +23,7 @@ import torch
 from estimators import create_estimator
 from search_spaces import create as create_space
 from search_spaces import create_ground_truth
+from speedynas_core.cli import non_negative_int, positive_int, run_cli
 from speedynas_core.config import load_config
 from speedynas_data.run_data import load_run_data
 from speedynas_search.finetune import ZeroCostSetup, prepare_batches
@@ -62,14 +63,14 @@ def row(name: str, values: list[float], truths: list[float], seconds: str) -> st
             f"[{low:.3f}, {high:.3f}] | {seconds} |")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--proxies", nargs="+", default=["meco", "zico"])
-    parser.add_argument("--cells", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--cells", type=positive_int, default=100)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch intra-op threads")
     parser.add_argument("--reference", type=Path, default=REFERENCE)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     cells = sample_cells(json.loads(args.reference.read_text())["archs"], args.cells, args.seed)
     truth = create_ground_truth("nb201", space="nb201", column="cifar10_test")
@@ -88,4 +89,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -33,7 +33,7 @@ from typing import NoReturn
 from .errors import SpeedyNASError
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "call_main", "doc_examples", "load_schema",
-           "parse_run_args", "run_cli", "run_parser"]
+           "non_negative_int", "parse_run_args", "positive_int", "run_cli", "run_parser"]
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -124,6 +124,27 @@ def os_error_message(err: OSError) -> str:
     paths = " -> ".join(str(p) for p in (err.filename, err.filename2) if p is not None)
     reason = err.strerror or " ".join(str(err).split()) or type(err).__name__
     return f"{paths}: {reason}" if paths else f"{reason} ({type(err).__name__})"
+
+
+def _int_at_least(least: int, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < least:
+        raise argparse.ArgumentTypeError(f"{value} is below {least}; give an integer of at "
+                                         f"least {least}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type``: an integer of at least 1 (a count: ``--jobs 0`` is refused)."""
+    return _int_at_least(1, text)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse ``type``: an integer of at least 0 (a seed, an index)."""
+    return _int_at_least(0, text)
 
 
 def run_parser(description: str, config_help: str,

@@ -1,13 +1,19 @@
 """--help of train.py and search.py (speedynas_core.cli): typical commands after the options,
 taken from the script's docstring unless the caller gives them; the module imports no torch,
-and --list-keys takes its schema as an import path, so that a script can parse first."""
+and --list-keys takes its schema as an import path, so that a script can parse first; the
+argparse types of counts and seeds refuse what is not one, naming the value."""
 from __future__ import annotations
 
 import ast
 import subprocess
 import sys
 
-from speedynas_core.cli import doc_examples, load_schema, parse_run_args, run_parser
+import argparse
+
+import pytest
+
+from speedynas_core.cli import (doc_examples, load_schema, non_negative_int, parse_run_args,
+                                positive_int, run_parser)
 from speedynas_core.config import format_schema_help
 from supernet.train_config import TrainConfig
 
@@ -61,3 +67,18 @@ def test_list_keys_takes_the_schema_as_an_import_path(capsys):
     assert capsys.readouterr().out.rstrip("\n") == format_schema_help(TrainConfig)
     assert load_schema("supernet.train_config:TrainConfig") is TrainConfig
     assert load_schema(TrainConfig) is TrainConfig
+
+
+def test_counts_and_seeds_refuse_what_is_not_one_naming_the_value(capsys):
+    parser = argparse.ArgumentParser(prog="x")
+    parser.add_argument("--jobs", type=positive_int, default=2)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    assert vars(parser.parse_args(["--jobs", "1", "--seed", "0"])) == {"jobs": 1, "seed": 0}
+    for argv, said in ((["--jobs", "0"], "argument --jobs: 0 is below 1; give an integer of "
+                                         "at least 1"),
+                       (["--seed", "-3"], "argument --seed: -3 is below 0"),
+                       (["--jobs", "two"], "argument --jobs: 'two' is not an integer")):
+        with pytest.raises(SystemExit) as exit_:
+            parser.parse_args(argv)
+        assert exit_.value.code == 2
+        assert said in capsys.readouterr().err

@@ -174,5 +174,21 @@ def test_every_experiment_starts(script):
     assert proc.stdout.startswith("usage:")
 
 
+#: ``--option`` of an experiment whose type is a count (at least 1).
+COUNT_OPTION = re.compile(r'add_argument\("(--[\w-]+)"[^\n]*type=positive_int')
+
+
+@pytest.mark.e2e  # a fresh interpreter per script
+@pytest.mark.parametrize("script", sorted(p.name for p in (REPO / "experiments").glob("*.py")
+                                          if COUNT_OPTION.search(p.read_text())))
+def test_every_experiment_refuses_a_count_of_zero_naming_it(script):
+    option = COUNT_OPTION.search((REPO / "experiments" / script).read_text()).group(1)
+    proc = subprocess.run([sys.executable, f"experiments/{script}", option, "0"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert f"error: argument {option}: 0 is below 1" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_experiments_are_scripts_not_a_package():
     assert not (REPO / "experiments" / "__init__.py").exists()
