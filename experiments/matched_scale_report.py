@@ -34,7 +34,8 @@ from search_spaces.nb201_curves import CURVES_PATH, Curves, read_curves  # noqa:
 from speedynas_core.atomic_io import atomic_write_json, atomic_write_text  # noqa: E402
 from speedynas_core.cli import run_cli  # noqa: E402
 from speedynas_search.analysis import shown_interval  # noqa: E402
-from speedynas_search.metrics import rank_metrics  # noqa: E402
+from speedynas_search.metrics import (difference_interval, finite_or_bottom,  # noqa: E402
+                                      rank_metrics)
 
 SAMPLERS = ("randnas", "fairnas", "multipaths")
 #: One-shot estimators read from each search's scores.csv, at the table's largest B.
@@ -155,10 +156,22 @@ def one_shot(curves: Curves, matched: np.ndarray, nb201: np.ndarray,
                 if column not in next(iter(table.values())):
                     continue
                 scores = [table[a][column] for a in curves.archs]
+                vs_matched, vs_nb201 = correlation(scores, matched), correlation(scores, nb201)
                 rows.append({"sampler": sampler, "estimator": name, "budget": budget,
-                             "matched": correlation(scores, matched),
-                             "nb201": correlation(scores, nb201)})
+                             "matched": vs_matched, "nb201": vs_nb201,
+                             "scale": {"spearman": vs_matched["spearman"] - vs_nb201["spearman"],
+                                       "spearman_ci": scale_interval(scores, matched, nb201)}})
     return rows
+
+
+def scale_interval(scores: Sequence[float], matched: np.ndarray,
+                   nb201: np.ndarray) -> list[float] | None:
+    """The paired bootstrap interval of what the change of scale costs an estimator: its
+    Spearman with the matched truth minus its Spearman with NB201's, both on the same resampled
+    cells (Spearman is symmetric, so the truths take the scores' place; a non-finite score
+    ranks at the bottom, as in :func:`rank_metrics`)."""
+    return difference_interval("spearman", matched, nb201,
+                               finite_or_bottom(np.asarray(scores, dtype=float)))
 
 
 def plot_curves(curves: Curves, nb201: np.ndarray, path: Path) -> None:
@@ -199,7 +212,7 @@ def plot_figure1(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Rows as CSV (intervals as two columns)."""
+    """Rows as CSV (a nested dict flattened to `key_field` columns, an interval as `low;high`)."""
     flat = []
     for row in rows:
         out: dict[str, Any] = {}
@@ -293,10 +306,12 @@ def markdown(r: dict[str, Any]) -> str:
         lines.append(f"| {e} | {cells['tse']} | {cells['last_loss']} | {cells['lce_pow3']} | "
                      f"{cells['lce_ensemble']} | {cells['lce_learned']} |")
     lines += ["", "## One-shot estimators (results/table2, seed 123) against both truths", "",
-              "| sampler | estimator | vs matched (Spearman) | vs NB201 (Spearman) |",
-              "|---|---|---|---|"]
+              "| sampler | estimator | vs matched (Spearman) | vs NB201 (Spearman) | "
+              "difference (paired) |", "|---|---|---|---|---|"]
     lines += [f"| {o['sampler']} | {o['estimator']}@B{o['budget']} | {shown(o['matched'])} | "
-              f"{shown(o['nb201'])} |" for o in r["one_shot"]]
+              f"{shown(o['nb201'])} | {o['scale']['spearman']:+.3f} "
+              f"{shown_interval(o['scale']['spearman_ci'], signed=True)} |"
+              for o in r["one_shot"]]
     return "\n".join(lines) + "\n"
 
 

@@ -32,7 +32,7 @@ import numpy as np
 from scipy import stats
 
 __all__ = ["Paired", "best_top_k", "correlation_interval", "difference_interval",
-           "mean_interval", "pair_with_truth", "pooled_interval",
+           "finite_or_bottom", "mean_interval", "pair_with_truth", "pooled_interval",
            "rank_metrics", "rank_order", "top_k", "top_of_ranking"]
 
 #: Bootstrap resamples of a correlation's interval (the default of :func:`rank_metrics`).
@@ -59,7 +59,7 @@ def best_top_k(truths: Sequence[float], k: int) -> float | None:
     return math.fsum(best) / len(best) if best else None
 
 
-def _finite_or_bottom(scores: np.ndarray) -> np.ndarray:
+def finite_or_bottom(scores: np.ndarray) -> np.ndarray:
     """Scores with every non-finite value replaced by one value below all finite scores."""
     finite = np.isfinite(scores)
     bottom = scores[finite].min() - 1.0 if finite.any() else 0.0
@@ -163,7 +163,7 @@ def pooled_interval(kind: str, sets: Sequence[CandidateSet], resamples: int = RE
     """
     parts = []
     for x, baseline, y in sets:
-        scores = [_finite_or_bottom(np.asarray(v, dtype=float))
+        scores = [finite_or_bottom(np.asarray(v, dtype=float))
                   for v in (x, *([] if baseline is None else [baseline]))]
         y = np.asarray(y, dtype=float)
         if _undefined(kind, y, *scores, resamples=resamples):
@@ -248,7 +248,7 @@ def rank_metrics(scores: Sequence[float], truths: Sequence[float],
         raise ValueError(f"{s.shape} scores for {t.shape} truths")
     if not np.isfinite(t).all():
         raise ValueError("true accuracies must be finite; exclude missing ones first")
-    filled = _finite_or_bottom(s)
+    filled = finite_or_bottom(s)
     finite = int(np.isfinite(s).sum())
     out: dict[str, Any] = {"n": len(s), "nonfinite": len(s) - finite}
     for kind, fn in (("spearman", stats.spearmanr), ("kendall", stats.kendalltau)):

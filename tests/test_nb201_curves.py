@@ -168,6 +168,14 @@ def test_the_report_measures_what_it_says(tmp_path):
         [scores[a]["tse@B100"] for a in curves.archs], final).statistic)
     assert row["nb201"]["spearman"] == pytest.approx(spearmanr(
         [scores[a]["tse@B100"] for a in curves.archs], nb201).statistic)
+    # the paired difference of the two truths, its interval against a plain bootstrap here
+    assert row["scale"]["spearman"] == pytest.approx(
+        row["matched"]["spearman"] - row["nb201"]["spearman"])
+    tse = np.array([scores[a]["tse@B100"] for a in curves.archs])
+    rng = np.random.default_rng(1)
+    draws = [spearmanr(tse[i], final[i]).statistic - spearmanr(tse[i], np.array(nb201)[i]).statistic
+             for i in rng.integers(0, len(tse), size=(2000, len(tse)))]
+    assert row["scale"]["spearman_ci"] == pytest.approx(np.percentile(draws, [2.5, 97.5]), abs=0.03)
     for name in ("report.md", "report.json", "curves.png", "figure1.png", "settling.csv",
                  "figure1.csv", "lce.csv", "one_shot.csv"):
         assert (tmp_path / name).stat().st_size > 0
