@@ -71,15 +71,22 @@ def score_curve(name: str, options: dict[str, Any], losses: Sequence[float], bud
     return estimator.compute(Trajectory(list(losses)), Candidate("", 0, None), budget)
 
 
+def spearman_of(scores: Sequence[float], truth: Sequence[float]) -> dict[str, Any]:
+    """Spearman with its bootstrap 95 % interval."""
+    m = correlation(scores, truth)
+    return {"spearman": m["spearman"], "spearman_ci": m["spearman_ci"]}
+
+
 def settling(curves: Curves) -> list[dict[str, Any]]:
-    """Per epoch: Spearman of its test-accuracy ranking with the previous epoch's and the last."""
+    """Per epoch: Spearman of its test-accuracy ranking with the previous epoch's (none for the
+    first) and the last, with intervals."""
     acc = curves.epoch["test_acc"]
     rows = []
     for e in range(curves.epochs):
         row: dict[str, Any] = {"epoch": e + 1, "mean_test_acc": float(acc[:, e].mean())}
-        row["vs_previous"] = (correlation(acc[:, e], acc[:, e - 1])["spearman"]
-                              if e else None)
-        row["vs_last"] = correlation(acc[:, e], acc[:, -1])["spearman"]
+        row["vs_previous"] = (spearman_of(acc[:, e], acc[:, e - 1]) if e
+                              else {"spearman": None, "spearman_ci": None})
+        row["vs_last"] = spearman_of(acc[:, e], acc[:, -1])
         rows.append(row)
     return rows
 
@@ -283,9 +290,8 @@ def markdown(r: dict[str, Any]) -> str:
     lines += ["", "## Settling: Spearman of each epoch's test-accuracy ranking", "",
               "| epoch | mean test acc | vs previous epoch | vs last epoch |", "|---|---|---|---|"]
     for s in r["settling"]:
-        previous = "" if s["vs_previous"] is None else f"{s['vs_previous']:.3f}"
-        lines.append(f"| {s['epoch']} | {s['mean_test_acc']:.2f} | {previous} | "
-                     f"{s['vs_last']:.3f} |")
+        lines.append(f"| {s['epoch']} | {s['mean_test_acc']:.2f} | {shown(s['vs_previous'])} | "
+                     f"{shown(s['vs_last'])} |")
     for key, truth in (("figure1", "the matched last-epoch test accuracy"),
                        ("figure1_nb201", "NB201 cifar10_test")):
         lines += ["", f"## Figure 1 at matched scale: Spearman with {truth}", "",
