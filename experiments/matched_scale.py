@@ -77,7 +77,7 @@ def evaluate(net: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor
     return loss_sum / len(labels), 100.0 * correct / len(labels)
 
 
-class Curves:
+class MatchedScaleTrainer:
     """The data every arch is trained and measured on, loaded once per process."""
 
     def __init__(self, root: str, epochs: int, train_size: int | None = None) -> None:
@@ -177,11 +177,11 @@ def run_shard(args: argparse.Namespace) -> None:
             if i % args.shards == args.shard and not (args.out / "archs" / f"{i:03d}.json").exists()]
     if not mine:
         return
-    curves = Curves(args.data_root, args.epochs, args.train_size)
+    trainer = MatchedScaleTrainer(args.data_root, args.epochs, args.train_size)
     args.work_dir.mkdir(parents=True, exist_ok=True)
     for done, (i, arch) in enumerate(mine):
         checkpoint = args.work_dir / f"{i:03d}.pt"
-        record = curves.train(arch, checkpoint, args.minibatch_epochs)
+        record = trainer.train(arch, checkpoint, args.minibatch_epochs)
         atomic_write_json(args.out / "archs" / f"{i:03d}.json", {"position": i, **record})
         checkpoint.unlink(missing_ok=True)
         say(f"shard {args.shard}: arch {i} done ({done + 1}/{len(mine)}), test "

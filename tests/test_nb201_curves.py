@@ -116,9 +116,9 @@ def test_reader_refuses_a_table_whose_archs_disagree(tmp_path):
 def test_a_killed_training_resumes_bit_for_bit(tmp_path, monkeypatch):
     """Training stopped after its first epoch's checkpoint continues to exactly the numbers of
     an uninterrupted run."""
-    curves = matched_scale.Curves(str(CIFAR10_DIR), epochs=2, train_size=256)
+    trainer = matched_scale.MatchedScaleTrainer(str(CIFAR10_DIR), epochs=2, train_size=256)
     arch = _records()[0]["arch"]
-    whole = curves.train(arch, tmp_path / "whole.pt", minibatch_epochs=1)
+    whole = trainer.train(arch, tmp_path / "whole.pt", minibatch_epochs=1)
     saved = matched_scale.save_checkpoint
 
     def save_then_die(state, path):
@@ -126,9 +126,9 @@ def test_a_killed_training_resumes_bit_for_bit(tmp_path, monkeypatch):
         raise KeyboardInterrupt
     monkeypatch.setattr(matched_scale, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        curves.train(arch, tmp_path / "cut.pt", minibatch_epochs=1)
+        trainer.train(arch, tmp_path / "cut.pt", minibatch_epochs=1)
     monkeypatch.setattr(matched_scale, "save_checkpoint", saved)
-    resumed = curves.train(arch, tmp_path / "cut.pt", minibatch_epochs=1)
+    resumed = trainer.train(arch, tmp_path / "cut.pt", minibatch_epochs=1)
     strip = lambda r: [{k: v for k, v in h.items() if k != "seconds"} for h in r["history"]]
     assert strip(resumed) == strip(whole)
     assert resumed["minibatch_loss"] == whole["minibatch_loss"]
