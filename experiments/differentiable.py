@@ -16,8 +16,6 @@ epoch) and ``OUT/derived.png``.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ from typing import Any
 import numpy as np
 
 import search_spaces
-from speedynas_core.atomic_io import atomic_write_text
+from speedynas_core.atomic_io import atomic_write_csv, atomic_write_text
 from speedynas_core.cli import non_negative_int, positive_int, run_cli
 from speedynas_core.stages import Stage, StageRunner, train_stage
 from speedynas_search.figures import legend_outside, line_styles, new_figure, save_figure
@@ -70,15 +68,6 @@ def rows_of(runs: list[tuple[str, int, Path]]) -> list[dict[str, Any]]:
                          "skip_weight": round(skip_weight(entry["mixing_weights"]), 5),
                          "arch": entry["derived_arch"]})
     return rows
-
-
-def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
-    """The rows as CSV."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buffer.getvalue())
 
 
 def table(rows: list[dict[str, Any]], methods: list[str], seeds: list[int]) -> str:
@@ -159,7 +148,7 @@ def main(argv: list[str]) -> int:
     runner.run([training(*run, args.overrides) for run in runs], args.jobs)
     rows = rows_of(runs)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_csv(rows, args.out / "derived.csv")
+    atomic_write_csv(args.out / "derived.csv", rows)
     atomic_write_text(args.out / "derived.md", table(rows, args.methods, args.seeds))
     plot(rows, args.methods, args.seeds, args.out / "derived.png")
     print((args.out / "derived.md").read_text())

@@ -11,8 +11,6 @@ interval over the seeds.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,7 @@ from scipy.stats import bootstrap, spearmanr
 from sklearn.ensemble import RandomForestRegressor
 
 import search_spaces
-from speedynas_core.atomic_io import atomic_write_text
+from speedynas_core.atomic_io import atomic_write_csv
 from speedynas_core.cli import positive_int, run_cli
 
 SEEDS = (1, 2, 3, 4, 5)
@@ -33,14 +31,6 @@ def forest_spearman(x: np.ndarray, y: np.ndarray, labels: int, seed: int) -> flo
     test = np.setdiff1d(np.arange(len(y)), train)
     model = RandomForestRegressor(n_estimators=100, random_state=seed).fit(x[train], y[train])
     return float(spearmanr(model.predict(x[test]), y[test]).statistic)
-
-
-def csv_text(header: list[str], rows: list[list[object]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -56,21 +46,23 @@ def main(argv: list[str] | None = None) -> None:
     keys = list(features[0])
     inputs = {"graph features": np.array([[f[k] for k in keys] for f in features]),
               "one-hot encoding": np.array([space.encode(a) for a in archs])}
-    per_feature = [[k, f"{spearmanr(inputs['graph features'][:, j], y).statistic:.3f}"]
+    per_feature = [{"feature": k,
+                    "spearman": f"{spearmanr(inputs['graph features'][:, j], y).statistic:.3f}"}
                    for j, k in enumerate(keys)]
-    runs = [[name, n, seed, f"{forest_spearman(x, y, n, seed):.4f}"]
+    runs = [{"inputs": name, "labels": n, "seed": seed,
+             "spearman": f"{forest_spearman(x, y, n, seed):.4f}"}
             for name, x in inputs.items() for n in args.labels for seed in SEEDS]
     args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / "features.csv", csv_text(["feature", "spearman"], per_feature))
-    atomic_write_text(args.out / "forest.csv",
-                      csv_text(["inputs", "labels", "seed", "spearman"], runs))
+    atomic_write_csv(args.out / "features.csv", per_feature)
+    atomic_write_csv(args.out / "forest.csv", runs)
     print(f"Spearman with {args.column} over all {len(y):,} cells:")
-    for key, rho in per_feature:
-        print(f"  {key:22s} {rho}")
+    for row in per_feature:
+        print(f"  {row['feature']:22s} {row['spearman']}")
     print(f"random forest, Spearman on the unlabelled cells, mean over seeds {SEEDS} [95 %]:")
     for name in inputs:
         for n in args.labels:
-            values = [float(r[3]) for r in runs if r[0] == name and r[1] == n]
+            values = [float(r["spearman"]) for r in runs
+                      if r["inputs"] == name and r["labels"] == n]
             low, high = bootstrap((values,), np.mean, n_resamples=10_000,
                                   random_state=0).confidence_interval
             print(f"  {name:16s} {n:4d} labels: {np.mean(values):.3f} [{low:.3f}, {high:.3f}]")

@@ -31,7 +31,8 @@ from estimators import create_estimator  # noqa: E402
 from estimators.curves import extrapolate  # noqa: E402
 from estimators.trajectory import Candidate, Trajectory  # noqa: E402
 from search_spaces.nb201_curves import CURVES_PATH, Curves, read_curves  # noqa: E402
-from speedynas_core.atomic_io import atomic_write_json, atomic_write_text  # noqa: E402
+from speedynas_core.atomic_io import (atomic_write_csv, atomic_write_json,  # noqa: E402
+                                      atomic_write_text)
 from speedynas_core.cli import run_cli  # noqa: E402
 from speedynas_search.analysis import shown_interval  # noqa: E402
 from speedynas_search.metrics import (difference_interval, finite_or_bottom,  # noqa: E402
@@ -218,23 +219,14 @@ def plot_figure1(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Rows as CSV (a nested dict flattened to `key_field` columns, an interval as `low;high`)."""
-    flat = []
-    for row in rows:
-        out: dict[str, Any] = {}
-        for k, v in row.items():
-            if isinstance(v, dict):
-                for kk, vv in v.items():
-                    out[f"{k}_{kk}"] = vv
-            else:
-                out[k] = v
-        flat.append({k: (f"{v[0]:.4f};{v[1]:.4f}" if isinstance(v, list) else v)
-                     for k, v in out.items()})
-    fields = list(dict.fromkeys(k for r in flat for k in r))
-    lines = [",".join(fields)] + [",".join("" if r.get(k) is None else str(r.get(k))
-                                           for k in fields) for r in flat]
-    atomic_write_text(path, "\n".join(lines) + "\n")
+def flattened(row: dict[str, Any]) -> dict[str, Any]:
+    """A row for CSV: a nested dict as ``key_field`` columns, an interval as ``low;high``."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        for name, v in (value.items() if isinstance(value, dict) else [(None, value)]):
+            column = key if name is None else f"{key}_{name}"
+            out[column] = f"{v[0]:.4f};{v[1]:.4f}" if isinstance(v, list) else v
+    return out
 
 
 def report(curves: Curves, scores_dir: Path, out: Path) -> dict[str, Any]:
@@ -263,10 +255,10 @@ def report(curves: Curves, scores_dir: Path, out: Path) -> dict[str, Any]:
     }
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "report.json", result)
-    write_csv(out / "settling.csv", result["settling"])
-    write_csv(out / "figure1.csv", result["figure1"])
-    write_csv(out / "lce.csv", result["lce"])
-    write_csv(out / "one_shot.csv", result["one_shot"])
+    atomic_write_csv(out / "settling.csv", [flattened(r) for r in result["settling"]])
+    atomic_write_csv(out / "figure1.csv", [flattened(r) for r in result["figure1"]])
+    atomic_write_csv(out / "lce.csv", [flattened(r) for r in result["lce"]])
+    atomic_write_csv(out / "one_shot.csv", [flattened(r) for r in result["one_shot"]])
     plot_curves(curves, nb201, out / "curves.png")
     plot_figure1(result["figure1"], out / "figure1.png")
     atomic_write_text(out / "report.md", markdown(result))

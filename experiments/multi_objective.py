@@ -43,8 +43,6 @@ control, on the random sample's first 100 cells), is scored by Spearman on a uni
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import shlex
 from pathlib import Path
@@ -53,7 +51,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 import search_spaces
-from speedynas_core.atomic_io import atomic_write_text
+from speedynas_core.atomic_io import atomic_write_csv, atomic_write_text
 from speedynas_core.cli import non_negative_int, positive_int, run_cli
 from speedynas_core.stages import Stage, StageRunner, search_stage, train_stage
 from speedynas_predictors import create_predictor
@@ -206,16 +204,6 @@ def robustness_predictor(search_dir: Path, seed: int) -> dict[str, float]:
     return out
 
 
-def write_csv(rows: list[dict[str, Any]], path: Path,
-              columns: tuple[str, ...] = COLUMNS) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore",
-                            lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buffer.getvalue())
-
-
 def cell(rows: list[dict[str, Any]], key: str) -> str:
     """Mean of ``key`` over ``rows`` in %, with its bootstrap 95 % interval over the seeds."""
     values = [100 * r[key] for r in rows if r.get(key) is not None]
@@ -276,7 +264,7 @@ def latency_arms(args: argparse.Namespace, runner: StageRunner,
     runner.run(stages, args.jobs)
     tried_guided = [measure(stage, arm, args.tuning_seed)[0]
                     for stage, arm in zip(stages, guided_tuning)]
-    write_csv(tried + tried_guided, out / "tuning.csv")
+    atomic_write_csv(out / "tuning.csv", tried + tried_guided, COLUMNS)
     guided_tuned = max(tried_guided, key=lambda r: r["hypervolume_fraction"])["arm"]
     return {"evolution (default)": evolution(), f"{tuned} (tuned)": grid[tuned],
             f"{guided_tuned} (tuned)": guided_tuning[guided_tuned],
@@ -296,7 +284,7 @@ def robustness_arms(args: argparse.Namespace, runner: StageRunner,
     runner.run(stages, args.jobs)
     tried = [measure(stage, arm, args.tuning_seed, ROBUSTNESS)[0]
              for stage, arm in zip(stages, tuning)]
-    write_csv(tried, out / "tuning.csv")
+    atomic_write_csv(out / "tuning.csv", tried, COLUMNS)
     tuned = max(tried, key=lambda r: r["hypervolume_fraction"])["arm"]
     acquisition = tuned.rsplit("-", 1)[1]
     return {f"{tuned} (tuned)": tuning[tuned], "sample": ["strategy.name=sample"],
@@ -373,7 +361,7 @@ def main(argv: list[str]) -> int:
         if seed == args.seeds[0]:
             plot_front(front, mode.objective, f"{arm}, seed {seed}, {args.labels} labels",
                        out / f"front_{arm.split(' ')[0]}.png")
-    write_csv(rows, out / "runs.csv", ROBUSTNESS_COLUMNS if robust else COLUMNS)
+    atomic_write_csv(out / "runs.csv", rows, ROBUSTNESS_COLUMNS if robust else COLUMNS)
     notes = robustness_notes(rows, tuned) if robust else ()
     print(write_table([*rows, ceiling(mode.objective)], out / "table.md", command, args.seeds,
                       tuned, mode, notes))

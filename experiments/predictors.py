@@ -22,8 +22,6 @@ training-free combination to ``OUT/training_free.md``.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import shlex
 import sys
 from collections.abc import Sequence
@@ -35,7 +33,7 @@ import numpy as np
 import search_spaces
 from estimators.combo import set_ranks
 from search_spaces import create_ground_truth
-from speedynas_core.atomic_io import atomic_write_text
+from speedynas_core.atomic_io import atomic_write_csv, atomic_write_text
 from speedynas_core.cli import positive_int, run_cli
 from speedynas_predictors import create_predictor
 from speedynas_search.metrics import mean_interval, rank_metrics
@@ -229,14 +227,6 @@ def training_free(report: Signals, tuning: Signals, y_report: np.ndarray,
     return "\n".join(lines) + "\n", proxies_only
 
 
-def csv_text(rows: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--report", type=Path, required=True, help="search dir: report draw")
@@ -260,7 +250,7 @@ def main(argv: list[str] | None = None) -> None:
     atomic_write_text(args.out / "signals.md", header + signals)
     atomic_write_text(args.out / "training_free.md", header + free)
     atomic_write_text(args.out / "learned.md", header + learned_table(rows, args.fit_sizes))
-    atomic_write_text(args.out / "learned.csv", csv_text(rows))
+    atomic_write_csv(args.out / "learned.csv", rows)
     print(signals, free, learned_table(rows, args.fit_sizes), sep="\n")
 
 

@@ -13,7 +13,9 @@ following links (:func:`open_in_place`) and refused when other names share it (a
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
+import io
 import json
 import math
 import os
@@ -23,7 +25,7 @@ import stat
 import uuid
 import warnings
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,8 +34,8 @@ import torch
 from .errors import SpeedyNASError
 
 __all__ = [
-    "DIGEST_KEY", "append_jsonl", "atomic_torch_save", "atomic_write_bytes", "atomic_write_json",
-    "atomic_write_text", "atomic_writer", "load_checkpoint", "naming", "open_in_place",
+    "DIGEST_KEY", "append_jsonl", "atomic_torch_save", "atomic_write_bytes", "atomic_write_csv",
+    "atomic_write_json", "atomic_write_text", "atomic_writer", "load_checkpoint", "naming", "open_in_place",
     "read_jsonl", "refuse_symlink", "save_checkpoint", "state_digest", "sweep_temporaries",
 ]
 
@@ -166,6 +168,19 @@ def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 2) -> Non
     """Replace ``path`` with ``obj`` as strict JSON atomically (serialised before the file is
     touched; non-finite floats become ``null``)."""
     atomic_write_text(path, dumps_strict(obj, indent) + "\n")
+
+
+def atomic_write_csv(path: str | Path, rows: Sequence[Mapping[str, Any]],
+                     fields: Sequence[str] | None = None) -> None:
+    """Replace ``path`` with ``rows`` as CSV atomically: a header of ``fields`` (default: every
+    key of the rows, in the order first seen), then one ``\\n``-ended line per row; a value
+    missing or ``None`` is left empty, a key not in ``fields`` left out."""
+    names = list(dict.fromkeys(k for row in rows for k in row)) if fields is None else fields
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=names, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:

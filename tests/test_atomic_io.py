@@ -1,6 +1,7 @@
 """Atomic writes, JSON-lines logs and safe checkpoint loading (speedynas_core.atomic_io)."""
 from __future__ import annotations
 
+import csv
 import json
 import os
 import random
@@ -16,6 +17,7 @@ from speedynas_core.atomic_io import (
     append_jsonl,
     atomic_torch_save,
     atomic_write_bytes,
+    atomic_write_csv,
     atomic_write_json,
     atomic_write_text,
     atomic_writer,
@@ -95,6 +97,20 @@ def test_atomic_write_json(tmp_path):
         atomic_write_json(target, {"bad": object()})
     assert json.loads(target.read_text())["name"] == "tse"
     assert listing(tmp_path) == ["summary.json"]
+
+
+def test_atomic_write_csv_reads_back_with_the_csv_module(tmp_path):
+    target = tmp_path / "runs.csv"
+    rows = [{"arm": "guided", "hv": 0.93, "note": "a, quoted \"one\""},
+            {"arm": "evolution", "seed": 2, "hv": None}]
+    atomic_write_csv(target, rows)
+    assert target.read_text().splitlines()[0] == "arm,hv,note,seed"
+    assert list(csv.DictReader(target.open(newline=""))) == [
+        {"arm": "guided", "hv": "0.93", "note": 'a, quoted "one"', "seed": ""},
+        {"arm": "evolution", "hv": "", "note": "", "seed": "2"}]
+    atomic_write_csv(target, rows, fields=("seed", "arm"))  # chosen columns, the rest left out
+    assert target.read_text() == "seed,arm\n,guided\n2,evolution\n"
+    assert listing(tmp_path) == ["runs.csv"]
 
 
 # --------------------------------------------------------------------------- JSON lines

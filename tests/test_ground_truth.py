@@ -188,7 +188,7 @@ def test_missing_file_and_conflicting_duplicates(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name, content, pattern", [
     ("dup.csv", f"arch,acc\n{A1},93.1\n{A2},80.0\n{A1},91.0\n",
-     rf"'\|nor_conv_3x3~0\|.*' is listed twice with different values \(93.1 and 91.0\) "
+     r"'\|nor_conv_3x3~0\|.*' is listed twice with different values \(93.1 and 91.0\) "
      r"\(lines 2 and 4\)|lines 2 and 4.*listed twice with different values \(93.1 and 91.0\)"),
     ("dup.json", f'{{"{A1}": 93.1, "{A2}": 80.0, "{A1}": 91.0}}',
      r"'\|nor_conv_3x3~0\|.*' is listed twice with different values \(93.1 and 91.0\)"),

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from speedynas_core.config import save_config
 from speedynas_core.errors import SpeedyNASError
 from speedynas_core.locks import LOCK_NAME, MARKER_NAME, claim_directory, directory_lock, marker_kind
 from speedynas_search.results_store import ResultsStore
