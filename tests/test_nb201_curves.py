@@ -14,7 +14,7 @@ from search_spaces import create_ground_truth
 from search_spaces.nb201_curves import CURVES_PATH, EPOCH_METRICS, load_curves, read_curves
 from search_spaces.nb201_table import write_table
 from speedynas_core.errors import SpeedyNASError
-from .conftest import CIFAR10_DIR, REPO, load_script
+from .conftest import CIFAR10_DIR, REPO, load_script, run_script
 
 
 RECORDS = REPO / "results" / "matched_scale" / "archs"
@@ -72,6 +72,29 @@ def test_ground_truth_serves_the_columns():
     other = next(str(a) for a in space.enumerate() if str(a) not in trained)
     assert test.lookup(other) is None
     assert len(test) == len(trained)
+
+
+@pytest.mark.e2e
+def test_a_search_ranks_against_the_curves_by_name(toy_supernet, tmp_path):
+    """search.py takes the curve table as its ground truth by name, an early-stopped column
+    included, and scores its estimators against those values."""
+    from scipy.stats import spearmanr
+    archs = [r["arch"] for r in _records()[:10]]
+    (tmp_path / "cells.txt").write_text("\n".join(archs) + "\n")
+    run_script("search.py", "--run-dir", str(toy_supernet), "--config",
+               str(REPO / "configs" / "search_toy.yaml"), "name=c8n1", "retrain.enabled=false",
+               "progress=false", f"candidates.file={tmp_path / 'cells.txt'}",
+               "finetune.budgets=[4]", "estimators.names=[params]",
+               "ground_truth.source=nb201_c8n1", "ground_truth.column=test_acc@6")
+    out = toy_supernet / "search" / "c8n1"
+    summary = json.loads((out / "summary.json").read_text())
+    records = {r["arch"]: r for r in (json.loads(line) for line in
+                                      (out / "results.jsonl").read_text().splitlines())}
+    truth = {r["arch"]: r["history"][5]["test_acc"] for r in _records()[:10]}
+    params = [records[a]["scores"]["params"]["4"] for a in archs]
+    assert summary["metrics"]["params"]["4"]["spearman"] == pytest.approx(
+        spearmanr(params, [truth[a] for a in archs]).statistic)
+    assert summary["metrics"]["params"]["4"]["best_top1"] == max(truth.values())
 
 
 @pytest.mark.parametrize("column", ["test_acc@0", "test_acc@99", "loss@2", "accuracy"])
