@@ -183,20 +183,22 @@ def scale_interval(scores: Sequence[float], matched: np.ndarray,
 
 
 def plot_curves(curves: Curves, nb201: np.ndarray, path: Path) -> None:
-    """Test accuracy and train loss per epoch of every cell, coloured by NB201's accuracy."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    colours = plt.cm.viridis((nb201 - nb201.min()) / max(np.ptp(nb201), 1e-9))
+    """Test accuracy and train loss per epoch of every cell, coloured by the rank of its NB201
+    accuracy (a rank, so that a few degenerate cells do not wash out the others' colours)."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
+    percentile = 100 * (np.argsort(np.argsort(nb201)) + 0.5) / len(nb201)
+    colours = plt.cm.viridis(percentile / 100)
     epochs = np.arange(1, curves.epochs + 1)
     for i in np.argsort(nb201):
         axes[0].plot(epochs, curves.epoch["test_acc"][i], color=colours[i], lw=0.8, alpha=0.8)
         axes[1].plot(epochs, curves.epoch["train_loss"][i], color=colours[i], lw=0.8, alpha=0.8)
     axes[0].set(xlabel="epoch", ylabel="test accuracy (%)",
-                title=f"{len(nb201)} NB201 cells at C=8, N=1 (colour: NB201 accuracy)")
+                title=f"test accuracy of {len(nb201)} NB201 cells at C=8, N=1")
     axes[1].set(xlabel="epoch", ylabel="train loss (epoch mean)", yscale="log",
                 title="training loss")
-    sm = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(nb201.min(), nb201.max()))
-    fig.colorbar(sm, ax=axes, label="NB201 cifar10_test (%)")
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    sm = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(0, 100))
+    fig.colorbar(sm, ax=axes, label="NB201 cifar10_test accuracy, percentile")
+    fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
