@@ -30,10 +30,10 @@ def test_the_fixed_mode_trains_one_path_at_a_held_learning_rate(tmp_path) -> Non
     assert trainer.optimizer.param_groups[0]["lr"] == 0.05
 
 
-def test_the_probe_reports_both_modes(tmp_path, capsys, monkeypatch) -> None:
-    monkeypatch.setattr("sys.argv", ["supernet_probe.py", "--config", str(TOY), "--steps", "4",
-                                     "--window", "2", "--set", f"data.root={CIFAR10_DIR}"])
-    runpy.run_path(str(REPO / "experiments" / "supernet_probe.py"), run_name="__main__")
+def test_the_probe_reports_both_modes(tmp_path, capsys) -> None:
+    script = runpy.run_path(str(REPO / "experiments" / "supernet_probe.py"))
+    script["main"](["--config", str(TOY), "--steps", "4", "--window", "2",
+                    "--set", f"data.root={CIFAR10_DIR}"])
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 0.025")]
     assert [row.split(" | ")[1] for row in rows] == ["sampled", "fixed"]
     losses = [float(v) for row in rows for v in row.split(" | ")[2].split()]
