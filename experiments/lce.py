@@ -33,8 +33,6 @@ with the true accuracy of scores read at B = few_steps: TSE, TLmini, ``lce`` and
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import math
 import shlex
@@ -44,7 +42,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 import search_spaces
-from speedynas_core.atomic_io import atomic_write_text, read_jsonl
+from speedynas_core.atomic_io import atomic_write_csv, atomic_write_text, read_jsonl
 from speedynas_core.cli import positive_int, run_cli
 from speedynas_core.stages import Stage, StageRunner, search_stage, train_stage
 from estimators import Candidate, Trajectory, create_estimator
@@ -179,13 +177,8 @@ def _mean(values: list[Any], digits: int = 2) -> str:
 def write_tables(rows: list[dict[str, Any]], prefix: list[dict[str, Any]], sizes: Sizes,
                  out: Path, command: str) -> str:
     """``OUT/runs.csv``, ``OUT/table.md`` and ``OUT/prefix.md``; returns the two tables."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["arm", "seed", "truth", "space_rank",
-                                                "evaluations", "steps", "minutes", "arch"],
-                            lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(out / "runs.csv", buffer.getvalue())
+    atomic_write_csv(out / "runs.csv", rows, ["arm", "seed", "truth", "space_rank",
+                                               "evaluations", "steps", "minutes", "arch"])
     lines = [f"# LCE at equal fine-tune steps ({sizes.steps:,} per search)", "",
              f"Command: `{command}`", "",
              f"lce: {sizes.few_evaluations} evaluations at {sizes.few_steps} steps ranked by the "

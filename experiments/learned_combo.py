@@ -20,14 +20,12 @@ boosted trees on zero-cost features fitted on 100 labelled archs.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import math
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import search_spaces
-from speedynas_core.atomic_io import atomic_write_text, read_jsonl
+from speedynas_core.atomic_io import atomic_write_csv, atomic_write_text, read_jsonl
 from speedynas_core.cli import positive_int, run_cli
 from estimators import Candidate, Trajectory, create_estimator
 from search_spaces import create_ground_truth
@@ -161,11 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "table.md", text)
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(args.out / "runs.csv", out.getvalue())
+    atomic_write_csv(args.out / "runs.csv", rows)
 
 
 if __name__ == "__main__":

@@ -66,10 +66,12 @@ def shown(m: dict[str, Any], kind: str = "spearman") -> str:
     return f"{m[kind]:.3f} {shown_interval(m[f'{kind}_ci'], signed=False)}"
 
 
-def score_curve(name: str, options: dict[str, Any], losses: Sequence[float], budget: int) -> float:
-    """Estimator ``name`` of a loss curve at ``budget`` (epochs or minibatches)."""
+def score_curves(name: str, options: dict[str, Any], curves: Sequence[Sequence[float]],
+                 budget: int) -> list[float]:
+    """Estimator ``name`` of each loss curve at ``budget`` (epochs or minibatches)."""
     estimator = create_estimator(name, **options)
-    return estimator.compute(Trajectory(list(losses)), Candidate("", 0, None), budget)
+    return [estimator.compute(Trajectory(list(losses)), Candidate("", 0, None), budget)
+            for losses in curves]
 
 
 def spearman_of(scores: Sequence[float], truth: Sequence[float]) -> dict[str, Any]:
@@ -99,14 +101,14 @@ def figure1(curves: Curves, truth: np.ndarray) -> list[dict[str, Any]]:
     losses = curves.epoch["train_loss"]
     for t in range(1, curves.epochs + 1):
         for name, options in EPOCH_ESTIMATORS.items():
-            scores = [score_curve(name, options, row, t) for row in losses]
+            scores = score_curves(name, options, losses, t)
             rows.append({"unit": "epoch", "at": t, "estimator": name,
                          **correlation(scores, truth)})
         rows.append({"unit": "epoch", "at": t, "estimator": "val_acc",
                      **correlation(curves.epoch["val_acc"][:, t - 1], truth)})
     for b in (b for b in MINIBATCH_BUDGETS if b <= curves.minibatch_loss.shape[1]):
         for name in EPOCH_ESTIMATORS:
-            scores = [score_curve(name, {}, row, b) for row in curves.minibatch_loss]
+            scores = score_curves(name, {}, curves.minibatch_loss, b)
             rows.append({"unit": "minibatch", "at": b, "estimator": name,
                          **correlation(scores, truth)})
     return rows
@@ -124,7 +126,7 @@ def lce_rows(curves: Curves, truth: np.ndarray) -> list[dict[str, Any]]:
     learned = create_estimator("lce_learned", target=curves.epochs, fit_size=None, points=4)
     rows = []
     for e in range(4, curves.epochs):
-        entries = {"tse": [score_curve("tse", {}, losses[i], e) for i in held],
+        entries = {"tse": score_curves("tse", {}, losses[held], e),
                    "last_loss": [-losses[i][e - 1] for i in held]}
         for family in LCE_FAMILIES:
             entries[f"lce_{family}"] = [-extrapolate(losses[i][:e], family, curves.epochs, e)
@@ -186,10 +188,12 @@ def plot_curves(curves: Curves, nb201: np.ndarray, path: Path) -> None:
     """Test accuracy and train loss per epoch of every cell, coloured by the rank of its NB201
     accuracy (a rank, so that a few degenerate cells do not wash out the others' colours)."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
-    percentile = 100 * (np.argsort(np.argsort(nb201)) + 0.5) / len(nb201)
-    colours = plt.cm.viridis(percentile / 100)
+    order = np.argsort(nb201)
+    rank = np.empty(len(order))
+    rank[order] = np.arange(len(order))
+    colours = plt.cm.viridis((rank + 0.5) / len(order))
     epochs = np.arange(1, curves.epochs + 1)
-    for i in np.argsort(nb201):
+    for i in order:
         axes[0].plot(epochs, curves.epoch["test_acc"][i], color=colours[i], lw=0.8, alpha=0.8)
         axes[1].plot(epochs, curves.epoch["train_loss"][i], color=colours[i], lw=0.8, alpha=0.8)
     axes[0].set(xlabel="epoch", ylabel="test accuracy (%)",
@@ -257,10 +261,8 @@ def report(curves: Curves, scores_dir: Path, out: Path) -> dict[str, Any]:
     }
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "report.json", result)
-    atomic_write_csv(out / "settling.csv", [flattened(r) for r in result["settling"]])
-    atomic_write_csv(out / "figure1.csv", [flattened(r) for r in result["figure1"]])
-    atomic_write_csv(out / "lce.csv", [flattened(r) for r in result["lce"]])
-    atomic_write_csv(out / "one_shot.csv", [flattened(r) for r in result["one_shot"]])
+    for name in ("settling", "figure1", "lce", "one_shot"):
+        atomic_write_csv(out / f"{name}.csv", [flattened(r) for r in result[name]])
     plot_curves(curves, nb201, out / "curves.png")
     plot_figure1(result["figure1"], out / "figure1.png")
     atomic_write_text(out / "report.md", markdown(result))

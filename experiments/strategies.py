@@ -29,8 +29,6 @@ coverage of their fronts and ``OUT/front_<mode>-<arm>.png`` (seed 0).
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import shlex
 import shutil
@@ -40,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from speedynas_core.atomic_io import atomic_write_text
+from speedynas_core.atomic_io import atomic_write_csv, atomic_write_text
 from speedynas_core.cli import positive_int, run_cli
 from speedynas_core.stages import Stage, StageRunner, search_stage, train_stage
 from speedynas_search.figures import legend_outside, line_styles, new_figure, save_figure
@@ -199,11 +197,7 @@ def write_table(rows: list[dict[str, Any]], mode: str, out: Path, command: str) 
                "evaluations", "labels", "steps", "minutes", "overhead_fraction", "best_evaluated",
                "fitness_spearman", "coverage_params",
                "space_coverage_params", "coverage_from_worst_params", "arch"]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(out / f"{mode}_runs.csv", buffer.getvalue())
+    atomic_write_csv(out / f"{mode}_runs.csv", rows, columns)
     lines = [f"# Strategies, {mode} mode", "", f"Command: `{command}`", "",
              "Incumbent after the whole budget: true CIFAR-10 test accuracy (NAS-Bench-201, 200 "
              "epochs) and rank among the 15,625 archs; means over seeds with bootstrap 95 % "

@@ -32,6 +32,7 @@ import torch
 
 from estimators import create_estimator
 from search_spaces import create as create_space
+from speedynas_core.atomic_io import atomic_write_csv
 from speedynas_core.cli import non_negative_int, positive_int, run_cli
 from speedynas_core.config import load_config
 from speedynas_data.run_data import load_run_data
@@ -125,10 +126,7 @@ def agreement(cells: list[str], out: Path) -> list[dict[str, object]]:
 
 def write_tables(rows: list[dict[str, object]], out: Path) -> str:
     """Write ``agreement.csv`` and ``agreement.md``; the markdown table."""
-    with (out / "agreement.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    atomic_write_csv(out / "agreement.csv", rows)
     repeats = [key for key in rows[0] if key.startswith("seed ")]
     lines = [f"| proxy | cells | ours non-finite | Spearman with reference | 95 % interval | "
              f">= {BAR} |" + "".join(f" ours, {key} |" for key in repeats),

@@ -24,9 +24,7 @@ values), within ``epsilon`` when at most :data:`EPSILON` of those points' span w
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import math
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -35,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from speedynas_core.atomic_io import atomic_write_text
+from speedynas_core.atomic_io import atomic_write_csv
 
 from .figures import legend_outside, new_figure, save_figure
 from search_spaces import SearchSpace
@@ -251,12 +249,7 @@ def _space_line(objective: str, front: Mapping[str, Any]) -> str:
 
 def write_strategy_outputs(summary: Mapping[str, Any], out_dir: Path) -> None:
     """``incumbent.csv``, ``incumbent.png`` and ``front_<objective>.png``."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=TRACE_COLUMNS, extrasaction="ignore",
-                            lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(summary["trace"])
-    atomic_write_text(out_dir / "incumbent.csv", buffer.getvalue())
+    atomic_write_csv(out_dir / "incumbent.csv", summary["trace"], TRACE_COLUMNS)
     plot_incumbent(summary, out_dir / "incumbent.png")
     for cost, front in (summary.get("fronts") or {}).items():
         plot_front(front, cost, summary["describe"], out_dir / f"front_{cost}.png")

@@ -13,6 +13,7 @@ import search_spaces
 from search_spaces import create_ground_truth
 from search_spaces.nb201_curves import CURVES_PATH, EPOCH_METRICS, load_curves, read_curves
 from search_spaces.nb201_table import write_table
+from speedynas_core.atomic_io import read_jsonl
 from speedynas_core.errors import SpeedyNASError
 from .conftest import CIFAR10_DIR, REPO, load_script, run_script
 
@@ -88,8 +89,7 @@ def test_a_search_ranks_against_the_curves_by_name(toy_supernet, tmp_path):
                "ground_truth.source=nb201_c8n1", "ground_truth.column=test_acc@6")
     out = toy_supernet / "search" / "c8n1"
     summary = json.loads((out / "summary.json").read_text())
-    records = {r["arch"]: r for r in (json.loads(line) for line in
-                                      (out / "results.jsonl").read_text().splitlines())}
+    records = {r["arch"]: r for r in read_jsonl(out / "results.jsonl")}
     truth = {r["arch"]: r["history"][5]["test_acc"] for r in _records()[:10]}
     params = [records[a]["scores"]["params"]["4"] for a in archs]
     assert summary["metrics"]["params"]["4"]["spearman"] == pytest.approx(
